@@ -1,0 +1,118 @@
+/**
+ * The small pieces of datagram I/O that the client's modes share: opening a
+ * socket with a readable error, and receiving with a deadline.
+ *
+ * @module
+ */
+
+import { describeError, formatAddress } from "./net.ts";
+
+/** One received datagram. */
+export interface Datagram {
+  data: Uint8Array;
+  from: Deno.NetAddr;
+}
+
+/** A socket that could not be opened: reported as one line, exit 2. */
+export class SocketError extends Error {
+  override name = "SocketError";
+}
+
+/**
+ * Opens a UDP socket on `hostname:port`. Always give the host: left out,
+ * the runtime binds 0.0.0.0, every interface.
+ */
+export function openSocket(hostname: string, port: number): Deno.DatagramConn {
+  try {
+    return Deno.listenDatagram({ transport: "udp", hostname, port });
+  } catch (error) {
+    const where = formatAddress(hostname, port);
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new SocketError(`cannot listen on ${where}: the port is already in use`);
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new SocketError(`cannot listen on ${where}: the address is not on this host`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new SocketError(`cannot listen on ${where}: permission denied`);
+    }
+    throw new SocketError(`cannot listen on ${where}: ${describeError(error)}`);
+  }
+}
+
+type Received = { datagram: Datagram } | { error: unknown };
+
+/**
+ * Receives from a socket with deadlines, keeping at most one `receive()`
+ * outstanding across calls so that a datagram that arrives while nobody is
+ * waiting is not lost, and reusing one buffer (a fresh 64 KiB buffer per
+ * datagram is the runtime's default otherwise).
+ */
+export class Receiver {
+  readonly #socket: Deno.DatagramConn;
+  readonly #buffer: Uint8Array;
+  #pending: Promise<Received> | undefined;
+
+  /** `bufferSize` must hold the largest datagram expected: the runtime
+   * silently cuts a longer one to the buffer's length. */
+  constructor(socket: Deno.DatagramConn, bufferSize = 65536) {
+    this.#socket = socket;
+    this.#buffer = new Uint8Array(bufferSize);
+  }
+
+  /**
+   * The next datagram, or `undefined` once `deadline` (a
+   * `performance.now()` time) passes or `signal` aborts first. The data is
+   * a view of the shared buffer: use it before the next call.
+   */
+  async next(deadline: number, signal?: AbortSignal): Promise<Datagram | undefined> {
+    this.#pending ??= this.#socket.receive(this.#buffer).then(
+      ([data, from]) => ({ datagram: { data, from: from as Deno.NetAddr } }),
+      (error) => ({ error }),
+    );
+    const alarm = alarmAt(deadline, signal);
+    try {
+      // A datagram that is already here wins even when the deadline has
+      // passed: race() settles in array order.
+      const outcome = await Promise.race([this.#pending, alarm.rung]);
+      if (outcome === undefined) return undefined;
+      this.#pending = undefined;
+      if ("error" in outcome) throw outcome.error;
+      return outcome.datagram;
+    } finally {
+      alarm.cancel();
+    }
+  }
+}
+
+/** A timer that rings at a `performance.now()` time or on abort. */
+interface Alarm {
+  rung: Promise<undefined>;
+  /** Stops the timer so that it does not hold the process open. */
+  cancel(): void;
+}
+
+function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
+  let cancel = () => {};
+  const rung = new Promise<undefined>((resolve) => {
+    if (signal?.aborted) return resolve(undefined);
+    const ring = () => {
+      cancel();
+      resolve(undefined);
+    };
+    const wait = deadline - performance.now();
+    const timer = Number.isFinite(wait) ? setTimeout(ring, Math.max(0, wait)) : undefined;
+    signal?.addEventListener("abort", ring, { once: true });
+    cancel = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", ring);
+    };
+  });
+  return { rung, cancel: () => cancel() };
+}
+
+/** Resolves at `deadline` (a `performance.now()` time) or when `signal`
+ * aborts, whichever is first. */
+export async function sleepUntil(deadline: number, signal?: AbortSignal): Promise<void> {
+  await alarmAt(deadline, signal).rung;
+}
