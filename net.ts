@@ -22,21 +22,24 @@ export interface ResolvedHost {
 
 /**
  * Checks a port number. The runtime silently clamps a port above 65535 to
- * 65535 when sending, so every port is checked here first.
+ * 65535 when sending, so every port is checked here first. Port 0 ("any
+ * free port") makes sense only for a socket that binds, so it is opt-in.
  */
-export function checkPort(port: number, what = "port"): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`${what} must be a whole number from 1 to 65535, got '${port}'`);
+export function checkPort(
+  port: number,
+  options: { allowZero?: boolean } = {},
+  given: string = String(port),
+): number {
+  const min = options.allowZero ? 0 : 1;
+  if (!Number.isInteger(port) || port < min || port > 65535) {
+    throw new UsageError(`port must be a whole number from ${min} to 65535, got '${given}'`);
   }
   return port;
 }
 
 /** Parses a port given as text (a flag or a positional argument). */
-export function parsePort(text: string, what = "port"): number {
-  if (!/^\d+$/.test(text)) {
-    throw new UsageError(`${what} must be a whole number from 1 to 65535, got '${text}'`);
-  }
-  return checkPort(Number(text), what);
+export function parsePort(text: string, options: { allowZero?: boolean } = {}): number {
+  return checkPort(/^\d+$/.test(text) ? Number(text) : NaN, options, text);
 }
 
 /** Strips the brackets of an IPv6 literal written as `[::1]`. */

@@ -94,7 +94,7 @@ export function encodeRequest(
 ): Uint8Array {
   const record = formatRecord(request.seq, request.sent, request.token);
   const room = request.size - record.length - 1;
-  return encoder.encode(room > 0 ? `${record} ${padding(room)}` : record);
+  return encoder.encode(room >= 0 ? `${record} ${padding(room)}` : record);
 }
 
 /** `length` characters of the padding alphabet, repeated. */

@@ -196,7 +196,7 @@ function checkServeOptions(options: ServeOptions): void {
   if (prefixBytes > MAX_PREFIX_BYTES) {
     throw new UsageError(`prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
   }
-  if (options.port !== 0 && options.port !== undefined) checkPort(options.port);
+  if (options.port !== undefined) checkPort(options.port, { allowZero: true });
 }
 
 /**
@@ -350,7 +350,7 @@ Usage:
 
 Options:
   --host HOST        address to listen on (default ${settings.host}; 0.0.0.0 or :: for the network)
-  --port PORT        port to listen on, 1-65535 (default ${settings.port}); also positional
+  --port PORT        port to listen on, 0-65535, 0 = any free one (default ${settings.port}); also positional
   --upper            reply in ASCII uppercase (the classic UDP Pinger lab)
   --prefix TEXT      reply with TEXT (at most ${MAX_PREFIX_BYTES} bytes) before the request
   --silent           never reply, only log what arrives
@@ -394,7 +394,7 @@ export function parseServeOptions(line: CommandLine): ServeOptions {
   if (modes.length > 1) throw new UsageError(`choose one reply mode, not ${modes.join(" and ")}`);
   return {
     host: (values.host as string | undefined) ?? settings.host,
-    port: portText === undefined ? settings.port : parsePort(portText),
+    port: portText === undefined ? settings.port : parsePort(portText, { allowZero: true }),
     mode: values.upper
       ? "upper"
       : values.silent

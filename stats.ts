@@ -46,8 +46,10 @@ export interface RttSummary {
 /** Accumulates RTT samples in constant memory. */
 export class RttStats {
   #count = 0;
-  #sum = 0;
-  #sumOfSquares = 0;
+  // Welford's running mean and sum of squared deviations: the textbook
+  // sum-of-squares formula cancels badly when RTTs are nearly equal.
+  #mean = 0;
+  #squaredDeviations = 0;
   #min = Infinity;
   #max = -Infinity;
   #previous: number | undefined;
@@ -58,8 +60,9 @@ export class RttStats {
   /** Adds one RTT in milliseconds. */
   add(rtt: number): void {
     this.#count++;
-    this.#sum += rtt;
-    this.#sumOfSquares += rtt * rtt;
+    const delta = rtt - this.#mean;
+    this.#mean += delta / this.#count;
+    this.#squaredDeviations += delta * (rtt - this.#mean);
     if (rtt < this.#min) this.#min = rtt;
     if (rtt > this.#max) this.#max = rtt;
     if (this.#previous !== undefined) {
@@ -83,6 +86,8 @@ export class RttStats {
   percentile(p: number): number {
     if (this.#count === 0) return NaN;
     const rank = Math.max(1, Math.ceil((p / 100) * this.#count));
+    if (rank === 1) return this.#min;
+    if (rank >= this.#count) return this.#max;
     let seen = 0;
     for (let bucket = 0; bucket < HISTOGRAM_BUCKETS; bucket++) {
       seen += this.#buckets[bucket]!;
@@ -111,15 +116,13 @@ export class RttStats {
         jitter: NaN,
       };
     }
-    const avg = this.#sum / n;
-    // Rounding can make the difference a hair below zero for equal samples.
-    const variance = Math.max(0, this.#sumOfSquares / n - avg * avg);
     return {
       count: n,
       min: this.#min,
-      avg,
+      avg: this.#mean,
       max: this.#max,
-      mdev: Math.sqrt(variance),
+      // Population standard deviation, as ping's mdev.
+      mdev: Math.sqrt(this.#squaredDeviations / n),
       p50: this.percentile(50),
       p90: this.percentile(90),
       p99: this.percentile(99),

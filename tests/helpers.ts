@@ -1,0 +1,161 @@
+/**
+ * Test helpers: drive the modules over real loopback sockets and the CLIs
+ * as subprocesses. No sleeps stand in for assertions: every wait is for a
+ * real event with a bound.
+ *
+ * @module
+ */
+
+import { type PingEvent, type PingSummary } from "../client.ts";
+
+/** The project folder, where deno.json (and its "unstable": ["net"]) lives. */
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Collects every value of an async iterable. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const values: T[] = [];
+  for await (const value of iterable) values.push(value);
+  return values;
+}
+
+/** The summary event's figures from a list of ping events. */
+export function summaryOf(events: PingEvent[]): PingSummary {
+  const last = events.at(-1);
+  if (last?.type !== "summary") throw new Error("the run ended without a summary");
+  return last.summary;
+}
+
+/** The events of one type. */
+export function ofType<Type extends PingEvent["type"]>(
+  events: PingEvent[],
+  type: Type,
+): Extract<PingEvent, { type: Type }>[] {
+  return events.filter((event): event is Extract<PingEvent, { type: Type }> => event.type === type);
+}
+
+/** A bare UDP socket on loopback, for peers that misbehave on purpose. */
+export function udpSocket(hostname = "127.0.0.1"): Deno.DatagramConn {
+  return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+}
+
+/** The port a socket is bound to. */
+export function portOf(socket: { addr: Deno.Addr }): number {
+  return (socket.addr as Deno.NetAddr).port;
+}
+
+/**
+ * A hand-written echo peer that runs `answer` for each datagram until
+ * closed; `answer` sends whatever the test wants.
+ */
+export function customServer(
+  answer: (socket: Deno.DatagramConn, data: Uint8Array, from: Deno.NetAddr) => Promise<void>,
+  hostname = "127.0.0.1",
+): { socket: Deno.DatagramConn; port: number; close(): Promise<void> } {
+  const socket = udpSocket(hostname);
+  const loop = (async () => {
+    for (;;) {
+      let received: [Uint8Array, Deno.Addr];
+      try {
+        received = await socket.receive();
+      } catch {
+        return; // closed
+      }
+      await answer(socket, received[0], received[1] as Deno.NetAddr);
+    }
+  })();
+  return {
+    socket,
+    port: portOf(socket),
+    async close() {
+      socket.close();
+      await loop;
+    },
+  };
+}
+
+/** What a finished subprocess said. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run --allow-net <script> ...args` in the project folder. */
+export async function runScript(
+  script: string,
+  args: string[],
+  options: { stdin?: string; permissions?: string[] } = {},
+): Promise<Output> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.permissions ?? ["--allow-net"]), script, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** A server started as a subprocess, with the port it announced. */
+export interface ServerProcess {
+  port: number;
+  child: Deno.ChildProcess;
+  /** Lines of stdout read so far, then the rest once it has stopped. */
+  stop(signal?: Deno.Signal): Promise<Output>;
+}
+
+/**
+ * Starts `server.ts` with `args` (default: a free port) and waits for its
+ * "listening on" line.
+ */
+export async function startServerProcess(
+  args: string[] = [],
+  permissions = ["--allow-net"],
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, "server.ts", "--port", "0", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let port = 0;
+  while (port === 0) {
+    const { value, done } = await lines.read();
+    if (done) {
+      const stderr = new TextDecoder().decode((await child.output()).stderr);
+      throw new Error(`server.ts ended before listening: ${stderr}`);
+    }
+    seen += value;
+    const match = /listening on .*:(\d+) /.exec(seen);
+    if (match) port = Number(match[1]);
+  }
+  return {
+    port,
+    child,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      child.kill(signal);
+      let rest = "";
+      for (;;) {
+        const { value, done } = await lines.read();
+        if (done) break;
+        rest += value;
+      }
+      const [status, stderr] = await Promise.all([
+        child.status,
+        new Response(child.stderr).text(),
+      ]);
+      return { code: status.code, stdout: seen + rest, stderr };
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { assert, assertEquals } from "./assert.ts";
+import {
+  encodeRequest,
+  findRecord,
+  formatRecord,
+  formatToken,
+  padding,
+  randomToken,
+  SEQ_MODULUS,
+} from "../protocol.ts";
+
+const encoder = new TextEncoder();
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const request = { seq: 42, sent: 1764064800123.456, token: "9F86D081", size: 64 };
+
+Deno.test("encodeRequest() writes the record, then padding up to the size", () => {
+  const bytes = encodeRequest(request);
+  assertEquals(bytes.length, 64);
+  assert(text(bytes).startsWith("PING 42 1764064800123.456 9F86D081 0123456789ABC"));
+});
+
+Deno.test("encodeRequest() never cuts the record when the size is smaller", () => {
+  // The record here is 34 bytes long.
+  for (const size of [0, 1, 20, 34]) {
+    assertEquals(text(encodeRequest({ ...request, size })), "PING 42 1764064800123.456 9F86D081");
+  }
+  // From one byte more on, the size is met exactly.
+  assertEquals(
+    text(encodeRequest({ ...request, size: 35 })),
+    "PING 42 1764064800123.456 9F86D081 ",
+  );
+  assertEquals(encodeRequest({ ...request, size: 36 }).length, 36);
+});
+
+Deno.test("findRecord() reads back what encodeRequest() wrote", () => {
+  for (const size of [0, 64, 1000, 65507]) {
+    const record = findRecord(encodeRequest({ ...request, size }));
+    assertEquals(record?.seq, 42);
+    assertEquals(record?.sent, 1764064800123.456);
+    assertEquals(record?.token, "9F86D081");
+    assertEquals(record?.padding.length, Math.max(0, size - 35));
+  }
+});
+
+Deno.test("findRecord() finds the record in uppercased, prefixed and padded replies", () => {
+  const original = text(encodeRequest({ ...request, token: "00abcdef" }));
+  for (
+    const reply of [
+      original.toUpperCase(),
+      `OK...${original}`,
+      `Data received: ${original.toUpperCase()}\n`,
+      `${original.toLowerCase()}`,
+    ]
+  ) {
+    const record = findRecord(encoder.encode(reply));
+    assertEquals(record?.seq, 42, reply);
+    assertEquals(record?.token, "00ABCDEF", reply);
+  }
+});
+
+Deno.test("findRecord() rejects garbage, truncated records and overlong fields", () => {
+  for (
+    const reply of [
+      "",
+      "hello",
+      "\x00\xff\x1b[2J",
+      "PING 42 1764064800123.456",
+      "PING 42 1764064800123.456 9F86D0",
+      "PING 42 1764064800123.456 9F86D081A", // a ninth hex digit: not this token
+      "PING x 1764064800123.456 9F86D081",
+      "PING 4294967296 1764064800123.456 9F86D081", // seq past 2^32 - 1
+      "PING 42 1764064800123.456 NOTATOKN",
+    ]
+  ) {
+    assertEquals(findRecord(encoder.encode(reply)), null, reply);
+  }
+});
+
+Deno.test("findRecord() takes the first well-formed record after malformed ones", () => {
+  const reply = "PING 1 2 ZZZZZZZZ junk PING 7 1.5 0000BEEF";
+  assertEquals(findRecord(encoder.encode(reply))?.seq, 7);
+});
+
+Deno.test("findRecord() survives every byte value", () => {
+  const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+  assertEquals(findRecord(bytes), null);
+});
+
+Deno.test("tokens are 8 uppercase hex digits", () => {
+  assertEquals(formatToken(0xbeef), "0000BEEF");
+  assertEquals(formatToken(2 ** 32 - 1), "FFFFFFFF");
+  for (let i = 0; i < 100; i++) assert(/^[0-9A-F]{8}$/.test(randomToken()));
+});
+
+Deno.test("padding survives an uppercasing server and has the asked length", () => {
+  const pad = padding(100);
+  assertEquals(pad.length, 100);
+  assertEquals(pad.toUpperCase(), pad);
+  assertEquals(formatRecord(SEQ_MODULUS - 1, 1.5, "0000BEEF"), "PING 4294967295 1.500 0000BEEF");
+});

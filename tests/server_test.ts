@@ -1,0 +1,169 @@
+import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import {
+  createRandom,
+  decideFate,
+  escapePreview,
+  makeReply,
+  MAX_PREFIX_BYTES,
+  serve,
+} from "../server.ts";
+import { portOf, udpSocket } from "./helpers.ts";
+import { UsageError } from "../net.ts";
+import { Receiver, SocketError } from "../datagram.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Sends `payload` from a fresh socket and returns the first reply, or
+ * `undefined` if none comes within `waitMs`. */
+async function exchange(
+  port: number,
+  payload: Uint8Array | string,
+  { hostname = "127.0.0.1", waitMs = 2000 } = {},
+): Promise<Uint8Array | undefined> {
+  const socket = udpSocket(hostname);
+  try {
+    const data = typeof payload === "string" ? encoder.encode(payload) : payload;
+    await socket.send(data, { transport: "udp", hostname, port });
+    const reply = await new Receiver(socket, 70000).next(performance.now() + waitMs);
+    return reply?.data.slice();
+  } finally {
+    socket.close();
+  }
+}
+
+Deno.test("serve() echoes byte for byte, binary and empty datagrams included", async () => {
+  const server = await serve({ port: 0 });
+  try {
+    const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
+    assertEquals(await exchange(server.addr.port, binary), binary);
+    assertEquals(await exchange(server.addr.port, new Uint8Array()), new Uint8Array());
+    assertEquals(server.stats.received, 2);
+    assertEquals(server.stats.replied, 2);
+    assertEquals(server.stats.clients, 2);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() in upper mode uppercases ASCII letters only", async () => {
+  const server = await serve({ port: 0, mode: "upper" });
+  try {
+    const reply = await exchange(server.addr.port, "ping 1 héllo\n");
+    assertEquals(decoder.decode(reply), "PING 1 HéLLO\n");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() in prefix mode puts the prefix before the request", async () => {
+  const server = await serve({ port: 0, prefix: "OK..." });
+  try {
+    assertEquals(decoder.decode(await exchange(server.addr.port, "PING 1")), "OK...PING 1");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() in silent mode logs but never replies", async () => {
+  const lines: string[] = [];
+  const server = await serve({ port: 0, mode: "silent", log: (line) => lines.push(line) });
+  try {
+    assertEquals(await exchange(server.addr.port, "anyone?", { waitMs: 200 }), undefined);
+    assertEquals(server.stats.received, 1);
+    assertEquals(server.stats.ignored, 1);
+    assertEquals(server.stats.replied, 0);
+    assertMatch(
+      lines[0] ?? "",
+      /^\d{4}-\d\d-\d\dT\S+Z 127\.0\.0\.1:\d+ 7 bytes "anyone\?" not answered/,
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() listens on IPv6 loopback", async () => {
+  const server = await serve({ host: "::1", port: 0 });
+  try {
+    assertEquals(server.addr.hostname, "::1");
+    const reply = await exchange(server.addr.port, "six", { hostname: "::1" });
+    assertEquals(decoder.decode(reply), "six");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() escapes control characters and terminal escapes in its log", async () => {
+  const lines: string[] = [];
+  const server = await serve({ port: 0, log: (line) => lines.push(line) });
+  try {
+    await exchange(server.addr.port, '\x1b[2J\x1b]52;c;aGk=\x07\u0000\n"\\\xff');
+    assertEquals(lines.length, 1);
+    assert(!/[\x00-\x1f\x7f]/.test(lines[0]!), lines[0]);
+    assertMatch(lines[0]!, /"\\x1b\[2J\\x1b\]52;c;aGk=\\x07\\x00\\n\\"\\\\\\xc3\\xbf"/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() keeps serving after a send fails", async () => {
+  const lines: string[] = [];
+  const server = await serve({
+    port: 0,
+    prefix: "X".repeat(MAX_PREFIX_BYTES),
+    log: (l) => lines.push(l),
+  });
+  try {
+    // Prefix + request is over the IPv4 maximum: the reply cannot be sent.
+    const sender = udpSocket();
+    await sender.send(new Uint8Array(65507), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+    });
+    sender.close();
+    const reply = await exchange(server.addr.port, "still there?");
+    assertEquals(decoder.decode(reply), "X".repeat(MAX_PREFIX_BYTES) + "still there?");
+    assertEquals(server.stats.failed, 1);
+    assert(lines.some((line) => /send failed: Message too long/.test(line)), lines.join("\n"));
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() refuses a port in use and bad options with one clear message", async () => {
+  const taken = udpSocket();
+  try {
+    await assertRejects(() => serve({ port: portOf(taken) }), SocketError);
+    await assertRejects(() => serve({ port: 0, loss: 1.5 }), UsageError);
+    await assertRejects(() => serve({ port: 70000 }), UsageError);
+    await assertRejects(() => serve({ port: 0, prefix: "x".repeat(65) }), UsageError);
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("decideFate() draws two numbers per request, so a seed predicts the run", () => {
+  const a = createRandom(5);
+  const b = createRandom(5);
+  for (let i = 0; i < 100; i++) {
+    const fate = decideFate(a, { loss: 0.3, delay: 10, jitter: 5 });
+    const drop = b() < 0.3;
+    const delay = 10 + 5 * (2 * b() - 1);
+    assertEquals(fate, { drop, delay });
+  }
+});
+
+Deno.test("makeReply() never makes a reply larger than request plus prefix", () => {
+  const request = encoder.encode("ping 1 x");
+  const prefix = encoder.encode("OK...");
+  assertEquals(makeReply(request, "echo")?.length, request.length);
+  assertEquals(makeReply(request, "upper")?.length, request.length);
+  assertEquals(makeReply(request, "prefix", prefix)?.length, request.length + prefix.length);
+  assertEquals(makeReply(request, "silent"), undefined);
+});
+
+Deno.test("escapePreview() cuts long datagrams with an ellipsis", () => {
+  assertEquals(escapePreview(encoder.encode("a".repeat(100)), 4), "aaaa…");
+  assertEquals(escapePreview(Uint8Array.of(0, 0x7f, 0x41)), "\\x00\\x7fA");
+});
