@@ -97,12 +97,17 @@ Deno.test("ping() measures at least the server's --delay on every reply", async 
 Deno.test("ping() keeps several requests in flight when the interval is below the timeout", async () => {
   const server = await serve({ port: 0, delay: 100 });
   try {
-    const events = await collect(
-      ping({ port: server.addr.port, count: 5, interval: 0.01, timeout: 2 }),
-    );
-    // All five went out before the first reply came back.
-    const firstReply = events.findIndex((event) => event.type === "reply");
-    assertEquals(firstReply, 0);
+    let receivedAtFirstReply = 0;
+    const events: PingEvent[] = [];
+    const run = ping({ port: server.addr.port, count: 5, interval: 0.01, timeout: 2 });
+    for await (const event of run) {
+      if (event.type === "reply" && events.length === 0) {
+        receivedAtFirstReply = server.stats.received;
+      }
+      events.push(event);
+    }
+    // All five requests were at the server before the first reply came back.
+    assertEquals(receivedAtFirstReply, 5);
     assertEquals(summaryOf(events).received, 5);
     assertEquals(server.stats.received, 5);
   } finally {
