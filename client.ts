@@ -235,6 +235,17 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   let timeoutCursor = 0; // the oldest request whose fate may still be open
   let highestIndexAnswered = -1;
 
+  /** Reports, oldest first, the requests whose timeout has passed by `now`. */
+  function* expire(now: number): Generator<PingEvent> {
+    for (; timeoutCursor < counts.transmitted; timeoutCursor++) {
+      const slot = ring.slotOfIndex(timeoutCursor);
+      if (slot < 0 || ring.state(slot) !== PENDING) continue;
+      if (ring.sentAt(slot) + timeoutMs > now) break;
+      ring.setState(slot, TIMED_OUT);
+      yield { type: "timeout", seq: (timeoutCursor + 1) % SEQ_MODULUS };
+    }
+  }
+
   /** Decides what a datagram is, updating the ring and the counters. */
   const classify = ({ data, from: source }: Datagram, receivedAt: number): PingEvent => {
     const from = formatAddress(source.hostname, source.port);
@@ -293,13 +304,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
         now = performance.now();
       }
 
-      for (; timeoutCursor < counts.transmitted; timeoutCursor++) {
-        const slot = ring.slotOfIndex(timeoutCursor);
-        if (slot < 0 || ring.state(slot) !== PENDING) continue;
-        if (ring.sentAt(slot) + timeoutMs > now) break;
-        ring.setState(slot, TIMED_OUT);
-        yield { type: "timeout", seq: (timeoutCursor + 1) % SEQ_MODULUS };
-      }
+      yield* expire(now);
       if (counts.transmitted >= count && timeoutCursor >= counts.transmitted) break;
 
       const nextSend = counts.transmitted < count ? scheduledSend(counts.transmitted) : Infinity;
@@ -310,7 +315,11 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       const datagram = await receiver.next(Math.min(nextSend, nextTimeout, endAt), signal);
       if (datagram === undefined) continue;
 
-      const event = classify(datagram, performance.now());
+      // Timeouts that fell due while we waited come first, so the lines
+      // stay in the order things happened.
+      const receivedAt = performance.now();
+      yield* expire(receivedAt);
+      const event = classify(datagram, receivedAt);
       if (event.type === "stray") stray++;
       yield event;
     }

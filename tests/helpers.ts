@@ -113,15 +113,15 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `server.ts` with `args` (default: a free port) and waits for its
- * "listening on" line.
+ * Starts `server.ts --allow-net` with `args` (and `--port 0`, a free port,
+ * unless `freePort` is false) and waits for its "listening on" line.
  */
 export async function startServerProcess(
   args: string[] = [],
-  permissions = ["--allow-net"],
+  { freePort = true } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, "server.ts", "--port", "0", ...args],
+    args: ["run", "--allow-net", "server.ts", ...(freePort ? ["--port", "0"] : []), ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -158,4 +158,14 @@ export async function startServerProcess(
       return { code: status.code, stdout: seen + rest, stderr };
     },
   };
+}
+
+/** Whether `text` holds a raw control character (C0, DEL or C1), the kind
+ * that would drive a terminal showing a log. */
+export function hasControlCharacter(text: string): boolean {
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    if (code < 0x20 || (code >= 0x7f && code < 0xa0)) return true;
+  }
+  return false;
 }

@@ -1,0 +1,138 @@
+/**
+ * udping against peers nobody here wrote: socat and Python 3's socket
+ * module, as a UDP echo server and as a sender. `.ci/run` installs both.
+ */
+
+import { assertEquals, assertMatch } from "./assert.ts";
+import { ping } from "../client.ts";
+import { serve } from "../server.ts";
+import { collect, ofType, portOf, ROOT, summaryOf, udpSocket } from "./helpers.ts";
+
+function installed(command: string): boolean {
+  try {
+    return new Deno.Command(command, { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const PYTHON = installed("python3") ? "python3" : undefined;
+const SOCAT = installed("socat");
+
+/** Starts the textbook Python echo server and reads the port it prints. */
+async function startPythonServer(args: string[] = []) {
+  const child = new Deno.Command(PYTHON!, {
+    args: [`${ROOT}tests/peers/udp_echo_server.py`, ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value = "" } = await reader.read();
+  return {
+    port: Number(value.trim()),
+    async stop() {
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.status;
+    },
+  };
+}
+
+/** A free UDP port, for peers that cannot report the one they bound. */
+function freePort(): number {
+  const probe = udpSocket();
+  const port = portOf(probe);
+  probe.close();
+  return port;
+}
+
+/** Waits until something answers on `port` (socat takes a moment to bind). */
+async function waitForEcho(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const events = await collect(ping({ port, count: 1, timeout: 0.1 }));
+    if (summaryOf(events).received === 1) return;
+  }
+  throw new Error(`nothing answered on port ${port}`);
+}
+
+Deno.test({
+  name: "ping() gets every reply from socat running as a UDP echo server",
+  ignore: !SOCAT,
+  async fn() {
+    const port = freePort();
+    const socat = new Deno.Command("socat", {
+      args: [`UDP4-RECVFROM:${port},bind=127.0.0.1,fork`, "EXEC:cat"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await waitForEcho(port);
+      const events = await collect(ping({ port, count: 5, interval: 0.02, size: 200 }));
+      assertEquals(ofType(events, "reply").length, 5);
+      assertEquals(summaryOf(events).stray, 0);
+    } finally {
+      socat.kill("SIGTERM");
+      await socat.status;
+    }
+  },
+});
+
+for (const upper of [false, true]) {
+  Deno.test({
+    name: `ping() gets every reply from the textbook Python ${
+      upper ? "uppercasing" : "echo"
+    } server`,
+    ignore: !PYTHON,
+    async fn() {
+      const server = await startPythonServer(upper ? ["--upper"] : []);
+      try {
+        const events = await collect(ping({ port: server.port, count: 5, interval: 0.02 }));
+        assertEquals(ofType(events, "reply").map((reply) => reply.seq), [1, 2, 3, 4, 5]);
+      } finally {
+        await server.stop();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "serve() answers a datagram sent by socat",
+  ignore: !SOCAT,
+  async fn() {
+    const server = await serve({ port: 0, mode: "upper" });
+    try {
+      const socat = new Deno.Command("socat", {
+        args: ["-t", "0.5", "-", `UDP4:127.0.0.1:${server.addr.port}`],
+        stdin: "piped",
+        stdout: "piped",
+      }).spawn();
+      const writer = socat.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("hello from socat\n"));
+      await writer.close();
+      const output = await socat.output();
+      assertEquals(new TextDecoder().decode(output.stdout), "HELLO FROM SOCAT\n");
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+for (const host of ["127.0.0.1", "::1"]) {
+  Deno.test({
+    name: `serve() answers a datagram sent by Python 3 over ${host}`,
+    ignore: !PYTHON,
+    async fn() {
+      const server = await serve({ host, port: 0, prefix: "OK..." });
+      try {
+        const output = await new Deno.Command(PYTHON!, {
+          args: [`${ROOT}tests/peers/udp_send.py`, host, String(server.addr.port), "ping 1"],
+          stdout: "piped",
+        }).output();
+        assertMatch(new TextDecoder().decode(output.stdout), /^OK\.\.\.ping 1\n$/);
+      } finally {
+        await server.close();
+      }
+    },
+  });
+}
