@@ -420,6 +420,16 @@ export async function main(args: string[]): Promise<number> {
   const options = parseServeOptions(line);
   const quiet = Boolean(line.values.quiet);
   const server = await serve({ ...options, log: quiet ? undefined : (text) => console.log(text) });
+  // Listen for signals before saying "listening": a supervisor (or a test)
+  // may signal as soon as it reads that line.
+  let stopping = false;
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const stop = () => {
+    if (stopping) Deno.exit(0);
+    stopping = true;
+    void server.close();
+  };
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
   const where = formatAddress(server.addr.hostname, server.addr.port);
   const impairments = [
     options.loss ? `loss ${options.loss}` : "",
@@ -437,14 +447,6 @@ export async function main(args: string[]): Promise<number> {
     );
   }
 
-  let stopping = false;
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const stop = () => {
-    if (stopping) Deno.exit(0);
-    stopping = true;
-    void server.close();
-  };
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, stop);
   for (const text of serverSummary(server.addr, server.stats)) console.log(text);
