@@ -23,8 +23,8 @@
  */
 
 import { settings } from "./settings.ts";
-import { encodeRequest, findRecord, randomToken, SEQ_MODULUS } from "./protocol.ts";
-import { lossPercent, RttStats, type RttSummary } from "./stats.ts";
+import { encodeRequest, findRecord, randomToken, readStamp, SEQ_MODULUS } from "./protocol.ts";
+import { PingTally, type TallySummary } from "./stats.ts";
 import {
   checkPort,
   describeError,
@@ -36,7 +36,19 @@ import {
   UsageError,
 } from "./net.ts";
 import { type Datagram, openSocket, Receiver, sleepUntil } from "./datagram.ts";
-import { eventLine, headerLine, summaryLines } from "./report.ts";
+import {
+  colored,
+  eventLine,
+  floodMark,
+  headerLine,
+  jsonDocument,
+  jsonLine,
+  pictureLines,
+  PingRecords,
+  plain,
+  type RunOptions,
+  summaryLines,
+} from "./report.ts";
 import {
   checkNumber,
   EXIT_ERROR,
@@ -66,6 +78,12 @@ export interface PingOptions {
   token?: string;
   /** Ends the run early; the summary still comes. */
   signal?: AbortSignal;
+  /** Like ping -f: send as soon as the previous reply is in, and at least
+   * every {@linkcode FLOOD_GAP_MS} ms; `interval` is ignored. */
+  flood?: boolean;
+  /** Ask a udping server to stamp replies, which tells upstream from
+   * downstream loss (default true; needs a little padding). */
+  stamp?: boolean;
 }
 
 /** Why a datagram was not counted as a reply. */
@@ -87,30 +105,21 @@ export type PingEvent =
   }
   | { type: "duplicate"; seq: number; rtt: number; bytes: number; from: string }
   | { type: "timeout"; seq: number }
+  /** A request went out; `time` is the send time in ms since the epoch. */
+  | { type: "sent"; seq: number; bytes: number; time: number }
   | { type: "error"; seq: number; target: string; message: string }
   | { type: "stray"; reason: StrayReason; bytes: number; from: string }
   | { type: "summary"; summary: PingSummary };
 
-/** The figures of a finished run. */
-export interface PingSummary {
+/** The figures of a finished run: every counter of {@linkcode TallySummary}
+ * and where and how long. */
+export interface PingSummary extends TallySummary {
   /** The target as given, `host:port`. */
   target: string;
   /** The address pinged, `ip:port`. */
   address: string;
-  transmitted: number;
-  /** Requests answered at least once, late ones included. */
-  received: number;
-  duplicates: number;
-  late: number;
-  reordered: number;
-  stray: number;
-  /** Sends that failed. */
-  errors: number;
-  /** Packet loss in percent. */
-  loss: number;
-  /** Milliseconds from the first send to the end of the run. */
+  /** Milliseconds from the first send until the last request was settled. */
   time: number;
-  rtt: RttSummary;
 }
 
 /** The limits of each numeric option, shared by {@linkcode ping} and the
@@ -128,66 +137,12 @@ function checkOption(name: keyof typeof OPTION_RULES, value: number): number {
   return checkNumber(name, value, OPTION_RULES[name].rule);
 }
 
-const PENDING = 1;
-const ANSWERED = 2;
-const TIMED_OUT = 3;
-const ANSWERED_LATE = 4;
-const SEND_FAILED = 5;
-
-/**
- * Remembers, in fixed memory, when each outstanding request was sent and
- * what became of it. A request is found by its seq modulo the ring's size
- * (a power of two, so it divides 2^32 and wrapping seqs stay aligned).
- */
-class SentRing {
-  readonly #mask: number;
-  readonly #seq: Float64Array;
-  readonly #index: Float64Array;
-  readonly #sentAt: Float64Array;
-  readonly #state: Uint8Array;
-
-  constructor(inFlight: number) {
-    const size = 2 ** Math.min(22, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
-    this.#mask = size - 1;
-    this.#seq = new Float64Array(size).fill(-1);
-    this.#index = new Float64Array(size);
-    this.#sentAt = new Float64Array(size);
-    this.#state = new Uint8Array(size);
-  }
-
-  /** Records request number `index` (0-based), sent as `seq`. */
-  add(index: number, seq: number, sentAt: number): void {
-    const slot = seq & this.#mask;
-    this.#seq[slot] = seq;
-    this.#index[slot] = index;
-    this.#sentAt[slot] = sentAt;
-    this.#state[slot] = PENDING;
-  }
-
-  /** The slot of `seq`, or -1 when it was never sent or is long forgotten. */
-  find(seq: number): number {
-    const slot = seq & this.#mask;
-    return this.#seq[slot] === seq ? slot : -1;
-  }
-
-  /** The slot of request number `index`, or -1 when it was overwritten. */
-  slotOfIndex(index: number): number {
-    return this.find((index + 1) % SEQ_MODULUS);
-  }
-
-  state(slot: number): number {
-    return this.#state[slot] ?? 0;
-  }
-  setState(slot: number, state: number): void {
-    this.#state[slot] = state;
-  }
-  sentAt(slot: number): number {
-    return this.#sentAt[slot] ?? 0;
-  }
-  index(slot: number): number {
-    return this.#index[slot] ?? 0;
-  }
-}
+/** With `flood`, the longest wait between sends while a reply is
+ * outstanding: ping -f's 100 requests per second at the least. */
+export const FLOOD_GAP_MS = 10;
+/** After the last request is settled, how long the run still listens for
+ * a duplicate that was sent right behind its original. */
+export const LINGER_MS = 10;
 
 /**
  * Pings `host:port`, yielding an event for each reply, duplicate, timeout,
@@ -213,13 +168,17 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     "count",
     options.count ?? (options.deadline === undefined ? settings.count : Infinity),
   );
-  const intervalMs = checkOption("interval", options.interval ?? settings.interval) * 1000;
+  const flood = options.flood ?? false;
+  const intervalMs = flood
+    ? 0
+    : checkOption("interval", options.interval ?? settings.interval) * 1000;
   const timeoutMs = checkOption("timeout", options.timeout ?? settings.timeout) * 1000;
   const size = checkOption("size", options.size ?? settings.size);
   const deadlineMs = options.deadline === undefined
     ? Infinity
     : checkOption("deadline", options.deadline) * 1000;
   const token = (options.token ?? randomToken()).toUpperCase();
+  const stamp = options.stamp ?? true;
   const { signal } = options;
 
   const target = formatAddress(unbracket(host), checkPort(port));
@@ -227,116 +186,98 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   const destination: Deno.NetAddr = { transport: "udp", hostname: resolved.address, port };
   const socket = openSocket(resolved.family === 6 ? "::" : "0.0.0.0", 0);
   const receiver = new Receiver(socket);
-  const ring = new SentRing(Math.ceil(timeoutMs / intervalMs));
-  const stats = new RttStats();
-  const counts = { transmitted: 0, received: 0, duplicates: 0, late: 0, reordered: 0 };
-  let stray = 0;
-  let errors = 0;
-  let timeoutCursor = 0; // the oldest request whose fate may still be open
-  let highestIndexAnswered = -1;
+  const inFlight = Math.ceil(timeoutMs / (flood ? FLOOD_GAP_MS : intervalMs));
+  const tally = new PingTally(Math.min(count, inFlight), timeoutMs);
 
-  /** Reports, oldest first, the requests whose timeout has passed by `now`. */
-  function* expire(now: number): Generator<PingEvent> {
-    for (; timeoutCursor < counts.transmitted; timeoutCursor++) {
-      const slot = ring.slotOfIndex(timeoutCursor);
-      if (slot < 0 || ring.state(slot) !== PENDING) continue;
-      if (ring.sentAt(slot) + timeoutMs > now) break;
-      ring.setState(slot, TIMED_OUT);
-      yield { type: "timeout", seq: (timeoutCursor + 1) % SEQ_MODULUS };
-    }
-  }
-
-  /** Decides what a datagram is, updating the ring and the counters. */
+  /** Decides what a datagram is and records it. */
   const classify = ({ data, from: source }: Datagram, receivedAt: number): PingEvent => {
     const from = formatAddress(source.hostname, source.port);
     const bytes = data.length;
+    const stray = (reason: StrayReason): PingEvent => {
+      tally.stray();
+      return { type: "stray", reason, bytes, from };
+    };
     if (source.port !== port || !sameAddress(source.hostname, resolved.address)) {
-      return { type: "stray", reason: "foreign-address", bytes, from };
+      return stray("foreign-address");
     }
     const record = findRecord(data);
-    if (record === null) return { type: "stray", reason: "no-record", bytes, from };
-    if (record.token !== token) return { type: "stray", reason: "wrong-token", bytes, from };
-    const slot = ring.find(record.seq);
-    const state = slot < 0 ? 0 : ring.state(slot);
-    if (state === 0 || state === SEND_FAILED) {
-      return { type: "stray", reason: "unknown-seq", bytes, from };
+    if (record === null) return stray("no-record");
+    if (record.token !== token) return stray("wrong-token");
+    const reading = readStamp(record.padding);
+    const verdict = tally.reply(
+      record.seq,
+      receivedAt,
+      reading.kind === "stamped" ? reading.stamp : undefined,
+    );
+    const { seq } = record;
+    if (verdict.kind === "unknown-seq") return stray("unknown-seq");
+    if (verdict.kind === "duplicate") {
+      return { type: "duplicate", seq, rtt: verdict.rtt, bytes, from };
     }
-    const seq = record.seq;
-    const rtt = receivedAt - ring.sentAt(slot);
-    if (state === ANSWERED || state === ANSWERED_LATE) {
-      counts.duplicates++;
-      return { type: "duplicate", seq, rtt, bytes, from };
-    }
-    const late = state === TIMED_OUT;
-    const index = ring.index(slot);
-    const reordered = index < highestIndexAnswered;
-    highestIndexAnswered = Math.max(highestIndexAnswered, index);
-    ring.setState(slot, late ? ANSWERED_LATE : ANSWERED);
-    stats.add(rtt);
-    counts.received++;
-    if (late) counts.late++;
-    if (reordered) counts.reordered++;
+    const { rtt, late, reordered } = verdict;
     return { type: "reply", seq, rtt, bytes, from, late, reordered };
   };
 
   const start = performance.now();
   const endAt = start + deadlineMs;
-  const scheduledSend = (index: number) => start + index * intervalMs;
-  let end = start;
+  let lastSendAt = start;
+  const nextSendAt = () => {
+    if (tally.transmitted >= count) return Infinity;
+    if (!flood) return start + tally.transmitted * intervalMs;
+    return tally.outstanding === 0 ? 0 : lastSendAt + FLOOD_GAP_MS;
+  };
+  let settledAt: number | undefined;
   try {
     while (!signal?.aborted) {
       let now = performance.now();
       if (now >= endAt) break;
 
-      while (counts.transmitted < count && scheduledSend(counts.transmitted) <= now) {
-        const index = counts.transmitted++;
-        const seq = (index + 1) % SEQ_MODULUS;
+      for (let due = nextSendAt(); due <= now; due = nextSendAt()) {
+        const seq = (tally.transmitted + 1) % SEQ_MODULUS;
         const sentAt = performance.now();
-        const bytes = encodeRequest({ seq, sent: performance.timeOrigin + sentAt, token, size });
-        ring.add(index, seq, sentAt);
+        const sent = performance.timeOrigin + sentAt;
+        const bytes = encodeRequest({ seq, sent, token, size, stamp });
+        tally.sent(seq, sentAt, due || sentAt);
+        lastSendAt = sentAt;
         try {
           await socket.send(bytes, destination);
+          yield { type: "sent", seq, bytes: bytes.length, time: sent };
         } catch (error) {
-          errors++;
-          ring.setState(ring.find(seq), SEND_FAILED);
+          tally.sendFailed(seq);
           yield { type: "error", seq, target, message: describeError(error) };
         }
         now = performance.now();
       }
 
-      yield* expire(now);
-      if (counts.transmitted >= count && timeoutCursor >= counts.transmitted) break;
+      for (const seq of tally.expire(now)) yield { type: "timeout", seq };
+      if (tally.transmitted >= count && tally.settled()) {
+        settledAt ??= now;
+        if (now >= settledAt + Math.min(LINGER_MS, timeoutMs)) break;
+      }
 
-      const nextSend = counts.transmitted < count ? scheduledSend(counts.transmitted) : Infinity;
-      const oldest = ring.slotOfIndex(timeoutCursor);
-      const nextTimeout = timeoutCursor < counts.transmitted && oldest >= 0
-        ? ring.sentAt(oldest) + timeoutMs
-        : Infinity;
-      const datagram = await receiver.next(Math.min(nextSend, nextTimeout, endAt), signal);
+      const lingerEnd = settledAt === undefined
+        ? Infinity
+        : settledAt + Math.min(LINGER_MS, timeoutMs);
+      const wake = Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd);
+      const datagram = await receiver.next(wake, signal);
       if (datagram === undefined) continue;
 
       // Timeouts that fell due while we waited come first, so the lines
       // stay in the order things happened.
       const receivedAt = performance.now();
-      yield* expire(receivedAt);
-      const event = classify(datagram, receivedAt);
-      if (event.type === "stray") stray++;
-      yield event;
+      for (const seq of tally.expire(receivedAt)) yield { type: "timeout", seq };
+      yield classify(datagram, receivedAt);
     }
   } finally {
-    end = performance.now();
     socket.close();
   }
 
+  const end = settledAt ?? performance.now();
   const summary: PingSummary = {
     target,
     address: formatAddress(resolved.address, port),
-    ...counts,
-    stray,
-    errors,
-    loss: lossPercent(counts.transmitted, counts.received),
-    time: counts.transmitted > 0 ? end - start : 0,
-    rtt: stats.summary(),
+    ...tally.summary(),
+    time: tally.transmitted > 0 ? end - start : 0,
   };
   yield { type: "summary", summary };
   return summary;
@@ -498,7 +439,12 @@ Ping (default mode):
   -W, --timeout S    seconds to wait for each reply (default ${settings.timeout})
   -s, --size N       bytes per request, 0-65507 (default ${settings.size})
   -w, --deadline S   stop after S seconds, whatever is outstanding
+  -f, --flood        send as soon as each reply is in (at least every ${FLOOD_GAP_MS} ms), print
+                     a dot per request and erase it per reply, like ping -f
   -q, --quiet        print only the first line and the summary
+  --json             print one JSON document at the end (per-request records unless -q)
+  --json-lines       print one JSON object per event as it happens, the summary last
+  --no-color         no colour and no RTT picture, even on a terminal (so does NO_COLOR)
 
 Other modes:
   --chat             send each line of standard input, print each reply
@@ -518,6 +464,10 @@ const FLAGS = {
   size: { type: "string", short: "s" },
   deadline: { type: "string", short: "w" },
   quiet: { type: "boolean", short: "q" },
+  flood: { type: "boolean", short: "f" },
+  json: { type: "boolean" },
+  "json-lines": { type: "boolean" },
+  "no-color": { type: "boolean" },
   chat: { type: "boolean" },
   retries: { type: "string" },
   send: { type: "string" },
@@ -558,38 +508,97 @@ export async function main(args: string[]): Promise<number> {
       }
       return 0;
     }
-    return await runPing(host, port, flags, Boolean(line.values.quiet), controller.signal);
+    if (line.values.json && line.values["json-lines"]) {
+      throw new UsageError("choose one of --json and --json-lines");
+    }
+    return await runPing({
+      host,
+      port,
+      flags,
+      flood: Boolean(line.values.flood),
+      quiet: Boolean(line.values.quiet),
+      output: line.values.json ? "json" : line.values["json-lines"] ? "json-lines" : "text",
+      // Deno.noColor reflects NO_COLOR without needing --allow-env.
+      color: Deno.stdout.isTerminal() && !Deno.noColor && !line.values["no-color"],
+      signal: controller.signal,
+    });
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
   }
 }
 
-async function runPing(
-  host: string,
-  port: number,
-  flags: PingFlags,
-  quiet: boolean,
-  signal: AbortSignal,
-): Promise<number> {
-  const run = ping({ host, port, ...flags, signal });
-  let headerPrinted = false;
-  for await (const event of run) {
-    if (!headerPrinted) {
-      console.log(headerLine(formatAddress(unbracket(host), port), flags.size ?? settings.size));
-      headerPrinted = true;
-    }
+/** How the command line runs a ping. */
+interface PingRun {
+  host: string;
+  port: number;
+  flags: PingFlags;
+  flood: boolean;
+  quiet: boolean;
+  output: "text" | "json" | "json-lines";
+  /** Colour and the RTT picture: on a terminal only. */
+  color: boolean;
+  signal: AbortSignal;
+}
+
+/** The exit status of a finished run, as ping's. */
+export function exitStatus(summary: PingSummary, count?: number, deadline?: number): number {
+  const short = deadline !== undefined && count !== undefined && summary.received < count;
+  return summary.received > 0 && !short ? 0 : 1;
+}
+
+async function runPing(run: PingRun): Promise<number> {
+  const { flags, output, quiet } = run;
+  const paint = run.color ? colored : plain;
+  const size = flags.size ?? settings.size;
+  const records = output === "json" && !quiet ? new PingRecords() : undefined;
+  const write = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  if (output === "text") {
+    console.log(headerLine(formatAddress(unbracket(run.host), run.port), size));
+  }
+  const events = ping({
+    host: run.host,
+    port: run.port,
+    ...flags,
+    flood: run.flood,
+    signal: run.signal,
+  });
+  for await (const event of events) {
     if (event.type === "summary") {
-      for (const text of summaryLines(event.summary)) console.log(text);
-      const { received } = event.summary;
-      const short = flags.deadline !== undefined && flags.count !== undefined &&
-        received < flags.count;
-      return received > 0 && !short ? 0 : 1;
+      const { summary } = event;
+      if (output === "json") {
+        console.log(jsonDocument(summary, runOptions(run), records?.list()));
+      } else if (output === "json-lines") {
+        console.log(jsonLine(event));
+      } else {
+        if (run.flood && !quiet) write("\n");
+        for (const text of summaryLines(summary)) console.log(text);
+        if (run.color) { for (const text of pictureLines(summary, paint)) console.log(text); }
+      }
+      return exitStatus(summary, flags.count, flags.deadline);
     }
-    if (quiet) continue;
-    const text = eventLine(event);
+    records?.add(event);
+    if (output === "json-lines") console.log(jsonLine(event));
+    if (output !== "text" || quiet) continue;
+    if (run.flood) {
+      write(floodMark(event));
+      continue;
+    }
+    const text = eventLine(event, paint);
     if (text !== undefined) console.log(text);
   }
   return EXIT_ERROR;
+}
+
+function runOptions(run: PingRun): RunOptions {
+  const { flags } = run;
+  return {
+    count: flags.count ?? (flags.deadline === undefined ? settings.count : null),
+    interval: run.flood ? 0 : flags.interval ?? settings.interval,
+    timeout: flags.timeout ?? settings.timeout,
+    size: flags.size ?? settings.size,
+    deadline: flags.deadline ?? null,
+    flood: run.flood,
+  };
 }
 
 async function runChat(

@@ -24,6 +24,33 @@
  *
  * Example: `PING 3 1764064800123.456 9F86D081 0123456789ABCDEFGHIJKLMNOPQRSTU`
  *
+ * ## The stamp: which way was a request lost?
+ *
+ * A request whose padding starts with `?` asks the server to stamp it. A
+ * udping server overwrites the padding in place, never growing the datagram,
+ * with as much of this as fits, and leaves the rest of the padding as it was:
+ *
+ * ```
+ *  padding (L bytes, L >= 1):
+ * +---+-------------+---+---------------------+---+-----------+--------------+
+ * | ? | 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123...                           |  request
+ * +---+-------------+---+---------------------+---+-----------+--------------+
+ * | = | count (1-10)| , | received (17, opt.) | , | held (opt)| rest of pad  |  reply
+ * +---+-------------+---+---------------------+---+-----------+--------------+
+ *
+ *  count     requests with this token the server has received so far,
+ *            this one included
+ *  received  the server's clock when it received this request, ms since the
+ *            Unix epoch with three decimals
+ *  held      µs from receipt to send: the server's own share of the RTT
+ * ```
+ *
+ * Example: `PING 3 1764064800123.456 9F86D081 =3,1764064800123.501,12IJKLMN`
+ *
+ * A plain echo server returns the `?` untouched, so the client knows the
+ * direction of a loss is unknown rather than guessing. Padding too short for
+ * `=count` stays as it is.
+ *
  * A reply is whatever the server sends back. {@linkcode findRecord} finds the
  * first `PING <seq> <sent> <token>` record anywhere in it, case-insensitively,
  * so a byte-for-byte echo server, an uppercasing one and one that adds a
@@ -45,7 +72,23 @@ export interface PingRecord {
   token: string;
   /** The padding after the token, as received (empty when there is none). */
   padding: string;
+  /** Where the record starts in the datagram, in bytes. */
+  offset: number;
+  /** Where the padding starts in the datagram, in bytes. */
+  paddingOffset: number;
 }
+
+/** What a server wrote into a stamped reply; see the module's diagram. */
+export interface Stamp {
+  count: number;
+  /** The server's receive time, ms since the Unix epoch. */
+  received?: number;
+  /** Microseconds the server held the request. */
+  held?: number;
+}
+
+/** The character that asks for a stamp, first in the padding. */
+export const STAMP_REQUEST = "?";
 
 const PADDING_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const encoder = new TextEncoder();
@@ -80,7 +123,8 @@ export function formatRecord(seq: number, sent: number, token: string): string {
 /**
  * Encodes a request of `size` bytes: the record, then a space and padding
  * when `size` leaves room for them. A `size` smaller than the record gives
- * the record alone: it is never cut.
+ * the record alone: it is never cut. With `stamp`, the padding starts with
+ * the `?` that asks a udping server to stamp the reply.
  *
  * @example
  * ```ts
@@ -90,11 +134,13 @@ export function formatRecord(seq: number, sent: number, token: string): string {
  * ```
  */
 export function encodeRequest(
-  request: { seq: number; sent: number; token: string; size: number },
+  request: { seq: number; sent: number; token: string; size: number; stamp?: boolean },
 ): Uint8Array {
   const record = formatRecord(request.seq, request.sent, request.token);
   const room = request.size - record.length - 1;
-  return encoder.encode(room >= 0 ? `${record} ${padding(room)}` : record);
+  if (room < 0) return encoder.encode(record);
+  const marker = request.stamp && room > 0 ? STAMP_REQUEST : "";
+  return encoder.encode(`${record} ${marker}${padding(room - marker.length)}`);
 }
 
 /** `length` characters of the padding alphabet, repeated. */
@@ -126,7 +172,88 @@ export function findRecord(reply: Uint8Array): PingRecord | null {
     const seq = Number(match[1]);
     const sent = Number(match[2]);
     if (seq >= SEQ_MODULUS || !Number.isFinite(sent)) continue;
-    return { seq, sent, token: (match[3] ?? "").toUpperCase(), padding: match[4] ?? "" };
+    const padding = match[4] ?? "";
+    const paddingOffset = match.index + match[0].length - padding.length;
+    const token = (match[3] ?? "").toUpperCase();
+    return { seq, sent, token, padding, offset: match.index, paddingOffset };
   }
   return null;
+}
+
+/** The longest stamp: "=" + 10 + "," + 17 + "," + 10 characters. */
+const MAX_STAMP_LENGTH = 40;
+
+/**
+ * Formats as much of a stamp as fits in `room` characters: the count alone,
+ * then with the receive time, then with the hold time. `undefined` when not
+ * even `=count` fits.
+ */
+export function formatStamp(stamp: Stamp, room: number): string | undefined {
+  const count = `=${stamp.count}`;
+  if (count.length > room) return undefined;
+  if (stamp.received === undefined) return count;
+  const withReceived = `${count},${stamp.received.toFixed(3)}`;
+  if (withReceived.length > room) return count;
+  if (stamp.held === undefined) return withReceived;
+  const withHeld = `${withReceived},${Math.round(stamp.held)}`;
+  return withHeld.length > room ? withReceived : withHeld;
+}
+
+/**
+ * Writes a stamp over the padding of `datagram` (which starts at
+ * `paddingOffset` and runs `paddingLength` bytes), in place. Returns whether
+ * it fitted.
+ */
+export function writeStamp(
+  datagram: Uint8Array,
+  paddingOffset: number,
+  paddingLength: number,
+  stamp: Stamp,
+): boolean {
+  const text = formatStamp(stamp, Math.min(paddingLength, MAX_STAMP_LENGTH));
+  if (text === undefined) return false;
+  encoder.encodeInto(text, datagram.subarray(paddingOffset, paddingOffset + text.length));
+  return true;
+}
+
+/** What the padding of a reply says about the stamp. */
+export type StampReading =
+  | { kind: "stamped"; stamp: Stamp }
+  /** The `?` came back: the server does not stamp. */
+  | { kind: "not-stamped" }
+  /** No stamp was asked for, or the padding is garbled. */
+  | { kind: "none" };
+
+const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?/;
+
+/** Reads the stamp, if any, at the start of a reply's padding. */
+export function readStamp(padding: string): StampReading {
+  if (padding.startsWith(STAMP_REQUEST)) return { kind: "not-stamped" };
+  const match = STAMP.exec(padding);
+  if (match === null) return { kind: "none" };
+  const stamp: Stamp = { count: Number(match[1]) };
+  if (match[2] !== undefined) stamp.received = Number(match[2]);
+  if (match[3] !== undefined) stamp.held = Number(match[3]);
+  return { kind: "stamped", stamp };
+}
+
+/** The first 80 bytes hold any request's record (at most 47 bytes) and the
+ * start of its padding. */
+const REQUEST_HEAD_BYTES = 80;
+
+/**
+ * Reads the record at the very start of a request, the way a server sees
+ * one: only the first bytes are decoded, whatever the datagram's size.
+ * Returns `null` for a datagram that does not start with a record.
+ */
+export function findRequest(
+  request: Uint8Array,
+): { token: string; paddingOffset: number; stampWanted: boolean } | null {
+  const record = findRecord(request.subarray(0, REQUEST_HEAD_BYTES));
+  if (record === null || record.offset !== 0) return null;
+  return {
+    token: record.token,
+    paddingOffset: record.paddingOffset,
+    stampWanted: record.padding.startsWith(STAMP_REQUEST),
+  };
 }

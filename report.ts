@@ -1,11 +1,23 @@
 /**
  * Everything the client prints, in one place: ping's reply lines and
- * summary. Pure functions from events and figures to text.
+ * summary, the extra summary lines, the RTT picture, flood dots, JSON.
+ * Pure functions from events and figures to text.
  *
  * @module
  */
 
+import { styleText } from "node:util";
 import type { PingEvent, PingSummary } from "./client.ts";
+import type { HistogramRow, TimelineColumn } from "./stats.ts";
+
+/** Colours text, or leaves it plain. */
+export type Paint = (color: "green" | "red" | "yellow" | "dim", text: string) => string;
+
+/** No colour: for pipes, files, NO_COLOR and `--no-color`. */
+export const plain: Paint = (_color, text) => text;
+
+/** ANSI colour, for a terminal. */
+export const colored: Paint = (color, text) => styleText(color, text, { validateStream: false });
 
 /**
  * An RTT as iputils ping prints it after `time=`: three decimals below 1 ms,
@@ -38,26 +50,42 @@ export function headerLine(target: string, size: number): string {
 }
 
 /** The line ping prints for one event, or `undefined` for events it keeps
- * to itself (strays, the summary). */
-export function eventLine(event: PingEvent): string | undefined {
+ * to itself (sends, strays, the summary). */
+export function eventLine(event: PingEvent, paint: Paint = plain): string | undefined {
   switch (event.type) {
     case "reply":
     case "duplicate": {
-      const mark = event.type === "duplicate" ? " (DUP!)" : event.late ? " (late)" : "";
-      return `${event.bytes} bytes from ${event.from}: seq=${event.seq} time=${
+      const text = `${event.bytes} bytes from ${event.from}: seq=${event.seq} time=${
         formatTime(event.rtt)
-      } ms${mark}`;
+      } ms`;
+      if (event.type === "duplicate") return paint("yellow", `${text} (DUP!)`);
+      return paint(event.late ? "yellow" : "green", event.late ? `${text} (late)` : text);
     }
     case "timeout":
-      return `Request timeout for seq=${event.seq}`;
+      return paint("red", `Request timeout for seq=${event.seq}`);
     case "error":
-      return `From ${event.target}: seq=${event.seq} ${event.message}`;
+      return paint("red", `From ${event.target}: seq=${event.seq} ${event.message}`);
     default:
       return undefined;
   }
 }
 
-/** The blank line and two (or, with no reply, one) lines of ping's summary. */
+/** What ping -f prints for an event: a dot per request, a backspace per
+ * reply, so the dots left standing are the losses. */
+export function floodMark(event: PingEvent): string {
+  if (event.type === "sent") return ".";
+  if (event.type === "reply" && !event.late) return "\b \b";
+  return "";
+}
+
+const ms3 = (ms: number) => ms.toFixed(3);
+
+/**
+ * ping's summary: a blank line, the header, the counts and (when a reply
+ * came) the rtt line; then udping's own lines: percentiles and jitter, the
+ * loss split and the server's time, and reorder/late/stray counts when any
+ * is non-zero.
+ */
 export function summaryLines(summary: PingSummary): string[] {
   const counts = [
     `${summary.transmitted} packets transmitted`,
@@ -69,8 +97,142 @@ export function summaryLines(summary: PingSummary): string[] {
   const lines = ["", `--- ${summary.target} udp ping statistics ---`, counts.join(", ")];
   const { rtt } = summary;
   if (rtt.count > 0) {
-    const figures = [rtt.min, rtt.avg, rtt.max, rtt.mdev].map((ms) => ms.toFixed(3));
-    lines.push(`rtt min/avg/max/mdev = ${figures.join("/")} ms`);
+    lines.push(
+      `rtt min/avg/max/mdev = ${[rtt.min, rtt.avg, rtt.max, rtt.mdev].map(ms3).join("/")} ms`,
+    );
+    lines.push(
+      `rtt p50/p90/p99 = ${[rtt.p50, rtt.p90, rtt.p99].map(ms3).join("/")} ms, jitter ${
+        ms3(rtt.ipdv)
+      } ms`,
+    );
+  }
+  const split = lossSplitLine(summary);
+  if (split) lines.push(split);
+  if (summary.reordered + summary.late + summary.stray > 0) {
+    lines.push(`reordered ${summary.reordered}, late ${summary.late}, stray ${summary.stray}`);
   }
   return lines;
+}
+
+function lossSplitLine(summary: PingSummary): string | undefined {
+  const lost = summary.transmitted - summary.received;
+  const { lossSplit, serverTime } = summary;
+  if (lossSplit === null) {
+    return lost > 0 && summary.received > 0
+      ? "lost upstream/downstream: unknown (the server does not stamp replies)"
+      : undefined;
+  }
+  const parts = [`lost upstream ${lossSplit.upstream}, downstream ${lossSplit.downstream}`];
+  if (lossSplit.unknown > 0) parts[0] += `, unknown ${lossSplit.unknown} (after the last reply)`;
+  if (serverTime !== null) parts.push(`server time avg ${ms3(serverTime.avg)} ms`);
+  return parts.join("; ");
+}
+
+const LEVELS = "▁▂▃▄▅▆▇█";
+
+/**
+ * The run as a sparkline: one character per timeline column, its height the
+ * column's mean RTT between the lowest and highest column; `·` for a column
+ * whose requests were all lost.
+ */
+export function sparkline(columns: TimelineColumn[], paint: Paint = plain): string {
+  const means = columns.map((column) => column.rtt).filter((rtt) => !Number.isNaN(rtt));
+  const low = Math.min(...means);
+  const high = Math.max(...means);
+  return columns.map((column) => {
+    if (column.replies === 0) return column.losses > 0 ? paint("red", "·") : " ";
+    const level = high > low
+      ? Math.round(((column.rtt - low) / (high - low)) * (LEVELS.length - 1))
+      : 0;
+    return paint(column.losses > 0 ? "yellow" : "green", LEVELS[level]!);
+  }).join("");
+}
+
+/** A small horizontal histogram: a row per RTT range with a bar. */
+export function histogramLines(rows: HistogramRow[], width = 30): string[] {
+  const most = Math.max(...rows.map((row) => row.count));
+  const label = (row: HistogramRow) => `${ms3(row.from)} - ${ms3(row.to)} ms`;
+  const labelWidth = Math.max(...rows.map((row) => label(row).length));
+  return rows.map((row) => {
+    const bar = "█".repeat(most > 0 ? Math.round((row.count / most) * width) : 0);
+    return `${label(row).padStart(labelWidth)} │${bar} ${row.count}`;
+  });
+}
+
+/** The picture that ends the summary on a terminal. */
+export function pictureLines(summary: PingSummary, paint: Paint): string[] {
+  if (summary.transmitted === 0) return [];
+  const lines = [
+    "",
+    `rtt per ${summary.timelineSpan === 1 ? "request" : `${summary.timelineSpan} requests`}: ` +
+    sparkline(summary.timeline, paint),
+  ];
+  if (summary.rtt.count > 0) lines.push(...histogramLines(summary.histogram));
+  return lines;
+}
+
+/** The options a run was started with, as `--json` reports them. */
+export interface RunOptions {
+  count: number | null;
+  interval: number;
+  timeout: number;
+  size: number;
+  deadline: number | null;
+  flood: boolean;
+}
+
+/** One request in `--json`'s `pings`. */
+export interface PingRecordJson {
+  seq: number;
+  /** Send time, ms since the Unix epoch. */
+  sent: number;
+  /** Milliseconds, or null when no reply came. */
+  rtt: number | null;
+  /** Any of "timeout", "late", "reordered", "duplicate", "error". */
+  flags: string[];
+}
+
+/**
+ * Collects the per-request records of `--json` from the events of a run.
+ * It holds one small record per request: `-q` leaves it out.
+ */
+export class PingRecords {
+  readonly #records = new Map<number, PingRecordJson>();
+
+  add(event: PingEvent): void {
+    if (event.type === "sent") {
+      this.#records.set(event.seq, { seq: event.seq, sent: event.time, rtt: null, flags: [] });
+      return;
+    }
+    if (!("seq" in event)) return;
+    const record = this.#records.get(event.seq);
+    if (record === undefined) return;
+    if (event.type === "reply") {
+      record.rtt = event.rtt;
+      if (event.late) record.flags.push("late");
+      if (event.reordered) record.flags.push("reordered");
+    } else if (event.type === "duplicate" && !record.flags.includes("duplicate")) {
+      record.flags.push("duplicate");
+    } else if (event.type === "timeout" || event.type === "error") {
+      record.flags.push(event.type);
+    }
+  }
+
+  list(): PingRecordJson[] {
+    return [...this.#records.values()];
+  }
+}
+
+/** The `--json` document. NaN figures (no reply) become null. */
+export function jsonDocument(
+  summary: PingSummary,
+  options: RunOptions,
+  pings?: PingRecordJson[],
+): string {
+  return JSON.stringify({ ...summary, options, ...(pings ? { pings } : {}) }, null, 2);
+}
+
+/** One `--json-lines` line for an event. */
+export function jsonLine(event: PingEvent): string {
+  return JSON.stringify(event);
 }

@@ -22,6 +22,7 @@
 import { settings } from "./settings.ts";
 import { checkPort, describeError, formatAddress, parsePort, resolveHost } from "./net.ts";
 import { openSocket } from "./datagram.ts";
+import { findRequest, writeStamp } from "./protocol.ts";
 import {
   checkNumber,
   type CommandLine,
@@ -51,7 +52,12 @@ export interface ServeOptions {
   delay?: number;
   /** Milliseconds of random spread around `delay` (uniform, ±jitter). */
   jitter?: number;
-  /** Seed for repeatable drops and delays; random when left out. */
+  /** Probability (0 to 1) of sending a reply twice. */
+  duplicate?: number;
+  /** Probability (0 to 1) of holding a reply back until the next one is
+   * sent (at most {@linkcode MAX_REORDER_HOLD_MS}). */
+  reorder?: number;
+  /** Seed for repeatable impairments; random when left out. */
   seed?: number;
   /** Receives one line per datagram; no logging when left out. */
   log?: (line: string) => void;
@@ -61,16 +67,20 @@ export interface ServeOptions {
  * failed + held` at every moment. */
 export interface ServerStats {
   received: number;
-  /** Replies sent. */
+  /** Requests answered (a duplicated reply counts once here). */
   replied: number;
-  /** Requests dropped by `--loss`. */
+  /** Requests dropped by `--loss`, as if lost on the way in. */
   dropped: number;
   /** Requests not answered on purpose (`silent` mode). */
   ignored: number;
   /** Replies whose send failed (logged; the loop goes on). */
   failed: number;
-  /** Replies held back by `--delay`, not yet sent. */
+  /** Replies held back by `--delay` or `--reorder`, not yet sent. */
   held: number;
+  /** Replies sent a second time by `--duplicate`. */
+  duplicated: number;
+  /** Replies sent after the next request's reply by `--reorder`. */
+  reordered: number;
   /** Distinct client addresses (ip:port) seen, counted up to
    * {@linkcode MAX_TRACKED_CLIENTS}. */
   clients: number;
@@ -95,6 +105,12 @@ export const MAX_TRACKED_CLIENTS = 65536;
 export const MAX_PREFIX_BYTES = 64;
 /** Bytes of a datagram shown in its log line. */
 const PREVIEW_BYTES = 48;
+/** Longest a `--reorder` reply waits for a successor before it goes out
+ * anyway (then in order): long enough for a lab's 1 s interval. */
+export const MAX_REORDER_HOLD_MS = 2000;
+/** Client tokens whose request counts the server remembers for stamps;
+ * the least recently seen is forgotten first. */
+export const MAX_TRACKED_TOKENS = 10_000;
 
 /**
  * A seeded pseudo-random generator (mulberry32): the same seed gives the
@@ -116,20 +132,51 @@ export interface Fate {
   drop: boolean;
   /** Milliseconds to hold the reply back. */
   delay: number;
+  duplicate: boolean;
+  reorder: boolean;
 }
 
+/** The impairments {@linkcode decideFate} applies. */
+export type Impairments = Pick<ServeOptions, "loss" | "delay" | "jitter" | "duplicate" | "reorder">;
+
 /**
- * Decides one request's fate. It draws exactly two numbers per request,
+ * Decides one request's fate. It draws exactly four numbers per request,
  * whatever the options, so that a seeded run is predictable: the first
- * decides the drop (drawn < loss), the second the jitter.
+ * decides the drop (drawn < loss), the second the jitter, the third the
+ * duplicate (drawn < duplicate), the fourth the reorder (drawn < reorder).
  */
-export function decideFate(
-  random: () => number,
-  impairments: { loss?: number; delay?: number; jitter?: number },
-): Fate {
+export function decideFate(random: () => number, impairments: Impairments): Fate {
   const drop = random() < (impairments.loss ?? 0);
   const spread = (impairments.jitter ?? 0) * (2 * random() - 1);
-  return { drop, delay: Math.max(0, (impairments.delay ?? 0) + spread) };
+  const duplicate = random() < (impairments.duplicate ?? 0);
+  const reorder = random() < (impairments.reorder ?? 0);
+  return { drop, delay: Math.max(0, (impairments.delay ?? 0) + spread), duplicate, reorder };
+}
+
+/** Counts requests per client token in bounded memory: a Map keeps
+ * insertion order, so re-inserting on each hit makes it an LRU. */
+export class TokenCounter {
+  readonly #counts = new Map<string, number>();
+  readonly #capacity: number;
+
+  constructor(capacity = MAX_TRACKED_TOKENS) {
+    this.#capacity = capacity;
+  }
+
+  /** Counts one more request for `token` and returns its total. */
+  hit(token: string): number {
+    const count = (this.#counts.get(token) ?? 0) + 1;
+    this.#counts.delete(token);
+    this.#counts.set(token, count);
+    if (this.#counts.size > this.#capacity) {
+      this.#counts.delete(this.#counts.keys().next().value!);
+    }
+    return count;
+  }
+
+  get size(): number {
+    return this.#counts.size;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -181,6 +228,8 @@ export function escapePreview(data: Uint8Array, limit = PREVIEW_BYTES): string {
  * command line. */
 export const OPTION_RULES = {
   loss: { flag: "--loss", rule: { min: 0, max: 1 } },
+  duplicate: { flag: "--duplicate", rule: { min: 0, max: 1 } },
+  reorder: { flag: "--reorder", rule: { min: 0, max: 1 } },
   delay: { flag: "--delay", rule: { min: 0 } },
   jitter: { flag: "--jitter", rule: { min: 0 } },
   seed: { flag: "--seed", rule: { min: 0, max: 2 ** 32 - 1, integer: true } },
@@ -229,27 +278,80 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     ignored: 0,
     failed: 0,
     held: 0,
+    duplicated: 0,
+    reordered: 0,
     clients: 0,
   };
   const clients = new Set<string>();
+  const tokens = new TokenCounter();
   const heldTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** The one reply `--reorder` holds until the next reply has gone out. */
+  let reorderSlot: { reply: Outgoing; timer: ReturnType<typeof setTimeout> } | undefined;
   let closing = false;
 
-  async function sendReply(reply: Uint8Array, to: Deno.NetAddr, source: string): Promise<void> {
+  /** A reply on its way out, with what is needed to stamp it at send time. */
+  interface Outgoing {
+    data: Uint8Array;
+    to: Deno.NetAddr;
+    source: string;
+    fate: Fate;
+    stamp?: { offset: number; length: number; count: number; receivedAt: number };
+  }
+
+  const now = () => performance.timeOrigin + performance.now();
+
+  async function transmit(reply: Outgoing): Promise<void> {
+    const { stamp } = reply;
+    if (stamp) {
+      writeStamp(reply.data, stamp.offset, stamp.length, {
+        count: stamp.count,
+        received: stamp.receivedAt,
+        held: (now() - stamp.receivedAt) * 1000,
+      });
+    }
     try {
-      await socket.send(reply, to);
+      await socket.send(reply.data, reply.to);
       stats.replied++;
+      if (reply.fate.duplicate) {
+        await socket.send(reply.data, reply.to);
+        stats.duplicated++;
+      }
     } catch (error) {
       stats.failed++;
       // A send to a vanished client or after close must not end the loop;
       // say so unless we are shutting down anyway.
       if (!closing) {
-        log?.(`${new Date().toISOString()} ${source} send failed: ${describeError(error)}`);
+        log?.(`${new Date().toISOString()} ${reply.source} send failed: ${describeError(error)}`);
       }
     }
   }
 
+  /** Sends a reply whose time has come, or parks it for `--reorder`; a
+   * parked reply goes out right after the next one. */
+  async function dispatch(reply: Outgoing): Promise<void> {
+    if (reply.fate.reorder && reorderSlot === undefined) {
+      stats.held++;
+      const timer = setTimeout(() => {
+        reorderSlot = undefined;
+        stats.held--;
+        void transmit(reply);
+      }, MAX_REORDER_HOLD_MS);
+      reorderSlot = { reply, timer };
+      return;
+    }
+    await transmit(reply);
+    if (reorderSlot !== undefined) {
+      const parked = reorderSlot;
+      reorderSlot = undefined;
+      clearTimeout(parked.timer);
+      stats.held--;
+      stats.reordered++;
+      await transmit(parked.reply);
+    }
+  }
+
   function handle(data: Uint8Array, from: Deno.NetAddr): Promise<void> | undefined {
+    const receivedAt = now();
     stats.received++;
     const source = formatAddress(from.hostname, from.port);
     if (clients.size < MAX_TRACKED_CLIENTS && !clients.has(source)) {
@@ -257,35 +359,45 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       stats.clients = clients.size;
     }
     const fate = decideFate(random, options);
-    let action: string;
+    const actions: string[] = [];
     let pending: Promise<void> | undefined;
     if (mode === "silent") {
       stats.ignored++;
-      action = "not answered (silent)";
+      actions.push("not answered (silent)");
     } else if (fate.drop) {
       stats.dropped++;
-      action = "dropped";
+      actions.push("dropped");
     } else {
-      const reply = makeReply(data, mode, prefix)!;
+      const reply: Outgoing = { data: makeReply(data, mode, prefix)!, to: from, source, fate };
+      const request = findRequest(data);
+      if (request !== null) {
+        const count = tokens.hit(request.token);
+        if (request.stampWanted) {
+          const offset = request.paddingOffset + (mode === "prefix" ? prefix.length : 0);
+          reply.stamp = { offset, length: data.length - request.paddingOffset, count, receivedAt };
+        }
+      }
       if (fate.delay > 0) {
         stats.held++;
         const timer = setTimeout(() => {
           heldTimers.delete(timer);
           stats.held--;
-          void sendReply(reply, from, source);
+          void dispatch(reply);
         }, fate.delay);
         heldTimers.add(timer);
-        action = `delayed ${fate.delay.toFixed(fate.delay < 10 ? 1 : 0)} ms`;
+        actions.push(`delayed ${fate.delay.toFixed(fate.delay < 10 ? 1 : 0)} ms`);
       } else {
-        pending = sendReply(reply, from, source);
-        action = "replied";
+        pending = dispatch(reply);
+        actions.push("replied");
       }
+      if (fate.duplicate) actions.push("duplicated");
+      if (fate.reorder) actions.push("held for reorder");
     }
     if (log) {
       log(
-        `${new Date().toISOString()} ${source} ${data.length} bytes "${
-          escapePreview(data)
-        }" ${action}`,
+        `${new Date().toISOString()} ${source} ${data.length} bytes "${escapePreview(data)}" ${
+          actions.join(", ")
+        }`,
       );
     }
     return pending;
@@ -320,6 +432,8 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       closing = true;
       for (const timer of heldTimers) clearTimeout(timer);
       heldTimers.clear();
+      if (reorderSlot) clearTimeout(reorderSlot.timer);
+      reorderSlot = undefined;
       try {
         socket.close();
       } catch {
@@ -339,6 +453,9 @@ export function serverSummary(addr: Deno.NetAddr, stats: ServerStats): string[] 
     `--- ${formatAddress(addr.hostname, addr.port)} udping server statistics ---`,
     `${stats.received} received, ${stats.replied} replied, ${stats.dropped} dropped, ` +
     `${stats.ignored} ignored, ${stats.failed} failed sends, ${clients} clients`,
+    ...(stats.duplicated + stats.reordered > 0
+      ? [`${stats.duplicated} duplicated, ${stats.reordered} reordered`]
+      : []),
   ];
 }
 
@@ -357,7 +474,10 @@ Options:
   --loss P           drop each request with probability P, 0-1 (default 0)
   --delay MS         hold each reply back MS milliseconds (default 0)
   --jitter MS        vary the delay uniformly by up to ±MS milliseconds (default 0)
-  --seed N           repeatable drops and delays (default: random)
+  --duplicate P      send each reply twice with probability P, 0-1 (default 0)
+  --reorder P        hold each reply back until after the next one with probability P,
+                     0-1 (default 0; at most ${MAX_REORDER_HOLD_MS} ms)
+  --seed N           repeatable impairments (default: random)
   -q, --quiet        no log line per datagram
   -h, --help         print this help
 
@@ -374,6 +494,8 @@ const FLAGS = {
   loss: { type: "string" },
   delay: { type: "string" },
   jitter: { type: "string" },
+  duplicate: { type: "string" },
+  reorder: { type: "string" },
   seed: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
@@ -435,6 +557,8 @@ export async function main(args: string[]): Promise<number> {
     options.loss ? `loss ${options.loss}` : "",
     options.delay ? `delay ${options.delay} ms` : "",
     options.jitter ? `jitter ±${options.jitter} ms` : "",
+    options.duplicate ? `duplicate ${options.duplicate}` : "",
+    options.reorder ? `reorder ${options.reorder}` : "",
     options.seed !== undefined ? `seed ${options.seed}` : "",
   ].filter(Boolean);
   console.log(

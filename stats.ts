@@ -5,8 +5,9 @@
  * - min/avg/max exactly; `mdev` as ping computes it, the population standard
  *   deviation sqrt(mean(rtt²) - mean(rtt)²).
  * - Percentiles by nearest rank (the smallest sample with at least p% of the
- *   samples at or below it), read from a log-linear histogram whose buckets
- *   are 2% wide: a reported percentile is within 1% of the exact one.
+ *   samples at or below it): exact for the first {@linkcode EXACT_SAMPLES}
+ *   samples, then read from a log-linear histogram whose buckets are 2%
+ *   wide, so that a reported percentile is within 1% of the exact one.
  * - Jitter two ways: IPDV, the mean absolute difference between consecutive
  *   RTTs (RFC 3393), and RFC 3550's smoothed estimate J += (|D| - J) / 16.
  *
@@ -21,6 +22,9 @@ const LOG_GAMMA = Math.log(GAMMA);
 const HISTOGRAM_FLOOR_MS = 1e-6;
 /** Enough buckets for 1 ns to well over a day. */
 const HISTOGRAM_BUCKETS = 1700;
+
+/** Up to this many samples, percentiles are exact (the samples are kept). */
+export const EXACT_SAMPLES = 4096;
 
 /** The relative error bound of {@linkcode RttStats.percentile}. */
 export const PERCENTILE_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
@@ -56,6 +60,8 @@ export class RttStats {
   #ipdvSum = 0;
   #jitter = 0;
   readonly #buckets = new Float64Array(HISTOGRAM_BUCKETS);
+  /** The first samples, for exact percentiles of short runs. */
+  readonly #samples = new Float64Array(EXACT_SAMPLES);
 
   /** Adds one RTT in milliseconds. */
   add(rtt: number): void {
@@ -72,6 +78,7 @@ export class RttStats {
     }
     this.#previous = rtt;
     this.#buckets[bucketOf(rtt)]! += 1;
+    if (this.#count <= EXACT_SAMPLES) this.#samples[this.#count - 1] = rtt;
   }
 
   /** The number of samples added. */
@@ -80,12 +87,26 @@ export class RttStats {
   }
 
   /**
-   * The nearest-rank `p`th percentile (0 < p ≤ 100) within
-   * {@linkcode PERCENTILE_RELATIVE_ERROR}, or NaN when there is no sample.
+   * The nearest-rank `p`th percentile (0 < p ≤ 100): exact up to
+   * {@linkcode EXACT_SAMPLES} samples, within
+   * {@linkcode PERCENTILE_RELATIVE_ERROR} beyond; NaN when there is no
+   * sample.
    */
   percentile(p: number): number {
-    if (this.#count === 0) return NaN;
-    const rank = Math.max(1, Math.ceil((p / 100) * this.#count));
+    return this.percentiles([p])[0]!;
+  }
+
+  /** Several percentiles at once (one sort for short runs). */
+  percentiles(ps: number[]): number[] {
+    if (this.#count <= EXACT_SAMPLES) {
+      const sorted = this.#samples.slice(0, this.#count).sort();
+      return ps.map((p) => this.#count === 0 ? NaN : sorted[rankOf(p, this.#count) - 1]!);
+    }
+    return ps.map((p) => this.#estimate(p));
+  }
+
+  #estimate(p: number): number {
+    const rank = rankOf(p, this.#count);
     if (rank === 1) return this.#min;
     if (rank >= this.#count) return this.#max;
     let seen = 0;
@@ -97,6 +118,36 @@ export class RttStats {
       }
     }
     return this.#max;
+  }
+
+  #percentileFields(): Pick<RttSummary, "p50" | "p90" | "p99"> {
+    const [p50 = NaN, p90 = NaN, p99 = NaN] = this.percentiles([50, 90, 99]);
+    return { p50, p90, p99 };
+  }
+
+  /**
+   * The samples in at most `rows` rows between min and max, spaced
+   * logarithmically (RTTs have long tails), each row's bounds rounded to the
+   * histogram's buckets.
+   */
+  histogram(rows = 8): HistogramRow[] {
+    if (this.#count === 0) return [];
+    const first = bucketOf(this.#min);
+    const last = bucketOf(this.#max);
+    const perRow = Math.max(1, Math.ceil((last - first + 1) / rows));
+    const result: HistogramRow[] = [];
+    for (let start = first; start <= last; start += perRow) {
+      let count = 0;
+      for (let bucket = start; bucket < start + perRow && bucket <= last; bucket++) {
+        count += this.#buckets[bucket]!;
+      }
+      result.push({
+        from: Math.max(this.#min, lowerBound(start)),
+        to: Math.min(this.#max, lowerBound(start + perRow)),
+        count,
+      });
+    }
+    return result;
   }
 
   /** The figures so far; every field is NaN while there is no sample. */
@@ -123,19 +174,26 @@ export class RttStats {
       max: this.#max,
       // Population standard deviation, as ping's mdev.
       mdev: Math.sqrt(this.#squaredDeviations / n),
-      p50: this.percentile(50),
-      p90: this.percentile(90),
-      p99: this.percentile(99),
+      ...this.#percentileFields(),
       ipdv: n > 1 ? this.#ipdvSum / (n - 1) : 0,
       jitter: this.#jitter,
     };
   }
 }
 
+/** The nearest rank of percentile `p` among `count` samples, 1-based. */
+function rankOf(p: number, count: number): number {
+  return Math.min(count, Math.max(1, Math.ceil((p / 100) * count)));
+}
+
 function bucketOf(rtt: number): number {
   if (!(rtt > HISTOGRAM_FLOOR_MS)) return 0;
   const bucket = Math.floor(Math.log(rtt / HISTOGRAM_FLOOR_MS) / LOG_GAMMA);
   return Math.min(bucket, HISTOGRAM_BUCKETS - 1);
+}
+
+function lowerBound(bucket: number): number {
+  return HISTOGRAM_FLOOR_MS * GAMMA ** bucket;
 }
 
 /** The value that is within the error bound of every value in the bucket
@@ -152,4 +210,345 @@ function representative(bucket: number): number {
 export function lossPercent(transmitted: number, received: number): number {
   if (transmitted === 0) return 0;
   return ((transmitted - received) / transmitted) * 100;
+}
+
+/** One row of {@linkcode RttStats.histogram}: samples in [from, to). */
+export interface HistogramRow {
+  from: number;
+  to: number;
+  count: number;
+}
+
+/** What a reply turned out to be, as {@linkcode PingTally.reply} decides. */
+export type ReplyVerdict =
+  | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
+  | { kind: "duplicate"; rtt: number }
+  /** Never sent, long forgotten, or its send failed. */
+  | { kind: "unknown-seq" };
+
+/** What a stamped reply said; see protocol.ts. */
+export interface ReplyStamp {
+  /** Requests with this run's token the server had received by then. */
+  count: number;
+  /** Microseconds the server held the request, when it said. */
+  held?: number;
+}
+
+/** Which way the lost requests were lost, as far as stamps can tell. */
+export interface LossSplit {
+  /** Never reached the server. */
+  upstream: number;
+  /** Reached the server; the reply was lost. */
+  downstream: number;
+  /** Sent after the last stamped reply: no stamp says where they went. */
+  unknown: number;
+}
+
+/** How well the sends kept to their schedule, in milliseconds. */
+export interface ScheduleSummary {
+  /** Mean time between consecutive sends. */
+  meanInterval: number;
+  /** How late the latest send was against its scheduled time. */
+  worstLateness: number;
+  p99Lateness: number;
+}
+
+/** Every figure of a run; the basis of ping's summary and of `--json`. */
+export interface TallySummary {
+  transmitted: number;
+  /** Requests answered at least once, late ones included. */
+  received: number;
+  duplicates: number;
+  /** Answered after their timeout had been reported. */
+  late: number;
+  /** Answered after a later request had been answered. */
+  reordered: number;
+  /** Datagrams that were not a reply to this run. */
+  stray: number;
+  /** Sends that failed. */
+  errors: number;
+  /** Loss in percent. */
+  loss: number;
+  rtt: RttSummary;
+  /** `null` when no reply carried a stamp: the server does not stamp, so
+   * the direction of a loss is unknown. */
+  lossSplit: LossSplit | null;
+  /** Time the server held each request (its share of the RTT), in ms;
+   * `null` when the server did not say. */
+  serverTime: RttSummary | null;
+  schedule: ScheduleSummary;
+  /** RTTs in up to 8 rows, for a histogram. */
+  histogram: HistogramRow[];
+  /** The run in up to 64 columns, for a sparkline. */
+  timeline: TimelineColumn[];
+  /** Requests per timeline column. */
+  timelineSpan: number;
+}
+
+const PENDING = 1;
+const ANSWERED = 2;
+const TIMED_OUT = 3;
+const ANSWERED_LATE = 4;
+const SEND_FAILED = 5;
+
+/**
+ * The bookkeeping of one ping run, without I/O: what was sent when, what
+ * became of each request, and every counter. Memory is fixed: requests are
+ * remembered in a ring indexed by seq modulo its size (a power of two, so it
+ * divides 2^32 and wrapping seqs stay aligned), large enough for every
+ * request that can be in flight at once.
+ */
+export class PingTally {
+  readonly #mask: number;
+  readonly #seq: Float64Array;
+  readonly #index: Float64Array;
+  readonly #sentAt: Float64Array;
+  readonly #state: Uint8Array;
+  readonly #timeoutMs: number;
+  readonly #rtt = new RttStats();
+  readonly #lateness = new RttStats();
+  readonly #serverTime = new RttStats();
+  readonly #timeline = new Timeline();
+  #transmitted = 0;
+  #received = 0;
+  #duplicates = 0;
+  #late = 0;
+  #reordered = 0;
+  #stray = 0;
+  #errors = 0;
+  #outstanding = 0;
+  #highestIndexAnswered = -1;
+  /** The oldest request whose fate may still be open. */
+  #timeoutCursor = 0;
+  #firstSend = NaN;
+  #lastSend = NaN;
+  #stampedReplies = 0;
+  #highestStampedIndex = -1;
+  #countAtHighestStamp = 0;
+
+  /** `inFlight`: how many requests can be outstanding at once. */
+  constructor(inFlight: number, timeoutMs: number) {
+    const size = 2 ** Math.min(24, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
+    this.#mask = size - 1;
+    this.#seq = new Float64Array(size).fill(-1);
+    this.#index = new Float64Array(size);
+    this.#sentAt = new Float64Array(size);
+    this.#state = new Uint8Array(size);
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Requests sent so far. */
+  get transmitted(): number {
+    return this.#transmitted;
+  }
+
+  /** Requests neither answered nor timed out nor failed. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** Records the next request, sent as `seq` at `at` (scheduled for
+   * `scheduledAt`), both `performance.now()` times. */
+  sent(seq: number, at: number, scheduledAt: number): void {
+    const slot = seq & this.#mask;
+    this.#seq[slot] = seq;
+    this.#index[slot] = this.#transmitted++;
+    this.#sentAt[slot] = at;
+    this.#state[slot] = PENDING;
+    this.#outstanding++;
+    this.#lateness.add(Math.max(0, at - scheduledAt));
+    if (Number.isNaN(this.#firstSend)) this.#firstSend = at;
+    this.#lastSend = at;
+  }
+
+  /** Records that the send of `seq` failed. */
+  sendFailed(seq: number): void {
+    const slot = this.#find(seq);
+    if (slot >= 0 && this.#state[slot] === PENDING) {
+      this.#state[slot] = SEND_FAILED;
+      this.#outstanding--;
+    }
+    this.#errors++;
+  }
+
+  /** Counts a datagram that was not a reply to this run. */
+  stray(): void {
+    this.#stray++;
+  }
+
+  /** Marks every request whose timeout has passed by `now` as timed out,
+   * yielding their seqs, oldest first. */
+  *expire(now: number): Generator<number> {
+    for (; this.#timeoutCursor < this.#transmitted; this.#timeoutCursor++) {
+      const seq = (this.#timeoutCursor + 1) % 2 ** 32;
+      const slot = this.#find(seq);
+      if (slot < 0 || this.#state[slot] !== PENDING) continue;
+      if (this.#sentAt[slot]! + this.#timeoutMs > now) break;
+      this.#state[slot] = TIMED_OUT;
+      this.#outstanding--;
+      this.#timeline.record(this.#timeoutCursor, null);
+      yield seq;
+    }
+  }
+
+  /** When the oldest outstanding request times out (`Infinity` if none). */
+  nextTimeout(): number {
+    if (this.#timeoutCursor >= this.#transmitted) return Infinity;
+    const slot = this.#find((this.#timeoutCursor + 1) % 2 ** 32);
+    return slot < 0 ? -Infinity : this.#sentAt[slot]! + this.#timeoutMs;
+  }
+
+  /** Whether every request sent so far is answered, timed out or failed. */
+  settled(): boolean {
+    return this.#timeoutCursor >= this.#transmitted;
+  }
+
+  /** Records a reply to `seq` that arrived at `at`, with its stamp if any. */
+  reply(seq: number, at: number, stamp?: ReplyStamp): ReplyVerdict {
+    const slot = this.#find(seq);
+    const state = slot < 0 ? 0 : this.#state[slot]!;
+    if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
+    const rtt = at - this.#sentAt[slot]!;
+    if (state === ANSWERED || state === ANSWERED_LATE) {
+      this.#duplicates++;
+      return { kind: "duplicate", rtt };
+    }
+    const late = state === TIMED_OUT;
+    const index = this.#index[slot]!;
+    const reordered = index < this.#highestIndexAnswered;
+    this.#highestIndexAnswered = Math.max(this.#highestIndexAnswered, index);
+    this.#state[slot] = late ? ANSWERED_LATE : ANSWERED;
+    if (!late) this.#outstanding--;
+    this.#received++;
+    if (late) this.#late++;
+    if (reordered) this.#reordered++;
+    this.#rtt.add(rtt);
+    this.#timeline.record(index, rtt, late);
+    if (stamp) {
+      this.#stampedReplies++;
+      if (index > this.#highestStampedIndex) {
+        this.#highestStampedIndex = index;
+        this.#countAtHighestStamp = stamp.count;
+      }
+      if (stamp.held !== undefined) this.#serverTime.add(stamp.held / 1000);
+    }
+    return { kind: "reply", rtt, late, reordered };
+  }
+
+  /** The figures so far. */
+  summary(): TallySummary {
+    const sends = this.#transmitted;
+    return {
+      transmitted: sends,
+      received: this.#received,
+      duplicates: this.#duplicates,
+      late: this.#late,
+      reordered: this.#reordered,
+      stray: this.#stray,
+      errors: this.#errors,
+      loss: lossPercent(sends, this.#received),
+      rtt: this.#rtt.summary(),
+      lossSplit: this.#lossSplit(),
+      serverTime: this.#serverTime.count > 0 ? this.#serverTime.summary() : null,
+      schedule: {
+        meanInterval: sends > 1 ? (this.#lastSend - this.#firstSend) / (sends - 1) : NaN,
+        worstLateness: this.#lateness.summary().max,
+        p99Lateness: this.#lateness.percentile(99),
+      },
+      histogram: this.#rtt.histogram(),
+      timeline: this.#timeline.columns(),
+      timelineSpan: this.#timeline.span,
+    };
+  }
+
+  /**
+   * Requests 1..K, K the latest stamped one: the server saw C of them (its
+   * count in that stamp), so K - C were lost on the way in, and of the C it
+   * saw, all but the ones whose replies came back were lost on the way out.
+   * Requests after K may have gone either way.
+   */
+  #lossSplit(): LossSplit | null {
+    if (this.#stampedReplies === 0) return null;
+    const upTo = this.#highestStampedIndex + 1;
+    const seen = Math.min(this.#countAtHighestStamp, upTo);
+    const upstream = upTo - seen;
+    const downstream = Math.max(0, seen - this.#stampedReplies);
+    const lost = this.#transmitted - this.#received;
+    return { upstream, downstream, unknown: Math.max(0, lost - upstream - downstream) };
+  }
+
+  #find(seq: number): number {
+    const slot = seq & this.#mask;
+    return this.#seq[slot] === seq ? slot : -1;
+  }
+}
+
+/** One column of a {@linkcode Timeline}. */
+export interface TimelineColumn {
+  /** Mean RTT of the replies in the column (NaN when none). */
+  rtt: number;
+  replies: number;
+  losses: number;
+}
+
+/**
+ * The run as a fixed number of columns, for the sparkline: each column
+ * covers `span` consecutive requests; when the run outgrows the columns,
+ * neighbours merge and the span doubles. Memory is fixed.
+ */
+export class Timeline {
+  readonly #width: number;
+  #span = 1;
+  #sum: Float64Array;
+  #replies: Float64Array;
+  #losses: Float64Array;
+  #used = 0;
+
+  constructor(width = 64) {
+    this.#width = width;
+    this.#sum = new Float64Array(width);
+    this.#replies = new Float64Array(width);
+    this.#losses = new Float64Array(width);
+  }
+
+  /** Records request number `index` (0-based): its RTT, or `null` if lost.
+   * A late reply to a request recorded as lost is recorded with `late`. */
+  record(index: number, rtt: number | null, late = false): void {
+    while (index >= this.#width * this.#span) this.#merge();
+    const column = Math.floor(index / this.#span);
+    this.#used = Math.max(this.#used, column + 1);
+    if (rtt === null) {
+      this.#losses[column]! += 1;
+      return;
+    }
+    if (late) this.#losses[column]! -= 1;
+    this.#sum[column]! += rtt;
+    this.#replies[column]! += 1;
+  }
+
+  #merge(): void {
+    for (const series of [this.#sum, this.#replies, this.#losses]) {
+      for (let column = 0; column < this.#width; column++) {
+        series[column] = column < this.#width / 2
+          ? series[2 * column]! + series[2 * column + 1]!
+          : 0;
+      }
+    }
+    this.#span *= 2;
+    this.#used = Math.ceil(this.#used / 2);
+  }
+
+  /** Requests per column. */
+  get span(): number {
+    return this.#span;
+  }
+
+  /** The columns in use, oldest first. */
+  columns(): TimelineColumn[] {
+    return Array.from({ length: this.#used }, (_, column) => ({
+      rtt: this.#replies[column]! > 0 ? this.#sum[column]! / this.#replies[column]! : NaN,
+      replies: this.#replies[column]!,
+      losses: this.#losses[column]!,
+    }));
+  }
 }

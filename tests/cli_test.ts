@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { runScript, startServerProcess, udpSocket } from "./helpers.ts";
+import { ROOT, runScript, startServerProcess, udpSocket } from "./helpers.ts";
 
 /** An error is one line on stderr, with no stack trace. */
 function assertOneLineError(stderr: string, pattern: RegExp) {
@@ -43,7 +43,9 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
       lines[7]!,
       /^rtt min\/avg\/max\/mdev = \d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3} ms$/,
     );
-    assertEquals(lines.length, 8);
+    assertMatch(lines[8]!, /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/);
+    assertMatch(lines[9]!, /^lost upstream 0, downstream 0; server time avg [\d.]+ ms$/);
+    assertEquals(lines.length, 10);
     assertEquals(client.stderr, "");
   } finally {
     const stopped = await server.stop("SIGTERM");
@@ -107,7 +109,7 @@ Deno.test("client.ts -q prints only the header and the summary", async () => {
       "-q",
     ]);
     assertEquals(client.code, 0);
-    assertEquals(client.stdout.trimEnd().split("\n").length, 5);
+    assertEquals(client.stdout.trimEnd().split("\n").length, 7);
     assert(!client.stdout.includes("bytes from"));
   } finally {
     await server.stop();
@@ -274,5 +276,227 @@ Deno.test("server.ts reports a port already in use with one line and exit 2", as
     );
   } finally {
     taken.close();
+  }
+});
+
+const LINE_SHAPES = [
+  /^PING 127\.0\.0\.1:\d+ \(udp\): 64 data bytes$/,
+  /^64 bytes from 127\.0\.0\.1:\d+: seq=\d+ time=\d+(\.\d+)? ms( \(DUP!\)| \(late\))?$/,
+  /^Request timeout for seq=\d+$/,
+  /^$/,
+  /^--- 127\.0\.0\.1:\d+ udp ping statistics ---$/,
+  /^\d+ packets transmitted, \d+ received(, \+\d+ duplicates)?, [\d.]+% packet loss, time \d+ms$/,
+  /^rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms$/,
+  /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/,
+  /^lost upstream \d+, downstream \d+(, unknown \d+ \(after the last reply\))?; server time avg [\d.]+ ms$/,
+  /^reordered \d+, late \d+, stray \d+$/,
+];
+
+Deno.test("client.ts piped prints plain ping-shaped text: every line a known shape, no escapes", async () => {
+  const server = await startServerProcess([
+    "--quiet",
+    "--loss",
+    "0.3",
+    "--duplicate",
+    "0.3",
+    "--reorder",
+    "0.2",
+    "--seed",
+    "9",
+  ]);
+  try {
+    const client = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-c",
+      "20",
+      "-i",
+      "0.01",
+      "-W",
+      "0.5",
+    ]);
+    assertEquals(client.code, 0);
+    assert(!client.stdout.includes("\x1b"), "escape code in piped output");
+    const lines = client.stdout.split("\n");
+    assertEquals(lines.pop(), "");
+    for (const line of lines) {
+      assert(
+        LINE_SHAPES.some((shape) => shape.test(line)),
+        `unexpected line: ${JSON.stringify(line)}`,
+      );
+    }
+    assert(client.stdout.includes("(DUP!)") && client.stdout.includes("Request timeout"));
+    assertMatch(client.stdout, /\nreordered [1-9]\d*, late 0, stray 0\n$/);
+  } finally {
+    await server.stop();
+  }
+});
+
+/** Runs a command under a pseudo-terminal (util-linux `script`), as a
+ * person at a terminal would, with NO_COLOR set or not. */
+async function runInTerminal(args: string[], noColor: boolean): Promise<string> {
+  const env = Deno.env.toObject();
+  delete env.NO_COLOR;
+  if (noColor) env.NO_COLOR = "1";
+  const command = [Deno.execPath(), "run", "--allow-net", ...args].map((arg) => `'${arg}'`).join(
+    " ",
+  );
+  const output = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+const HAS_SCRIPT = (() => {
+  try {
+    return new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "client.ts on a terminal colours its lines and ends with a sparkline and a histogram",
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    const server = await startServerProcess(["--quiet", "--loss", "0.3", "--seed", "4"]);
+    try {
+      const args = [
+        "client.ts",
+        "127.0.0.1",
+        String(server.port),
+        "-c",
+        "10",
+        "-i",
+        "0.01",
+        "-W",
+        "0.2",
+      ];
+      const colored = await runInTerminal(args, false);
+      assert(colored.includes("\x1b[32m10 bytes") || colored.includes("\x1b[32m64 bytes"), colored);
+      assert(colored.includes("\x1b[31mRequest timeout"), colored);
+      assertMatch(colored, /rtt per request: .*[▁▂▃▄▅▆▇█]/);
+      assertMatch(colored, /\d\.\d{3} - \d\.\d{3} ms │█+ \d+/);
+      for (
+        const noColor of [
+          await runInTerminal(args, true),
+          await runInTerminal([...args, "--no-color"], false),
+        ]
+      ) {
+        assert(!noColor.includes("\x1b["), noColor);
+        assert(!noColor.includes("rtt per request"), noColor);
+      }
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("client.ts --json prints one document with every figure and a record per request", async () => {
+  const server = await startServerProcess(["--quiet", "--loss", "0.5", "--seed", "1"]);
+  try {
+    const client = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-c",
+      "6",
+      "-i",
+      "0.01",
+      "-W",
+      "0.2",
+      "--json",
+    ]);
+    assertEquals(client.code, 0);
+    const document = JSON.parse(client.stdout);
+    assertEquals(document.target, `127.0.0.1:${server.port}`);
+    assertEquals(document.options, {
+      count: 6,
+      interval: 0.01,
+      timeout: 0.2,
+      size: 64,
+      deadline: null,
+      flood: false,
+    });
+    assertEquals(document.transmitted, 6);
+    assertEquals(document.pings.length, 6);
+    const lost = document.pings.filter((record: { rtt: number | null }) => record.rtt === null);
+    assertEquals(lost.length, 6 - document.received);
+    for (const field of ["p50", "p90", "p99", "ipdv", "jitter", "mdev"]) {
+      assertEquals(typeof document.rtt[field], "number");
+    }
+    assertEquals(document.lossSplit.upstream + document.lossSplit.unknown, 6 - document.received);
+    assertEquals(typeof document.schedule.meanInterval, "number");
+    const quiet = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-c",
+      "2",
+      "-i",
+      "0.01",
+      "--json",
+      "-q",
+    ]);
+    assertEquals(JSON.parse(quiet.stdout).pings, undefined);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("client.ts --json-lines prints one object per event, the summary last; exit codes unchanged", async () => {
+  const server = await startServerProcess(["--quiet", "--silent"]);
+  try {
+    const client = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-c",
+      "2",
+      "-i",
+      "0.01",
+      "-W",
+      "0.1",
+      "--json-lines",
+    ]);
+    assertEquals(client.code, 1);
+    const objects = client.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    assertEquals(objects.map((object) => object.type), [
+      "sent",
+      "sent",
+      "timeout",
+      "timeout",
+      "summary",
+    ]);
+    assertEquals(objects.at(-1).summary.loss, 100);
+    assertEquals(objects.at(-1).summary.rtt.avg, null);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("client.ts -f prints a dot per request and erases it per reply", async () => {
+  const server = await startServerProcess(["--quiet", "--loss", "0.2", "--seed", "5"]);
+  try {
+    const client = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-f",
+      "-c",
+      "100",
+      "-W",
+      "0.2",
+    ]);
+    const [, flood = ""] = client.stdout.split("\n");
+    const received = Number(/, (\d+) received/.exec(client.stdout)?.[1]);
+    assertEquals(flood.split(".").length - 1, 100);
+    assertEquals(flood.split("\b \b").length - 1, received);
+    assert(received > 50 && received < 100, client.stdout);
+  } finally {
+    await server.stop();
   }
 });

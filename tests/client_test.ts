@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { beacon, chat, expandBeacon, ping, type PingEvent } from "../client.ts";
+import { beacon, chat, expandBeacon, FLOOD_GAP_MS, ping, type PingEvent } from "../client.ts";
 import { createRandom, serve } from "../server.ts";
 import { findRecord } from "../protocol.ts";
 import { UsageError } from "../net.ts";
@@ -66,7 +66,7 @@ Deno.test("ping() against a seeded lossy server loses exactly the predicted requ
     const predicted: number[] = [];
     for (let seq = 1; seq <= count; seq++) {
       if (random() < 0.3) predicted.push(seq);
-      random(); // the jitter draw
+      random(), random(), random(); // the jitter, duplicate and reorder draws
     }
     assert(predicted.length > 0 && predicted.length < count);
     const events = await collect(
@@ -97,13 +97,11 @@ Deno.test("ping() measures at least the server's --delay on every reply", async 
 Deno.test("ping() keeps several requests in flight when the interval is below the timeout", async () => {
   const server = await serve({ port: 0, delay: 100 });
   try {
-    let receivedAtFirstReply = 0;
+    let receivedAtFirstReply: number | undefined;
     const events: PingEvent[] = [];
     const run = ping({ port: server.addr.port, count: 5, interval: 0.01, timeout: 2 });
     for await (const event of run) {
-      if (event.type === "reply" && events.length === 0) {
-        receivedAtFirstReply = server.stats.received;
-      }
+      if (event.type === "reply") receivedAtFirstReply ??= server.stats.received;
       events.push(event);
     }
     // All five requests were at the server before the first reply came back.
@@ -123,11 +121,11 @@ Deno.test("ping() marks a second reply to the same request as a duplicate", asyn
   try {
     const events = await collect(ping({ port: twice.port, count: 3, ...fast }));
     assertEquals(ofType(events, "reply").length, 3);
-    // As ping, the run ends at the last request's first reply: the copy of
-    // seq 3 comes too late to be seen.
-    assertEquals(ofType(events, "duplicate").map((event) => event.seq), [1, 2]);
+    // The run lingers a moment after the last reply: the copy of seq 3,
+    // sent right behind it, is seen too.
+    assertEquals(ofType(events, "duplicate").map((event) => event.seq), [1, 2, 3]);
     const summary = summaryOf(events);
-    assertEquals([summary.received, summary.duplicates, summary.loss], [3, 2, 0]);
+    assertEquals([summary.received, summary.duplicates, summary.loss], [3, 3, 0]);
   } finally {
     await twice.close();
   }
@@ -171,7 +169,7 @@ Deno.test("ping() counts a reply that arrives after its timeout as late, not los
     );
     assertEquals(
       events.map((event) => event.type),
-      ["timeout", "reply", "timeout", "summary"],
+      ["sent", "timeout", "reply", "sent", "timeout", "summary"],
     );
     const late = ofType(events, "reply")[0]!;
     assertEquals([late.seq, late.late], [1, true]);
@@ -182,6 +180,90 @@ Deno.test("ping() counts a reply that arrives after its timeout as late, not los
       1,
       50,
     ]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("ping()'s counters match what a seeded server did over 1,000 pings", async () => {
+  const server = await serve({ port: 0, loss: 0.05, duplicate: 0.05, reorder: 0.05, seed: 2026 });
+  try {
+    const summary = summaryOf(
+      await collect(ping({ port: server.addr.port, count: 1000, interval: 0.002, timeout: 3 })),
+    );
+    const { stats } = server;
+    assert(stats.dropped > 0 && stats.duplicated > 0 && stats.reordered > 0, JSON.stringify(stats));
+    assertEquals(summary.transmitted, 1000);
+    assertEquals(summary.received, 1000 - stats.dropped);
+    assertEquals(summary.duplicates, stats.duplicated);
+    assertEquals(summary.reordered, stats.reordered);
+    assertEquals(summary.late, 0);
+    // Every drop happened on the way in; drops after the last reply have
+    // no stamp to say so.
+    const split = summary.lossSplit!;
+    assertEquals([split.upstream + split.unknown, split.downstream], [stats.dropped, 0]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("ping() tells upstream from downstream loss only when the server stamps", async () => {
+  const stamping = await serve({ port: 0, loss: 0.5, seed: 3 });
+  try {
+    const events = await collect(
+      ping({ port: stamping.addr.port, count: 20, interval: 0.005, timeout: 0.3 }),
+    );
+    const { lossSplit, serverTime } = summaryOf(events);
+    assertEquals(lossSplit!.upstream + lossSplit!.unknown, stamping.stats.dropped);
+    assert(serverTime !== null && serverTime.avg >= 0);
+  } finally {
+    await stamping.close();
+  }
+  const plainEcho = customServer((socket, data, from) => socket.send(data, from).then(() => {}));
+  try {
+    const events = await collect(ping({ port: plainEcho.port, count: 3, ...fast }));
+    assertEquals([summaryOf(events).lossSplit, summaryOf(events).serverTime], [null, null]);
+  } finally {
+    await plainEcho.close();
+  }
+});
+
+Deno.test("ping() with flood sends the next request as soon as a reply is in", async () => {
+  const server = await serve({ port: 0 });
+  try {
+    const events = await collect(ping({ port: server.addr.port, count: 50, flood: true }));
+    const summary = summaryOf(events);
+    assertEquals([summary.transmitted, summary.received], [50, 50]);
+    // Each send after the first follows a reply, or comes FLOOD_GAP_MS after
+    // the previous send when the reply is slow.
+    let previous: PingEvent | undefined;
+    let previousSend = -Infinity;
+    for (const event of events) {
+      if (event.type === "sent") {
+        if (previous?.type === "sent") {
+          assert(event.time - previousSend >= FLOOD_GAP_MS - 1, `seq ${event.seq} sent early`);
+        }
+        previousSend = event.time;
+      }
+      if (event.type === "sent" || event.type === "reply") previous = event;
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("ping() keeps to its schedule: the achieved mean interval is the asked one", async () => {
+  const server = await serve({ port: 0 });
+  try {
+    const { schedule } = summaryOf(
+      await collect(ping({ port: server.addr.port, count: 50, interval: 0.01 })),
+    );
+    // No cumulative drift: the mean interval of a fixed schedule is exact
+    // up to the lateness of the first and last sends.
+    assert(
+      Math.abs(schedule.meanInterval - 10) * 49 <= schedule.worstLateness * 2 + 1e-9,
+      JSON.stringify(schedule),
+    );
   } finally {
     await server.close();
   }

@@ -1,12 +1,16 @@
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
 import {
   encodeRequest,
   findRecord,
+  findRequest,
   formatRecord,
+  formatStamp,
   formatToken,
   padding,
   randomToken,
+  readStamp,
   SEQ_MODULUS,
+  writeStamp,
 } from "../protocol.ts";
 
 const encoder = new TextEncoder();
@@ -97,4 +101,47 @@ Deno.test("padding survives an uppercasing server and has the asked length", () 
   assertEquals(pad.length, 100);
   assertEquals(pad.toUpperCase(), pad);
   assertEquals(formatRecord(SEQ_MODULUS - 1, 1.5, "0000BEEF"), "PING 4294967295 1.500 0000BEEF");
+});
+
+Deno.test("encodeRequest() with stamp puts the ? marker first in the padding", () => {
+  const bytes = encodeRequest({ ...request, stamp: true });
+  assertEquals(bytes.length, 64);
+  assertEquals(findRecord(bytes)?.padding.slice(0, 3), "?01");
+  // No room for padding: no marker either.
+  assertEquals(text(encodeRequest({ ...request, size: 35, stamp: true })).endsWith(" "), true);
+});
+
+Deno.test("formatStamp() writes as much as fits: count, then receive time, then hold", () => {
+  const stamp = { count: 12, received: 1764064800123.4567, held: 15.4 };
+  assertEquals(formatStamp(stamp, 2), undefined);
+  assertEquals(formatStamp(stamp, 3), "=12");
+  assertEquals(formatStamp(stamp, 20), "=12");
+  assertEquals(formatStamp(stamp, 21), "=12,1764064800123.457");
+  assertEquals(formatStamp(stamp, 24), "=12,1764064800123.457,15");
+});
+
+Deno.test("writeStamp() overwrites the padding in place and readStamp() reads it back", () => {
+  const bytes = encodeRequest({ ...request, stamp: true });
+  const record = findRecord(bytes)!;
+  const stamp = { count: 3, received: 1764064800124.5, held: 7 };
+  assert(writeStamp(bytes, record.paddingOffset, bytes.length - record.paddingOffset, stamp));
+  assertEquals(bytes.length, 64);
+  const reply = findRecord(bytes)!;
+  assertEquals(reply.seq, 42);
+  assertEquals(readStamp(reply.padding), { kind: "stamped", stamp });
+  assertMatch(text(bytes), / =3,1764064800124\.500,7[0-9A-Z]+$/);
+});
+
+Deno.test("readStamp() tells a returned marker from no marker", () => {
+  assertEquals(readStamp("?0123"), { kind: "not-stamped" });
+  assertEquals(readStamp("0123"), { kind: "none" });
+  assertEquals(readStamp(""), { kind: "none" });
+  assertEquals(readStamp("=5ABC"), { kind: "stamped", stamp: { count: 5 } });
+});
+
+Deno.test("findRequest() reads only a record at the start of the datagram", () => {
+  const bytes = encodeRequest({ ...request, size: 65507, stamp: true });
+  assertEquals(findRequest(bytes), { token: "9F86D081", paddingOffset: 35, stampWanted: true });
+  assertEquals(findRequest(encoder.encode("OK...PING 1 2.000 0000BEEF ?")), null);
+  assertEquals(findRequest(encodeRequest({ ...request, size: 64 }))?.stampWanted, false);
 });

@@ -6,9 +6,11 @@ import {
   makeReply,
   MAX_PREFIX_BYTES,
   serve,
+  TokenCounter,
 } from "../server.ts";
 import { hasControlCharacter, portOf, udpSocket } from "./helpers.ts";
 import { UsageError } from "../net.ts";
+import { encodeRequest, findRecord, readStamp } from "../protocol.ts";
 import { Receiver, SocketError } from "../datagram.ts";
 
 const encoder = new TextEncoder();
@@ -143,14 +145,64 @@ Deno.test("serve() refuses a port in use and bad options with one clear message"
   }
 });
 
-Deno.test("decideFate() draws two numbers per request, so a seed predicts the run", () => {
+Deno.test("decideFate() draws four numbers per request, so a seed predicts the run", () => {
   const a = createRandom(5);
   const b = createRandom(5);
+  const impairments = { loss: 0.3, delay: 10, jitter: 5, duplicate: 0.2, reorder: 0.1 };
   for (let i = 0; i < 100; i++) {
-    const fate = decideFate(a, { loss: 0.3, delay: 10, jitter: 5 });
+    const fate = decideFate(a, impairments);
     const drop = b() < 0.3;
     const delay = 10 + 5 * (2 * b() - 1);
-    assertEquals(fate, { drop, delay });
+    const duplicate = b() < 0.2;
+    const reorder = b() < 0.1;
+    assertEquals(fate, { drop, delay, duplicate, reorder });
+  }
+});
+
+Deno.test("TokenCounter counts per token and forgets the least recently seen past capacity", () => {
+  const tokens = new TokenCounter(3);
+  assertEquals([tokens.hit("A"), tokens.hit("B"), tokens.hit("A"), tokens.hit("C")], [1, 1, 2, 1]);
+  tokens.hit("D"); // B is the least recently seen: forgotten
+  assertEquals(tokens.size, 3);
+  assertEquals(tokens.hit("A"), 3);
+  assertEquals(tokens.hit("B"), 1);
+  for (let i = 0; i < 10_000; i++) tokens.hit(`flood-${i}`);
+  assertEquals(tokens.size, 3);
+});
+
+Deno.test("serve() stamps a request that asks, with its count, receive time and hold", async () => {
+  const server = await serve({ port: 0, mode: "upper" });
+  try {
+    for (const seq of [1, 2]) {
+      const request = encodeRequest({ seq, sent: 1, token: "0000BEEF", size: 80, stamp: true });
+      const reply = (await exchange(server.addr.port, request))!;
+      assertEquals(reply.length, 80);
+      const stamp = readStamp(findRecord(reply)!.padding);
+      assert(stamp.kind === "stamped");
+      assertEquals(stamp.stamp.count, seq);
+      assert(Math.abs(stamp.stamp.received! - Date.now()) < 60_000);
+      assert(stamp.stamp.held! >= 0);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve() logs what it did to each datagram", async () => {
+  const lines: string[] = [];
+  const server = await serve({ port: 0, delay: 1, duplicate: 1, log: (line) => lines.push(line) });
+  try {
+    await exchange(server.addr.port, "x");
+    assertMatch(lines[0]!, /"x" delayed 1\.0 ms, duplicated$/);
+  } finally {
+    await server.close();
+  }
+  const dropper = await serve({ port: 0, loss: 1, reorder: 1, log: (line) => lines.push(line) });
+  try {
+    assertEquals(await exchange(dropper.addr.port, "y", { waitMs: 100 }), undefined);
+    assertMatch(lines[1]!, /"y" dropped$/);
+  } finally {
+    await dropper.close();
   }
 });
 

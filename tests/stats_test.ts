@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./assert.ts";
-import { lossPercent, PERCENTILE_RELATIVE_ERROR, RttStats } from "../stats.ts";
+import { lossPercent, PERCENTILE_RELATIVE_ERROR, PingTally, RttStats, Timeline } from "../stats.ts";
 import { createRandom } from "../server.ts";
 
 function statsOf(samples: number[]): RttStats {
@@ -60,4 +60,92 @@ Deno.test("lossPercent() follows ping: 0%, 100%, thirds, and nothing sent", () =
   assertEquals(lossPercent(10, 0), 100);
   close(lossPercent(3, 2), 100 / 3);
   assertEquals(lossPercent(0, 0), 0);
+});
+
+Deno.test("RttStats percentiles are exact nearest-rank for short runs", () => {
+  const stats = statsOf([0.081, 0.201, 0.123, 5, 0.09]);
+  // Sorted: 0.081 0.09 0.123 0.201 5; ranks ceil(p/100 * 5).
+  assertEquals(stats.percentiles([20, 50, 90, 99, 100]), [0.081, 0.123, 5, 5, 5]);
+});
+
+Deno.test("RttStats.histogram() covers min to max and counts every sample", () => {
+  const samples = [0.1, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2];
+  const rows = statsOf(samples).histogram(4);
+  assert(rows.length <= 4);
+  assertEquals(rows[0]!.from, 0.1);
+  assertEquals(rows.at(-1)!.to, 3.2);
+  assertEquals(rows.reduce((sum, row) => sum + row.count, 0), samples.length);
+});
+
+/** A tally with `transmitted` requests sent, seq 1..n at time 0. */
+function tallyOf(transmitted: number): PingTally {
+  const tally = new PingTally(transmitted, 100);
+  for (let seq = 1; seq <= transmitted; seq++) tally.sent(seq, 0, 0);
+  return tally;
+}
+
+Deno.test("PingTally classifies replies: first, duplicate, late, reordered, unknown", () => {
+  const tally = tallyOf(3);
+  assertEquals(tally.reply(2, 1), { kind: "reply", rtt: 1, late: false, reordered: false });
+  assertEquals(tally.reply(2, 2), { kind: "duplicate", rtt: 2 });
+  assertEquals(tally.reply(1, 3), { kind: "reply", rtt: 3, late: false, reordered: true });
+  assertEquals([...tally.expire(99)], []);
+  assertEquals([...tally.expire(100)], [3]);
+  assertEquals(tally.reply(3, 150), { kind: "reply", rtt: 150, late: true, reordered: false });
+  assertEquals(tally.reply(4, 1), { kind: "unknown-seq" });
+  const summary = tally.summary();
+  assertEquals(
+    [summary.received, summary.duplicates, summary.late, summary.reordered, summary.loss],
+    [3, 1, 1, 1, 0],
+  );
+  assert(tally.settled());
+});
+
+Deno.test("PingTally splits loss by the latest stamp's count", () => {
+  // 10 sent. The server saw 1,2,4,5,7 (3 and 6 lost upstream); the reply to
+  // 4 was lost downstream; 8-10 were sent after the last stamped reply (7).
+  const tally = tallyOf(10);
+  const seen = [1, 2, 4, 5, 7];
+  for (const [i, seq] of seen.entries()) {
+    if (seq !== 4) tally.reply(seq, 1, { count: i + 1 });
+  }
+  assertEquals(tally.summary().lossSplit, { upstream: 2, downstream: 1, unknown: 3 });
+  assertEquals(tally.summary().received, 4);
+});
+
+Deno.test("PingTally leaves the split unknown without stamps", () => {
+  const tally = tallyOf(2);
+  tally.reply(1, 1);
+  assertEquals(tally.summary().lossSplit, null);
+  assertEquals(tally.summary().serverTime, null);
+});
+
+Deno.test("PingTally reports the schedule: mean interval and lateness", () => {
+  const tally = new PingTally(3, 100);
+  tally.sent(1, 0, 0);
+  tally.sent(2, 10.5, 10);
+  tally.sent(3, 20, 20);
+  const { schedule } = tally.summary();
+  assertEquals(schedule.meanInterval, 10);
+  assertEquals(schedule.worstLateness, 0.5);
+});
+
+Deno.test("PingTally forgets nothing it still needs when seqs wrap at 2^32", () => {
+  const tally = new PingTally(4, 100);
+  for (const seq of [2 ** 32 - 2, 2 ** 32 - 1, 0, 1]) tally.sent(seq, 0, 0);
+  for (const seq of [0, 1, 2 ** 32 - 1]) assertEquals(tally.reply(seq, 1).kind, "reply");
+});
+
+Deno.test("Timeline merges columns as the run grows and keeps losses apart", () => {
+  const timeline = new Timeline(4);
+  for (let index = 0; index < 8; index++) timeline.record(index, index === 5 ? null : index);
+  assertEquals(timeline.span, 2);
+  assertEquals(timeline.columns(), [
+    { rtt: 0.5, replies: 2, losses: 0 },
+    { rtt: 2.5, replies: 2, losses: 0 },
+    { rtt: 4, replies: 1, losses: 1 },
+    { rtt: 6.5, replies: 2, losses: 0 },
+  ]);
+  timeline.record(5, 5, true); // the lost one came late after all
+  assertEquals(timeline.columns()[2], { rtt: 4.5, replies: 2, losses: 0 });
 });
