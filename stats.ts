@@ -328,7 +328,9 @@ export class PingTally {
 
   /** `inFlight`: how many requests can be outstanding at once. */
   constructor(inFlight: number, timeoutMs: number) {
-    const size = 2 ** Math.min(24, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
+    // At most 2^20 slots (26 MB): a request older than that by the time its
+    // reply comes is forgotten, and its reply counted as stray.
+    const size = 2 ** Math.min(20, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
     this.#mask = size - 1;
     this.#seq = new Float64Array(size).fill(-1);
     this.#index = new Float64Array(size);
