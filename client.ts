@@ -489,6 +489,11 @@ export async function main(args: string[]): Promise<number> {
   const [host = settings.host, portText, ...extra] = line.positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' (see --help)`);
   const port = portText === undefined ? settings.port : parsePort(portText);
+  if (!line.values.flood && /^[+-]?0*\.?0*$/.test(String(line.values.interval ?? "1"))) {
+    throw new UsageError(
+      `-i must be a number above 0, got '${line.values.interval}' (-f sends as fast as replies come)`,
+    );
+  }
   const flags = numericFlags(line, OPTION_RULES);
   const controller = new AbortController();
   const stop = () => controller.abort();

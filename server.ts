@@ -59,18 +59,24 @@ export interface ServeOptions {
   reorder?: number;
   /** Seed for repeatable impairments; random when left out. */
   seed?: number;
+  /** Replies per second per source address (default
+   * {@linkcode DEFAULT_RATE}); excess requests are dropped and counted.
+   * 0 turns the limit off. */
+  rate?: number;
   /** Receives one line per datagram; no logging when left out. */
   log?: (line: string) => void;
 }
 
-/** The server's live counters. `received = replied + dropped + ignored +
- * failed + held` at every moment. */
+/** The server's live counters. `received = replied + dropped + limited +
+ * ignored + failed + held` at every moment. */
 export interface ServerStats {
   received: number;
   /** Requests answered (a duplicated reply counts once here). */
   replied: number;
   /** Requests dropped by `--loss`, as if lost on the way in. */
   dropped: number;
+  /** Requests not answered because their source was over `--rate`. */
+  limited: number;
   /** Requests not answered on purpose (`silent` mode). */
   ignored: number;
   /** Replies whose send failed (logged; the loop goes on). */
@@ -111,6 +117,11 @@ export const MAX_REORDER_HOLD_MS = 2000;
 /** Client tokens whose request counts the server remembers for stamps;
  * the least recently seen is forgotten first. */
 export const MAX_TRACKED_TOKENS = 10_000;
+/** Source addresses whose rate-limit buckets the server remembers. */
+export const MAX_TRACKED_SOURCES = 10_000;
+/** Replies per second per source address unless `--rate` says otherwise:
+ * generous for any pinger, a cap for a reflection attack. */
+export const DEFAULT_RATE = 1000;
 
 /**
  * A seeded pseudo-random generator (mulberry32): the same seed gives the
@@ -153,29 +164,90 @@ export function decideFate(random: () => number, impairments: Impairments): Fate
   return { drop, delay: Math.max(0, (impairments.delay ?? 0) + spread), duplicate, reorder };
 }
 
-/** Counts requests per client token in bounded memory: a Map keeps
- * insertion order, so re-inserting on each hit makes it an LRU. */
-export class TokenCounter {
-  readonly #counts = new Map<string, number>();
+/**
+ * A map that holds at most `capacity` entries and forgets the least recently
+ * used one first: the server keeps per-client state in these so that a
+ * flood of new clients cannot grow its memory. (A Map keeps insertion
+ * order, so re-inserting on each use makes the first key the oldest.)
+ */
+export class LruMap<Key, Value> {
+  readonly #entries = new Map<Key, Value>();
   readonly #capacity: number;
 
-  constructor(capacity = MAX_TRACKED_TOKENS) {
+  constructor(capacity: number) {
     this.#capacity = capacity;
+  }
+
+  /** The value for `key`, now the most recently used. */
+  get(key: Key): Value | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  /** Sets `key`, forgetting the least recently used entry when full. */
+  set(key: Key, value: Value): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    if (this.#entries.size > this.#capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** Counts requests per client token in bounded memory. */
+export class TokenCounter {
+  readonly #counts: LruMap<string, number>;
+
+  constructor(capacity = MAX_TRACKED_TOKENS) {
+    this.#counts = new LruMap(capacity);
   }
 
   /** Counts one more request for `token` and returns its total. */
   hit(token: string): number {
     const count = (this.#counts.get(token) ?? 0) + 1;
-    this.#counts.delete(token);
     this.#counts.set(token, count);
-    if (this.#counts.size > this.#capacity) {
-      this.#counts.delete(this.#counts.keys().next().value!);
-    }
     return count;
   }
 
   get size(): number {
     return this.#counts.size;
+  }
+}
+
+/**
+ * A token bucket per source address: each source may have `rate` replies
+ * a second, with bursts of up to a second's worth. Sources are kept in an
+ * {@linkcode LruMap}; a forgotten source starts again with a full bucket.
+ */
+export class RateLimiter {
+  readonly #rate: number;
+  readonly #buckets: LruMap<string, { tokens: number; updatedAt: number }>;
+
+  constructor(ratePerSecond: number, capacity = MAX_TRACKED_SOURCES) {
+    this.#rate = ratePerSecond;
+    this.#buckets = new LruMap(capacity);
+  }
+
+  /** Whether `source` may have a reply at `now` (ms); takes a token if so. */
+  allow(source: string, now: number): boolean {
+    const bucket = this.#buckets.get(source) ?? { tokens: this.#rate, updatedAt: now };
+    bucket.tokens = Math.min(
+      this.#rate,
+      bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.#rate,
+    );
+    bucket.updatedAt = now;
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    this.#buckets.set(source, bucket);
+    return allowed;
   }
 }
 
@@ -233,6 +305,7 @@ export const OPTION_RULES = {
   delay: { flag: "--delay", rule: { min: 0 } },
   jitter: { flag: "--jitter", rule: { min: 0 } },
   seed: { flag: "--seed", rule: { min: 0, max: 2 ** 32 - 1, integer: true } },
+  rate: { flag: "--rate", rule: { min: 0 } },
 } as const satisfies OptionRules;
 
 /** Checks the options, throwing a {@linkcode UsageError} for a bad one. */
@@ -275,6 +348,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     received: 0,
     replied: 0,
     dropped: 0,
+    limited: 0,
     ignored: 0,
     failed: 0,
     held: 0,
@@ -284,6 +358,8 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   };
   const clients = new Set<string>();
   const tokens = new TokenCounter();
+  const rate = options.rate ?? DEFAULT_RATE;
+  const limiter = rate > 0 ? new RateLimiter(rate) : undefined;
   const heldTimers = new Set<ReturnType<typeof setTimeout>>();
   /** The one reply `--reorder` holds until the next reply has gone out. */
   let reorderSlot: { reply: Outgoing; timer: ReturnType<typeof setTimeout> } | undefined;
@@ -367,6 +443,9 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     } else if (fate.drop) {
       stats.dropped++;
       actions.push("dropped");
+    } else if (limiter && !limiter.allow(from.hostname, performance.now())) {
+      stats.limited++;
+      actions.push(`not answered (over ${rate}/s)`);
     } else {
       const reply: Outgoing = { data: makeReply(data, mode, prefix)!, to: from, source, fate };
       const request = findRequest(data);
@@ -452,7 +531,8 @@ export function serverSummary(addr: Deno.NetAddr, stats: ServerStats): string[] 
     "",
     `--- ${formatAddress(addr.hostname, addr.port)} udping server statistics ---`,
     `${stats.received} received, ${stats.replied} replied, ${stats.dropped} dropped, ` +
-    `${stats.ignored} ignored, ${stats.failed} failed sends, ${clients} clients`,
+    `${stats.limited} rate-limited, ${stats.ignored} ignored, ${stats.failed} failed sends, ` +
+    `${clients} clients`,
     ...(stats.duplicated + stats.reordered > 0
       ? [`${stats.duplicated} duplicated, ${stats.reordered} reordered`]
       : []),
@@ -478,6 +558,8 @@ Options:
   --reorder P        hold each reply back until after the next one with probability P,
                      0-1 (default 0; at most ${MAX_REORDER_HOLD_MS} ms)
   --seed N           repeatable impairments (default: random)
+  --rate N           replies per second per source address, excess dropped
+                     (default ${DEFAULT_RATE}; 0 = no limit)
   -q, --quiet        no log line per datagram
   -h, --help         print this help
 
@@ -497,6 +579,7 @@ const FLAGS = {
   duplicate: { type: "string" },
   reorder: { type: "string" },
   seed: { type: "string" },
+  rate: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -560,6 +643,9 @@ export async function main(args: string[]): Promise<number> {
     options.duplicate ? `duplicate ${options.duplicate}` : "",
     options.reorder ? `reorder ${options.reorder}` : "",
     options.seed !== undefined ? `seed ${options.seed}` : "",
+    options.rate === 0
+      ? "no rate limit"
+      : `at most ${options.rate ?? DEFAULT_RATE} replies/s per source`,
   ].filter(Boolean);
   console.log(
     `udping server listening on ${where} (udp), mode ${options.mode}` +

@@ -267,6 +267,9 @@ export interface TallySummary {
   stray: number;
   /** Sends that failed. */
   errors: number;
+  /** Requests neither answered nor timed out when the run ended (cut off by
+   * a deadline or an abort): counted as lost, though undecided. */
+  outstanding: number;
   /** Loss in percent. */
   loss: number;
   rtt: RttSummary;
@@ -448,6 +451,7 @@ export class PingTally {
       reordered: this.#reordered,
       stray: this.#stray,
       errors: this.#errors,
+      outstanding: this.#outstanding,
       loss: lossPercent(sends, this.#received),
       rtt: this.#rtt.summary(),
       lossSplit: this.#lossSplit(),

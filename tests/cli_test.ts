@@ -52,7 +52,7 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
     assertEquals(stopped.code, 0);
     assertMatch(
       stopped.stdout,
-      /3 received, 3 replied, 0 dropped, 0 ignored, 0 failed sends, 1 clients/,
+      /3 received, 3 replied, 0 dropped, 0 rate-limited, 0 ignored, 0 failed sends, 1 clients/,
     );
     assertEquals(stopped.stdout.match(/ bytes "PING \d+ [\d.]+ [0-9A-F]{8} /g)?.length, 3);
   }
@@ -215,7 +215,14 @@ const BAD_CLIENT_ARGS: [string[], RegExp][] = [
   [["-c", "0"], /-c must be a whole number of at least 1, got '0'/],
   [["-c", "abc"], /-c must be a whole number of at least 1, got 'abc'/],
   [["-c", "1.5"], /-c must be a whole number/],
-  [["-i", "0"], /-i must be a number above 0, got '0'/],
+  [["-i", "0"], /-i must be a number above 0, got '0' \(-f sends as fast as replies come\)/],
+  [["-i", "0.000"], /-i must be a number above 0, got '0\.000'/],
+  [["-i", "1e400"], /-i must be a number above 0, got '1e400'/],
+  [["-s", "70000"], /-s must be a whole number from 0 to 65507, got '70000'/],
+  [["-c"], /option '-c' needs a value/],
+  [["--json", "--json-lines"], /choose one of --json and --json-lines/],
+  [["::zz", "12000"], /'::zz' is not a valid IPv6 address/],
+  [["256.0.0.1", "12000"], /'256\.0\.0\.1' is not a valid IPv4 address/],
   [["-W", "-1"], /option '-W' needs a value/],
   [["-W=x"], /-W must be a number above 0/],
   [["-s", "65508"], /-s must be a whole number from 0 to 65507, got '65508'/],
@@ -254,6 +261,15 @@ const BAD_SERVER_ARGS: [string[], RegExp][] = [
   ],
   [["--host", "nonexistent.invalid"], /cannot resolve host 'nonexistent\.invalid'/],
   [["--nope"], /unknown option '--nope'/],
+  [["--rate", "-1"], /option '--rate' needs a value/],
+  [["--rate=-1"], /--rate must be a number of at least 0, got '-1'/],
+  [["--duplicate", "2"], /--duplicate must be a number from 0 to 1, got '2'/],
+  [["--reorder", "x"], /--reorder must be a number from 0 to 1, got 'x'/],
+  [["--jitter", "NaN"], /--jitter must be a number of at least 0, got 'NaN'/],
+  [["--port", "-1"], /option '--port' needs a value/],
+  [["--port", "1.5"], /port must be a whole number from 0 to 65535, got '1\.5'/],
+  [["12000", "13000"], /unexpected argument '13000'/],
+  [["--host", "::zz"], /'::zz' is not a valid IPv6 address/],
 ];
 
 Deno.test("server.ts rejects every bad argument with one line and exit 2", async () => {
@@ -480,7 +496,15 @@ Deno.test("client.ts --json-lines prints one object per event, the summary last;
 });
 
 Deno.test("client.ts -f prints a dot per request and erases it per reply", async () => {
-  const server = await startServerProcess(["--quiet", "--loss", "0.2", "--seed", "5"]);
+  const server = await startServerProcess([
+    "--quiet",
+    "--loss",
+    "0.2",
+    "--seed",
+    "5",
+    "--rate",
+    "0",
+  ]);
   try {
     const client = await runScript("client.ts", [
       "127.0.0.1",
@@ -499,4 +523,90 @@ Deno.test("client.ts -f prints a dot per request and erases it per reply", async
   } finally {
     await server.stop();
   }
+});
+
+Deno.test("client.ts against a closed port reports loss, not an error: exit 1", async () => {
+  // An unconnected Deno socket never sees ICMP port unreachable.
+  const probe = udpSocket();
+  const port = String((probe.addr as Deno.NetAddr).port);
+  probe.close();
+  const client = await runScript("client.ts", [
+    "127.0.0.1",
+    port,
+    "-c",
+    "2",
+    "-i",
+    "0.05",
+    "-W",
+    "0.1",
+  ]);
+  assertEquals(client.code, 1);
+  assertMatch(client.stdout, /Request timeout for seq=1\nRequest timeout for seq=2\n/);
+  assertMatch(client.stdout, /2 packets transmitted, 0 received, 100% packet loss/);
+});
+
+Deno.test("server.ts on every interface says, on stderr, that it is reachable from the network", async () => {
+  for (const host of ["0.0.0.0", "::"]) {
+    const server = await startServerProcess(["--quiet", "--host", host]);
+    const stopped = await server.stop();
+    assertEquals(stopped.code, 0);
+    assertEquals(
+      stopped.stderr,
+      "notice: listening on every interface: this echo service is reachable from the network\n",
+    );
+  }
+});
+
+/** Root, with setpriv to become nobody, on a system where port 80 is
+ * privileged: only then can the test see a permission error. */
+const CAN_DROP_ROOT = (() => {
+  try {
+    const probe = new Deno.Command("sh", {
+      args: [
+        "-c",
+        "id -u && cat /proc/sys/net/ipv4/ip_unprivileged_port_start && command -v setpriv",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const [uid, firstUnprivileged] = new TextDecoder().decode(probe.stdout).split("\n");
+    return probe.success && uid === "0" && Number(firstUnprivileged) > 80;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "server.ts on a privileged port without permission: one line, exit 2",
+  ignore: !CAN_DROP_ROOT,
+  async fn() {
+    const denoDir = await Deno.makeTempDir();
+    await Deno.chmod(denoDir, 0o777);
+    try {
+      const output = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          Deno.execPath(),
+          "run",
+          "--allow-net",
+          "server.ts",
+          "--port",
+          "80",
+        ],
+        cwd: ROOT,
+        env: { DENO_DIR: denoDir, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(output.code, 2);
+      assertOneLineError(
+        new TextDecoder().decode(output.stderr),
+        /^server\.ts: cannot listen on 127\.0\.0\.1:80: permission denied$/,
+      );
+    } finally {
+      await Deno.remove(denoDir, { recursive: true });
+    }
+  },
 });

@@ -80,6 +80,10 @@ export interface Output {
   stderr: string;
 }
 
+/** How long a script run by {@linkcode runScript} may take before it is
+ * killed (and its test fails on the exit code). */
+export const SCRIPT_TIMEOUT_MS = 30_000;
+
 /** Runs `deno run --allow-net <script> ...args` in the project folder. */
 export async function runScript(
   script: string,
@@ -89,6 +93,8 @@ export async function runScript(
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...(options.permissions ?? ["--allow-net"]), script, ...args],
     cwd: ROOT,
+    // A script that hangs must fail the test, not stall the suite.
+    signal: AbortSignal.timeout(SCRIPT_TIMEOUT_MS),
     env: { NO_COLOR: "1" },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

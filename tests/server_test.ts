@@ -5,10 +5,12 @@ import {
   escapePreview,
   makeReply,
   MAX_PREFIX_BYTES,
+  RateLimiter,
   serve,
   TokenCounter,
 } from "../server.ts";
-import { hasControlCharacter, portOf, udpSocket } from "./helpers.ts";
+import { collect, hasControlCharacter, portOf, summaryOf, udpSocket } from "./helpers.ts";
+import { ping } from "../client.ts";
 import { UsageError } from "../net.ts";
 import { encodeRequest, findRecord, readStamp } from "../protocol.ts";
 import { Receiver, SocketError } from "../datagram.ts";
@@ -218,4 +220,87 @@ Deno.test("makeReply() never makes a reply larger than request plus prefix", () 
 Deno.test("escapePreview() cuts long datagrams with an ellipsis", () => {
   assertEquals(escapePreview(encoder.encode("a".repeat(100)), 4), "aaaa…");
   assertEquals(escapePreview(Uint8Array.of(0, 0x7f, 0x41)), "\\x00\\x7fA");
+});
+
+Deno.test("RateLimiter allows a second's worth of burst per source, then the refill rate", () => {
+  const limiter = new RateLimiter(3);
+  const allowed = (source: string, at: number) => limiter.allow(source, at);
+  assertEquals([0, 0, 0, 0].map((at) => allowed("a", at)), [true, true, true, false]);
+  assertEquals(allowed("b", 0), true); // another source has its own bucket
+  assertEquals(allowed("a", 300), false); // 0.9 of a token so far
+  assertEquals(allowed("a", 340), true);
+  assertEquals([allowed("a", 10_000), allowed("a", 10_000), allowed("a", 10_000)], [
+    true,
+    true,
+    true,
+  ]);
+  assertEquals(allowed("a", 10_000), false); // the bucket holds no more than a second's worth
+});
+
+Deno.test("serve() --rate drops a flooding address's excess and still serves another address", async () => {
+  const server = await serve({ port: 0, rate: 100 });
+  // Any 127.0.0.0/8 address is loopback: the flood comes from 127.0.0.2,
+  // the ping from 127.0.0.1.
+  const flooder = udpSocket("127.0.0.2");
+  try {
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.addr.port };
+    for (let i = 0; i < 500; i++) await flooder.send(encoder.encode(`flood ${i}`), to);
+    // The kernel may drop part of the flood when the socket buffer fills:
+    // wait (boundedly) until the server has taken in what reached it.
+    let seen = -1;
+    for (let i = 0; i < 100 && seen !== server.stats.received; i++) {
+      seen = server.stats.received;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const flood = { ...server.stats };
+    assert(flood.received > 150, JSON.stringify(flood));
+    // A second's burst (100) and a little refill got through; the rest not.
+    assertEquals(flood.replied + flood.limited, flood.received);
+    assert(flood.replied >= 100 && flood.replied <= 150, JSON.stringify(flood));
+    const summary = summaryOf(
+      await collect(ping({ port: server.addr.port, count: 5, interval: 0.01 })),
+    );
+    assertEquals(summary.received, 5);
+    assertEquals(server.stats.limited, flood.limited);
+  } finally {
+    flooder.close();
+    await server.close();
+  }
+});
+
+Deno.test("serve() goes on when a client vanishes before its delayed reply", async () => {
+  const server = await serve({ port: 0, delay: 30 });
+  try {
+    const gone = udpSocket();
+    await gone.send(encoder.encode("bye"), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+    });
+    gone.close();
+    const summary = summaryOf(
+      await collect(ping({ port: server.addr.port, count: 2, interval: 0.01 })),
+    );
+    assertEquals(summary.received, 2);
+    assertEquals(server.stats.received, 3);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serve().close() abandons held replies at once", async () => {
+  const server = await serve({ port: 0, delay: 60_000, reorder: 1 });
+  const client = udpSocket();
+  await client.send(encoder.encode("held"), {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  // Wait (boundedly) until the server has it, then close with it held.
+  for (let i = 0; i < 200 && server.stats.held === 0; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assertEquals(server.stats.held, 1);
+  await server.close(); // the test's timer sanitizer fails if a timer is left behind
+  client.close();
 });
