@@ -111,6 +111,11 @@ export const MAX_TRACKED_CLIENTS = 65536;
 export const MAX_PREFIX_BYTES = 64;
 /** Bytes of a datagram shown in its log line. */
 const PREVIEW_BYTES = 48;
+/** The receive buffer: past the largest IPv6 payload (65527 bytes). */
+const RECEIVE_BUFFER_BYTES = 65536;
+/** The fate of every request when no impairment is set: no random draws. */
+const UNIMPAIRED: Fate = Object.freeze({ drop: false, delay: 0, duplicate: false, reorder: false });
+
 /** Longest a `--reorder` reply waits for a successor before it goes out
  * anyway (then in order): long enough for a lab's 1 s interval. */
 export const MAX_REORDER_HOLD_MS = 2000;
@@ -151,10 +156,11 @@ export interface Fate {
 export type Impairments = Pick<ServeOptions, "loss" | "delay" | "jitter" | "duplicate" | "reorder">;
 
 /**
- * Decides one request's fate. It draws exactly four numbers per request,
- * whatever the options, so that a seeded run is predictable: the first
- * decides the drop (drawn < loss), the second the jitter, the third the
- * duplicate (drawn < duplicate), the fourth the reorder (drawn < reorder).
+ * Decides one request's fate. The server calls it for every request once
+ * any impairment is set. It draws exactly four numbers per request, whatever
+ * the options, so that a seeded run is predictable: the first decides the
+ * drop (drawn < loss), the second the jitter, the third the duplicate (drawn
+ * < duplicate), the fourth the reorder (drawn < reorder).
  */
 export function decideFate(random: () => number, impairments: Impairments): Fate {
   const drop = random() < (impairments.loss ?? 0);
@@ -173,6 +179,9 @@ export function decideFate(random: () => number, impairments: Impairments): Fate
 export class LruMap<Key, Value> {
   readonly #entries = new Map<Key, Value>();
   readonly #capacity: number;
+  /** The most recently used key: touching it again needs no reordering,
+   * which makes a single busy client cheap. */
+  #newest: Key | undefined;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
@@ -181,17 +190,15 @@ export class LruMap<Key, Value> {
   /** The value for `key`, now the most recently used. */
   get(key: Key): Value | undefined {
     const value = this.#entries.get(key);
-    if (value !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
-    }
+    if (value !== undefined && key !== this.#newest) this.set(key, value);
     return value;
   }
 
   /** Sets `key`, forgetting the least recently used entry when full. */
   set(key: Key, value: Value): void {
-    this.#entries.delete(key);
+    if (key !== this.#newest) this.#entries.delete(key);
     this.#entries.set(key, value);
+    this.#newest = key;
     if (this.#entries.size > this.#capacity) {
       this.#entries.delete(this.#entries.keys().next().value!);
     }
@@ -202,16 +209,16 @@ export class LruMap<Key, Value> {
   }
 }
 
-/** Counts requests per client token in bounded memory. */
+/** Counts requests per client token (its numeric value) in bounded memory. */
 export class TokenCounter {
-  readonly #counts: LruMap<string, number>;
+  readonly #counts: LruMap<number, number>;
 
   constructor(capacity = MAX_TRACKED_TOKENS) {
     this.#counts = new LruMap(capacity);
   }
 
   /** Counts one more request for `token` and returns its total. */
-  hit(token: string): number {
+  hit(token: number): number {
     const count = (this.#counts.get(token) ?? 0) + 1;
     this.#counts.set(token, count);
     return count;
@@ -219,6 +226,25 @@ export class TokenCounter {
 
   get size(): number {
     return this.#counts.size;
+  }
+}
+
+/** Counts distinct client addresses (ip and port) up to
+ * {@linkcode MAX_TRACKED_CLIENTS}, without building a string per datagram. */
+export class ClientCounter {
+  readonly #ports = new Map<string, Set<number>>();
+  #count = 0;
+
+  /** Notes a datagram from `from`; returns how many clients were seen. */
+  see(from: Deno.NetAddr): number {
+    if (this.#count >= MAX_TRACKED_CLIENTS) return this.#count;
+    let ports = this.#ports.get(from.hostname);
+    if (ports === undefined) this.#ports.set(from.hostname, ports = new Set());
+    if (!ports.has(from.port)) {
+      ports.add(from.port);
+      this.#count++;
+    }
+    return this.#count;
   }
 }
 
@@ -253,28 +279,48 @@ export class RateLimiter {
 
 const encoder = new TextEncoder();
 
-/** The reply to `request` in `mode`; `undefined` in silent mode. */
-export function makeReply(
-  request: Uint8Array,
+/**
+ * Turns a request into its reply in place: `buffer` holds the prefix (in
+ * `prefix` mode) and then the request's `length` bytes. Returns the reply,
+ * a view of `buffer`, or `undefined` in silent mode. A reply is never
+ * longer than the request plus the prefix.
+ */
+export function replyInPlace(
+  buffer: Uint8Array,
+  prefixLength: number,
+  length: number,
   mode: ReplyMode,
-  prefix: Uint8Array = new Uint8Array(),
 ): Uint8Array | undefined {
   switch (mode) {
     case "silent":
       return undefined;
     case "echo":
-      return request.slice();
+      return buffer.subarray(prefixLength, prefixLength + length);
     case "upper":
       // ASCII letters only: other bytes, UTF-8 sequences included, pass
       // through untouched and the reply keeps the request's length.
-      return request.map((byte) => (byte >= 0x61 && byte <= 0x7a ? byte - 0x20 : byte));
-    case "prefix": {
-      const reply = new Uint8Array(prefix.length + request.length);
-      reply.set(prefix);
-      reply.set(request, prefix.length);
-      return reply;
-    }
+      for (let at = prefixLength; at < prefixLength + length; at++) {
+        const byte = buffer[at]!;
+        if (byte >= 0x61 && byte <= 0x7a) buffer[at] = byte - 0x20;
+      }
+      return buffer.subarray(prefixLength, prefixLength + length);
+    case "prefix":
+      return buffer.subarray(0, prefixLength + length);
   }
+}
+
+/** The reply to `request` in `mode` as a new array; `undefined` in silent
+ * mode. */
+export function makeReply(
+  request: Uint8Array,
+  mode: ReplyMode,
+  prefix: Uint8Array = new Uint8Array(),
+): Uint8Array | undefined {
+  const prefixLength = mode === "prefix" ? prefix.length : 0;
+  const buffer = new Uint8Array(prefixLength + request.length);
+  buffer.set(prefix.subarray(0, prefixLength));
+  buffer.set(request, prefixLength);
+  return replyInPlace(buffer, prefixLength, request.length, mode);
 }
 
 /**
@@ -341,7 +387,9 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   const socket = openSocket(address, options.port ?? settings.port);
   const addr = socket.addr as Deno.NetAddr;
   const mode = options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
-  const prefix = encoder.encode(options.prefix ?? "");
+  const prefix = mode === "prefix" ? encoder.encode(options.prefix ?? "") : new Uint8Array();
+  const impaired = [options.loss, options.delay, options.jitter, options.duplicate, options.reorder]
+    .some((value) => (value ?? 0) > 0);
   const random = createRandom(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!);
   const { log } = options;
   const stats: ServerStats = {
@@ -356,7 +404,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     reordered: 0,
     clients: 0,
   };
-  const clients = new Set<string>();
+  const clients = new ClientCounter();
   const tokens = new TokenCounter();
   const rate = options.rate ?? DEFAULT_RATE;
   const limiter = rate > 0 ? new RateLimiter(rate) : undefined;
@@ -369,12 +417,13 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   interface Outgoing {
     data: Uint8Array;
     to: Deno.NetAddr;
-    source: string;
     fate: Fate;
     stamp?: { offset: number; length: number; count: number; receivedAt: number };
   }
 
   const now = () => performance.timeOrigin + performance.now();
+  const logLine = (from: Deno.NetAddr, text: string) =>
+    log?.(`${new Date().toISOString()} ${formatAddress(from.hostname, from.port)} ${text}`);
 
   async function transmit(reply: Outgoing): Promise<void> {
     const { stamp } = reply;
@@ -396,9 +445,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       stats.failed++;
       // A send to a vanished client or after close must not end the loop;
       // say so unless we are shutting down anyway.
-      if (!closing) {
-        log?.(`${new Date().toISOString()} ${reply.source} send failed: ${describeError(error)}`);
-      }
+      if (!closing) logLine(reply.to, `send failed: ${describeError(error)}`);
     }
   }
 
@@ -426,17 +473,20 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     }
   }
 
-  function handle(data: Uint8Array, from: Deno.NetAddr): Promise<void> | undefined {
-    const receivedAt = now();
+  /**
+   * Decides what becomes of a request that sits in `buffer` after the
+   * prefix, and returns the reply to send now, if any. The reply is built
+   * in `buffer` itself; one that must wait (delay, reorder) gets a copy.
+   */
+  function handle(buffer: Uint8Array, length: number, from: Deno.NetAddr): Outgoing | undefined {
     stats.received++;
-    const source = formatAddress(from.hostname, from.port);
-    if (clients.size < MAX_TRACKED_CLIENTS && !clients.has(source)) {
-      clients.add(source);
-      stats.clients = clients.size;
-    }
-    const fate = decideFate(random, options);
+    stats.clients = clients.see(from);
+    const request = buffer.subarray(prefix.length, prefix.length + length);
+    // The log shows the request as it came, before an in-place reply.
+    const preview = log ? `${length} bytes "${escapePreview(request)}"` : "";
+    const fate = impaired ? decideFate(random, options) : UNIMPAIRED;
     const actions: string[] = [];
-    let pending: Promise<void> | undefined;
+    let sendNow: Outgoing | undefined;
     if (mode === "silent") {
       stats.ignored++;
       actions.push("not answered (silent)");
@@ -447,13 +497,17 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       stats.limited++;
       actions.push(`not answered (over ${rate}/s)`);
     } else {
-      const reply: Outgoing = { data: makeReply(data, mode, prefix)!, to: from, source, fate };
-      const request = findRequest(data);
-      if (request !== null) {
-        const count = tokens.hit(request.token);
-        if (request.stampWanted) {
-          const offset = request.paddingOffset + (mode === "prefix" ? prefix.length : 0);
-          reply.stamp = { offset, length: data.length - request.paddingOffset, count, receivedAt };
+      const head = findRequest(request);
+      const receivedAt = head?.stampWanted ? now() : 0;
+      let data = replyInPlace(buffer, prefix.length, length, mode)!;
+      const waits = fate.delay > 0 || fate.reorder;
+      if (waits) data = data.slice(); // the buffer takes the next request
+      const reply: Outgoing = { data, to: from, fate };
+      if (head !== null) {
+        const count = tokens.hit(head.tokenValue);
+        if (head.stampWanted) {
+          const offset = head.paddingOffset + prefix.length;
+          reply.stamp = { offset, length: length - head.paddingOffset, count, receivedAt };
         }
       }
       if (fate.delay > 0) {
@@ -466,42 +520,47 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
         heldTimers.add(timer);
         actions.push(`delayed ${fate.delay.toFixed(fate.delay < 10 ? 1 : 0)} ms`);
       } else {
-        pending = dispatch(reply);
+        sendNow = reply;
         actions.push("replied");
       }
       if (fate.duplicate) actions.push("duplicated");
       if (fate.reorder) actions.push("held for reorder");
     }
-    if (log) {
-      log(
-        `${new Date().toISOString()} ${source} ${data.length} bytes "${escapePreview(data)}" ${
-          actions.join(", ")
-        }`,
-      );
-    }
-    return pending;
+    if (log) logLine(from, `${preview} ${actions.join(", ")}`);
+    return sendNow;
   }
 
-  // One buffer for every datagram, sized past the largest IPv6 payload: the
-  // runtime silently cuts a datagram to the buffer it is given.
-  const buffer = new Uint8Array(65536);
-  const finished = (async () => {
+  /**
+   * The receive loop: one datagram at a time, in arrival order (which the
+   * log and `--reorder` rely on), in one buffer that is reused only after
+   * its reply has gone out. (Several loops in parallel were measured: no
+   * faster, since each receive and send is a runtime op either way.)
+   */
+  async function receiveLoop(): Promise<void> {
+    // Room for the prefix and the largest IPv6 payload: the runtime silently
+    // cuts a datagram to the buffer it is given.
+    const buffer = new Uint8Array(prefix.length + RECEIVE_BUFFER_BYTES);
+    buffer.set(prefix);
+    const into = buffer.subarray(prefix.length);
     while (!closing) {
       let received: [Uint8Array, Deno.Addr];
       try {
-        received = await socket.receive(buffer);
+        received = await socket.receive(into);
       } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) break;
+        if (closing || error instanceof Deno.errors.BadResource) return;
         log?.(`${new Date().toISOString()} receive failed: ${describeError(error)}`);
         continue;
       }
       try {
-        await handle(received[0], received[1] as Deno.NetAddr);
+        const reply = handle(buffer, received[0].length, received[1] as Deno.NetAddr);
+        if (reply) await dispatch(reply);
       } catch (error) {
         log?.(`${new Date().toISOString()} datagram not handled: ${describeError(error)}`);
       }
     }
-  })();
+  }
+
+  const finished = receiveLoop();
 
   return {
     addr,

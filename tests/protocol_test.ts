@@ -141,7 +141,46 @@ Deno.test("readStamp() tells a returned marker from no marker", () => {
 
 Deno.test("findRequest() reads only a record at the start of the datagram", () => {
   const bytes = encodeRequest({ ...request, size: 65507, stamp: true });
-  assertEquals(findRequest(bytes), { token: "9F86D081", paddingOffset: 35, stampWanted: true });
+  assertEquals(findRequest(bytes), {
+    tokenValue: 0x9f86d081,
+    paddingOffset: 35,
+    stampWanted: true,
+  });
   assertEquals(findRequest(encoder.encode("OK...PING 1 2.000 0000BEEF ?")), null);
   assertEquals(findRequest(encodeRequest({ ...request, size: 64 }))?.stampWanted, false);
+  assertEquals(findRequest(encoder.encode("ping 1 2 0000beef")), {
+    tokenValue: 0xbeef,
+    paddingOffset: 17,
+    stampWanted: false,
+  });
+});
+
+Deno.test("findRequest() agrees with findRecord() on where a request's record is", () => {
+  const samples = [
+    "PING 42 1764064800123.456 9F86D081 ?0123",
+    "PING 42 1764064800123.456 9F86D081",
+    "PING 42 1764064800123.456 9F86D081A",
+    "PING 4294967296 1.5 9F86D081 ?",
+    "PING 4294967295 1.5 9F86D081 ?",
+    "PING 1 12345678901234567 9F86D081",
+    "PING 1 1.1234567 9F86D081",
+    "PING 1 1. 9F86D081",
+    "PING  1 1 9F86D081",
+    "PING 1 1 9F86D08",
+    "PING 1 1 9F86D081\n",
+    "xPING 1 1 9F86D081",
+    "PING",
+    "",
+  ];
+  for (const sample of samples) {
+    const bytes = encoder.encode(sample);
+    const record = findRecord(bytes);
+    const head = findRequest(bytes);
+    const atStart = record !== null && record.offset === 0;
+    assertEquals(head !== null, atStart, sample);
+    if (head && record) {
+      assertEquals(head.tokenValue, parseInt(record.token, 16), sample);
+      assertEquals(head.stampWanted, record.padding.startsWith("?"), sample);
+    }
+  }
 });

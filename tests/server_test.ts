@@ -163,12 +163,14 @@ Deno.test("decideFate() draws four numbers per request, so a seed predicts the r
 
 Deno.test("TokenCounter counts per token and forgets the least recently seen past capacity", () => {
   const tokens = new TokenCounter(3);
-  assertEquals([tokens.hit("A"), tokens.hit("B"), tokens.hit("A"), tokens.hit("C")], [1, 1, 2, 1]);
-  tokens.hit("D"); // B is the least recently seen: forgotten
+  const [A, B, C, D] = [0xa, 0xb, 0xc, 0xd];
+  assertEquals([tokens.hit(A), tokens.hit(B), tokens.hit(A), tokens.hit(C)], [1, 1, 2, 1]);
+  tokens.hit(D); // B is the least recently seen: forgotten
   assertEquals(tokens.size, 3);
-  assertEquals(tokens.hit("A"), 3);
-  assertEquals(tokens.hit("B"), 1);
-  for (let i = 0; i < 10_000; i++) tokens.hit(`flood-${i}`);
+  assertEquals(tokens.hit(A), 3);
+  assertEquals(tokens.hit(A), 4); // the newest again: no reordering, same count
+  assertEquals(tokens.hit(B), 1);
+  for (let i = 0; i < 10_000; i++) tokens.hit(0x1000 + i);
   assertEquals(tokens.size, 3);
 });
 
