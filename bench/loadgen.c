@@ -2,11 +2,11 @@
  * udping bench: a UDP load generator that is not the bottleneck.
  *
  * Keeps WINDOW requests of SIZE bytes in flight against HOST PORT for
- * SECONDS: each reply is answered with a new request at once; a window
- * slot whose reply does not come within 200 ms is refilled. Prints one
- * line: "replies=N seconds=S rate=R lost=L".
+ * SECONDS (or until MAX replies): each reply is answered with a new request
+ * at once; when no reply comes for 200 ms the window is refilled. Prints
+ * one line: "replies=N seconds=S rate=R lost=L".
  *
- * usage: loadgen HOST PORT SECONDS [WINDOW=64] [SIZE=64]
+ * usage: loadgen HOST PORT SECONDS [WINDOW=64] [SIZE=64] [MAX=0 (no limit)]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,12 +27,13 @@ static double now(void) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: loadgen HOST PORT SECONDS [WINDOW] [SIZE]\n");
+    fprintf(stderr, "usage: loadgen HOST PORT SECONDS [WINDOW] [SIZE] [MAX]\n");
     return 2;
   }
   double seconds = atof(argv[3]);
   int window = argc > 4 ? atoi(argv[4]) : 64;
   int size = argc > 5 ? atoi(argv[5]) : 64;
+  long max = argc > 6 ? atol(argv[6]) : 0;
   struct addrinfo hints = {0}, *target;
   hints.ai_socktype = SOCK_DGRAM;
   if (getaddrinfo(argv[1], argv[2], &hints, &target) != 0) {
@@ -53,7 +54,7 @@ int main(int argc, char **argv) {
   long replies = 0, lost = 0;
   double start = now(), end = start + seconds;
   for (int i = 0; i < window; i++) send(fd, request, size, 0);
-  while (now() < end) {
+  while (now() < end && (max == 0 || replies < max)) {
     ssize_t n = recv(fd, reply, sizeof reply, 0);
     if (n >= 0) {
       replies++;

@@ -1,0 +1,528 @@
+/**
+ * `deno task bench`: udping side by side with native peers, on loopback.
+ * A benchmark, not a test: it measures, prints five tables with each
+ * figure beside its target (PASS/MISS), and asserts nothing.
+ *
+ * 1. Server reply rate under a C load generator (64 requests in flight).
+ * 2. Client RTT overhead: udping's client vs a C ping-pong client.
+ * 3. Server added latency: udping's server vs a C echo server.
+ * 4. Schedule accuracy: 1,000 pings at 10 ms.
+ * 5. Memory: server RSS over 1M requests, client RSS for 100,000 pings.
+ *
+ * Every row is measured in the same run, contenders alternating, in
+ * ROUNDS rounds; a cell is the median with the min–max range. Processes
+ * are pinned with `taskset` where placement matters: loopback RTT on this
+ * kind of machine is ~10 µs on one CPU and ~40-55 µs across two.
+ *
+ * ```sh
+ * deno task bench            # about three minutes
+ * deno task bench --quick    # one round, shorter runs
+ * ```
+ *
+ * @module
+ */
+
+import { cpuSecondsOf, memoryOf } from "./procfs.ts";
+import { Receiver } from "../datagram.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const QUICK = Deno.args.includes("--quick");
+const ROUNDS = QUICK ? 1 : 3;
+const RATE_SECONDS = QUICK ? 1.5 : 3;
+const PINGS = QUICK ? 1000 : 5000;
+
+// ---------------------------------------------------------------- tools
+
+async function succeeds(command: string, args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+const has = (tool: string) => succeeds("sh", ["-c", `command -v ${tool}`]);
+
+/** Installs a Debian package when its tool is missing, saying so. */
+async function ensure(tool: string, debianPackage: string): Promise<boolean> {
+  if (await has(tool)) return true;
+  console.log(`bench: ${tool} is missing; installing ${debianPackage} with apt-get`);
+  await succeeds("apt-get", ["update", "-qq"]);
+  await succeeds("apt-get", ["install", "-y", "-qq", debianPackage]);
+  const installed = await has(tool);
+  if (!installed) console.log(`bench: could not install ${debianPackage}`);
+  return installed;
+}
+
+interface Natives {
+  loadgen: string[];
+  echo?: string[];
+  pingpong?: string[];
+}
+
+/** Compiles the C peers, or falls back to the Deno load generator. */
+async function natives(): Promise<Natives> {
+  if (await ensure("cc", "gcc")) {
+    const out = await Deno.makeTempDir({ prefix: "udping-bench-" });
+    for (const name of ["loadgen", "echo", "pingpong"]) {
+      const compiled = await succeeds("cc", [
+        "-O2",
+        "-o",
+        `${out}/${name}`,
+        `${ROOT}bench/${name}.c`,
+      ]);
+      if (!compiled) throw new Error(`cc could not compile bench/${name}.c`);
+    }
+    return {
+      loadgen: [`${out}/loadgen`],
+      echo: [`${out}/echo`],
+      pingpong: [`${out}/pingpong`],
+    };
+  }
+  console.log(
+    "bench: WARNING: no C compiler; the load generator is the Deno one (it may be the " +
+      "bottleneck) and the C reference rows are left out",
+  );
+  return { loadgen: [Deno.execPath(), "run", "--allow-net", `${ROOT}bench/loadgen.ts`] };
+}
+
+// ------------------------------------------------------------ processes
+
+/** A server under test, started as a subprocess. */
+interface Running {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A free UDP port on 127.0.0.1. */
+function freePort(): number {
+  const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr as Deno.NetAddr;
+  probe.close();
+  return port;
+}
+
+/** Waits until something on `port` echoes a datagram. */
+async function waitForEcho(port: number): Promise<void> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const receiver = new Receiver(socket);
+  try {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      await socket.send(new TextEncoder().encode("PING 1 0 0000BEEF"), {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port,
+      });
+      if (await receiver.next(performance.now() + 50)) return;
+    }
+    throw new Error(`nothing answers on port ${port}`);
+  } finally {
+    socket.close();
+  }
+}
+
+const TASKSET = await has("taskset");
+
+/** `command` pinned to `cpu` with taskset, when both are there. */
+function pin(command: string[], cpu?: number): string[] {
+  return cpu === undefined || !TASKSET ? command : ["taskset", "-c", String(cpu), ...command];
+}
+
+/**
+ * Starts `command` (with `{port}` replaced), pinned to `cpu` if given, and
+ * waits until it echoes. socat's UDP-LISTEN serves only the first peer it
+ * hears from, so it is given a moment instead of a probe.
+ */
+async function start(command: string[], cpu?: number): Promise<Running> {
+  const port = freePort();
+  const args = command.map((arg) => arg.replaceAll("{port}", String(port)));
+  const pinned = pin(args, cpu);
+  const child = new Deno.Command(pinned[0]!, {
+    args: pinned.slice(1),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  if (command[0] === "socat") await sleep(300);
+  else await waitForEcho(port);
+  // taskset execs the command: the pid is the server's own.
+  return {
+    pid: child.pid,
+    port,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+    },
+  };
+}
+
+/** Runs a command to completion and returns its stdout. */
+async function run(command: string[], cpu?: number): Promise<string> {
+  const pinned = pin(command, cpu);
+  const output = await new Deno.Command(pinned[0]!, {
+    args: pinned.slice(1),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+const field = (text: string, name: string) =>
+  Number(new RegExp(`${name}=([\\d.]+)`).exec(text)?.[1] ?? NaN);
+
+// ---------------------------------------------------------------- output
+
+const median = (values: number[]) => {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN;
+};
+const range = (values: number[], digits = 0) =>
+  values.length > 1
+    ? ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`
+    : "";
+const cell = (values: number[], digits = 0) =>
+  `${median(values).toFixed(digits)}${range(values, digits)}`;
+const verdict = (pass: boolean) => (pass ? "PASS" : "MISS");
+
+function table(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length))
+  );
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(`\n${title}\n`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+// ------------------------------------------------------------- the runs
+
+const UDPING_SERVER = [
+  Deno.execPath(),
+  "run",
+  "--allow-net",
+  "server.ts",
+  "--port",
+  "{port}",
+  "--quiet",
+  "--rate",
+  "0",
+];
+
+async function replyRate(tools: Natives): Promise<void> {
+  const contenders: [string, string[]][] = [
+    ["udping server.ts --quiet", UDPING_SERVER],
+    ["Python 3 textbook server", ["python3", "tests/peers/udp_echo_server.py", "{port}"]],
+  ];
+  if (tools.echo) {
+    contenders.unshift(["C recvfrom/sendto (reference)", [...tools.echo, "127.0.0.1", "{port}"]]);
+  }
+  if (await ensure("socat", "socat")) {
+    contenders.push(["socat UDP-LISTEN … PIPE", [
+      "socat",
+      "UDP4-LISTEN:{port},bind=127.0.0.1",
+      "PIPE",
+    ]]);
+  }
+  const rates = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
+  const peak = new Map<string, number[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, command] of contenders) {
+      const server = await start(command);
+      const cpuBefore = await cpuSecondsOf(server.pid);
+      const output = await run([
+        ...tools.loadgen,
+        "127.0.0.1",
+        String(server.port),
+        String(RATE_SECONDS),
+        "64",
+        "64",
+      ]);
+      const cpuAfter = await cpuSecondsOf(server.pid);
+      const memory = await memoryOf(server.pid);
+      await server.stop();
+      rates.set(name, [...(rates.get(name) ?? []), field(output, "rate")]);
+      cpu.set(name, [...(cpu.get(name) ?? []), cpuAfter - cpuBefore]);
+      peak.set(name, [...(peak.get(name) ?? []), memory.peak]);
+    }
+  }
+  const reference = median(rates.get(contenders[0]![0]) ?? []);
+  const python = median(rates.get("Python 3 textbook server") ?? []);
+  const udping = median(rates.get("udping server.ts --quiet") ?? []);
+  table(
+    `1. Server reply rate: ${
+      tools.echo ? "C" : "Deno"
+    } load generator, 64 in flight, ${RATE_SECONDS} s, ${ROUNDS} rounds`,
+    ["server", "replies/s", "ratio to C", "server CPU s", "peak RSS MB"],
+    contenders.map(([name]) => [
+      name,
+      cell(rates.get(name)!),
+      (median(rates.get(name)!) / reference).toFixed(2),
+      cell(cpu.get(name)!, 2),
+      Math.max(...peak.get(name)!).toFixed(1),
+    ]),
+  );
+  console.log(
+    `\ntarget: udping ≥ Python (${(python / reference).toFixed(2)} of C): ${
+      (udping / reference).toFixed(2)
+    } ` +
+      `${verdict(udping >= python)}; milestone ≥ 0.55 of C: ${verdict(udping / reference >= 0.55)}`,
+  );
+}
+
+/** Median and p99 RTT in µs of a udping client run (flood: one in flight). */
+async function udpingRtt(port: number, cpu: number): Promise<[number, number]> {
+  const output = await run(
+    [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "client.ts",
+      "127.0.0.1",
+      String(port),
+      "-f",
+      "-c",
+      String(PINGS),
+      "-q",
+      "--json",
+    ],
+    cpu,
+  );
+  const { rtt } = JSON.parse(output);
+  return [rtt.p50 * 1000, rtt.p99 * 1000];
+}
+
+async function cRtt(pingpong: string[], port: number, cpu: number): Promise<[number, number]> {
+  const output = await run([...pingpong, "127.0.0.1", String(port), String(PINGS)], cpu);
+  return [field(output, "median_us"), field(output, "p99_us")];
+}
+
+const PLACEMENTS: [string, number][] = [["same CPU", 0], ["across CPUs", 1]];
+
+async function clientOverhead(tools: Natives): Promise<void> {
+  if (!tools.echo || !tools.pingpong) {
+    return console.log("\n2. Client RTT overhead: skipped (no C compiler)");
+  }
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  const server = await start([...tools.echo, "127.0.0.1", "{port}"], 0);
+  try {
+    for (const [placement, cpu] of PLACEMENTS) {
+      const c: [number, number][] = [];
+      const ours: [number, number][] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        c.push(await cRtt(tools.pingpong, server.port, cpu));
+        ours.push(await udpingRtt(server.port, cpu));
+      }
+      const ratio = median(ours.map((r) => r[0])) / median(c.map((r) => r[0]));
+      rows.push([
+        placement,
+        "C ping-pong",
+        cell(c.map((r) => r[0]), 1),
+        cell(c.map((r) => r[1]), 1),
+        "1.00",
+      ]);
+      rows.push([
+        placement,
+        "udping client.ts -f",
+        cell(ours.map((r) => r[0]), 1),
+        cell(ours.map((r) => r[1]), 1),
+        ratio.toFixed(2),
+      ]);
+      verdicts.push(`${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`);
+    }
+  } finally {
+    await server.stop();
+  }
+  table(
+    `2. Client RTT overhead: against the C echo server on CPU 0, ${PINGS} pings one at a time, ${ROUNDS} rounds`,
+    ["client on", "client", "median µs", "p99 µs", "ratio"],
+    rows,
+  );
+  console.log(`\ntarget: client median ≤ 1.3× C's: ${verdicts.join("; ")}`);
+}
+
+async function serverLatency(tools: Natives): Promise<void> {
+  if (!tools.echo || !tools.pingpong) {
+    return console.log("\n3. Server added latency: skipped (no C compiler)");
+  }
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  for (const [placement, cpu] of PLACEMENTS) {
+    const c: [number, number][] = [];
+    const ours: [number, number][] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (
+        const [command, into] of [[[...tools.echo, "127.0.0.1", "{port}"], c], [
+          UDPING_SERVER,
+          ours,
+        ]] as const
+      ) {
+        const server = await start([...command], 0);
+        into.push(await cRtt(tools.pingpong, server.port, cpu));
+        await server.stop();
+      }
+    }
+    const ratio = median(ours.map((r) => r[0])) / median(c.map((r) => r[0]));
+    rows.push([
+      placement,
+      "C echo",
+      cell(c.map((r) => r[0]), 1),
+      cell(c.map((r) => r[1]), 1),
+      "1.00",
+    ]);
+    rows.push([
+      placement,
+      "udping server.ts",
+      cell(ours.map((r) => r[0]), 1),
+      cell(ours.map((r) => r[1]), 1),
+      ratio.toFixed(2),
+    ]);
+    verdicts.push(`${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`);
+  }
+  table(
+    `3. Server added latency: C ping-pong client, server on CPU 0, ${PINGS} pings, ${ROUNDS} rounds`,
+    ["client on", "server", "median µs", "p99 µs", "ratio"],
+    rows,
+  );
+  console.log(`\ntarget: server median ≤ 1.3× C's: ${verdicts.join("; ")}`);
+}
+
+async function schedule(tools: Natives): Promise<void> {
+  const server = await start(tools.echo ? [...tools.echo, "127.0.0.1", "{port}"] : UDPING_SERVER);
+  const intervals: number[] = [];
+  const lateness: number[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const output = await run([
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "client.ts",
+        "127.0.0.1",
+        String(server.port),
+        "-c",
+        "1000",
+        "-i",
+        "0.01",
+        "-q",
+        "--json",
+      ]);
+      const { schedule } = JSON.parse(output);
+      intervals.push(schedule.meanInterval);
+      lateness.push(schedule.p99Lateness);
+    }
+  } finally {
+    await server.stop();
+  }
+  const drift = Math.abs(median(intervals) - 10) / 10 * 100;
+  table(
+    `4. Schedule accuracy: 1,000 pings at -i 0.01, ${ROUNDS} rounds`,
+    ["figure", "measured", "target", ""],
+    [
+      ["mean interval ms", cell(intervals, 4), "10 ± 0.1%", verdict(drift <= 0.1)],
+      ["p99 send lateness ms", cell(lateness, 3), "< 1", verdict(median(lateness) < 1)],
+    ],
+  );
+}
+
+/** Peak RSS of a process, polled until it ends. */
+async function peakWhileRunning(command: string[]): Promise<number> {
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let peak = 0;
+  let done = false;
+  child.status.then(() => done = true);
+  while (!done) {
+    const memory = await memoryOf(child.pid);
+    peak = Math.max(peak, memory.peak);
+    await sleep(100);
+  }
+  return peak;
+}
+
+async function memory(tools: Natives): Promise<void> {
+  const server = await start(UDPING_SERVER);
+  let rows: string[][];
+  try {
+    const atStart = (await memoryOf(server.pid)).rss;
+    await run([...tools.loadgen, "127.0.0.1", String(server.port), "60", "64", "64", "100000"]);
+    const at100k = (await memoryOf(server.pid)).rss;
+    await run([...tools.loadgen, "127.0.0.1", String(server.port), "120", "64", "64", "900000"]);
+    const at1m = await memoryOf(server.pid);
+    const growth = ((at1m.rss - at100k) / at100k) * 100;
+    rows = [
+      ["server RSS at start", atStart.toFixed(1), "", ""],
+      ["server RSS after 100k requests", at100k.toFixed(1), "", ""],
+      [
+        "server RSS after 1M requests",
+        at1m.rss.toFixed(1),
+        "within 10% of 100k",
+        `${growth.toFixed(1)}% ${verdict(growth <= 10)}`,
+      ],
+      ["server peak RSS", at1m.peak.toFixed(1), "≤ 45", verdict(at1m.peak <= 45)],
+    ];
+  } finally {
+    await server.stop();
+  }
+  const echo = await start(tools.echo ? [...tools.echo, "127.0.0.1", "{port}"] : UDPING_SERVER);
+  try {
+    const client = (count: number) =>
+      peakWhileRunning([
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "client.ts",
+        "127.0.0.1",
+        String(echo.port),
+        "-f",
+        "-c",
+        String(count),
+        "-q",
+      ]);
+    const small = await client(10_000);
+    const large = await client(100_000);
+    const bounded = large <= small * 1.1;
+    rows.push(["client peak RSS, 10,000 pings", small.toFixed(1), "", ""]);
+    rows.push([
+      "client peak RSS, 100,000 pings",
+      large.toFixed(1),
+      "≤ 10k's + 10%",
+      verdict(bounded),
+    ]);
+  } finally {
+    await echo.stop();
+  }
+  table("5. Memory (MB)", ["figure", "MB", "target", ""], rows);
+}
+
+if (import.meta.main) {
+  const cpuInfo =
+    (await run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])).trim()
+      .split("\n");
+  console.log(
+    `udping bench: ${cpuInfo[0]} CPUs,${cpuInfo[1] ?? ""}, Deno ${Deno.version.deno}, ${
+      new Date().toISOString()
+    }`,
+  );
+  if (!TASKSET) console.log("bench: WARNING: no taskset; placements are not pinned");
+  const tools = await natives();
+  await replyRate(tools);
+  await clientOverhead(tools);
+  await serverLatency(tools);
+  await schedule(tools);
+  await memory(tools);
+}
