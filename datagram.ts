@@ -5,6 +5,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import { describeError, formatAddress } from "./net.ts";
 
 /** One received datagram. */
@@ -92,19 +93,38 @@ interface Alarm {
   cancel(): void;
 }
 
+/**
+ * How long before its deadline an alarm stops trusting the runtime's timer:
+ * Deno's timers fire about 1-2 ms late with millisecond resolution, so the
+ * last stretch is walked with `setImmediate`, which lets network I/O in
+ * between steps (a reply that arrives meanwhile is timed as promptly as
+ * ever) and rings within a few microseconds of the deadline.
+ */
+const FINE_WAIT_MS = 2.5;
+
 function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
   let cancel = () => {};
   const rung = new Promise<undefined>((resolve) => {
     if (signal?.aborted) return resolve(undefined);
+    let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let step: ReturnType<typeof setImmediate> | undefined;
     const ring = () => {
       cancel();
       resolve(undefined);
     };
+    const walk = () => {
+      if (cancelled) return;
+      if (performance.now() >= deadline) return ring();
+      step = setImmediate(walk);
+    };
     const wait = deadline - performance.now();
-    const timer = Number.isFinite(wait) ? setTimeout(ring, Math.max(0, wait)) : undefined;
+    if (Number.isFinite(wait)) timer = setTimeout(walk, Math.max(0, wait - FINE_WAIT_MS));
     signal?.addEventListener("abort", ring, { once: true });
     cancel = () => {
+      cancelled = true;
       clearTimeout(timer);
+      if (step !== undefined) clearImmediate(step);
       signal?.removeEventListener("abort", ring);
     };
   });
