@@ -5,7 +5,6 @@
  * @module
  */
 
-import { clearImmediate, setImmediate } from "node:timers";
 import { describeError, formatAddress } from "./net.ts";
 
 /** One received datagram. */

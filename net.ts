@@ -6,9 +6,6 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
-
 /** A problem with what the user asked for: reported as one line, exit 2. */
 export class UsageError extends Error {
   override name = "UsageError";
@@ -47,17 +44,43 @@ export function unbracket(host: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
 
+const IPV4_OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4 = new RegExp(`^${IPV4_OCTET}(\\.${IPV4_OCTET}){3}$`);
+
+/**
+ * The canonical form of an IPv6 literal (`0:0::1` → `::1`), or `undefined`
+ * when it is not one. The URL parser knows IPv6 syntax, embedded IPv4
+ * included. (node:net's isIP would do, but loading node:net costs every
+ * process about 5 MB.)
+ */
+export function canonicalIPv6(address: string): string | undefined {
+  if (!address.includes(":") || /[\[\]/%]/.test(address)) return undefined;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/** 4 or 6 for an IP literal of that family, 0 otherwise. */
+export function ipFamily(address: string): 0 | 4 | 6 {
+  if (IPV4.test(address)) return 4;
+  return canonicalIPv6(address) === undefined ? 0 : 6;
+}
+
 /**
  * Resolves a host name or IP literal with the system resolver (so
  * `/etc/hosts` and `localhost` work). A literal is checked, not looked up.
  */
 export async function resolveHost(host: string): Promise<ResolvedHost> {
   const name = unbracket(host);
-  const literal = isIP(name);
-  if (literal === 4 || literal === 6) return { address: name, family: literal };
+  const literal = ipFamily(name);
+  if (literal !== 0) return { address: name, family: literal };
   if (/^[\d.]+$/.test(name)) throw new UsageError(`'${host}' is not a valid IPv4 address`);
   if (name.includes(":")) throw new UsageError(`'${host}' is not a valid IPv6 address`);
   try {
+    // Loaded only for names: most runs give an address.
+    const { lookup } = await import("node:dns/promises");
     const { address, family } = await lookup(name);
     return { address, family: family === 6 ? 6 : 4 };
   } catch {
@@ -74,17 +97,8 @@ export function formatAddress(hostname: string, port: number): string {
  * (`::1` and `0:0:0:0:0:0:0:1`). */
 export function sameAddress(a: string, b: string): boolean {
   if (a === b) return true;
-  if (isIP(a) !== 6 || isIP(b) !== 6) return false;
-  return expandIPv6(a) === expandIPv6(b);
-}
-
-function expandIPv6(address: string): string {
-  const [head = "", tail] = address.toLowerCase().split("::");
-  const left = head === "" ? [] : head.split(":");
-  const right = tail === undefined || tail === "" ? [] : tail.split(":");
-  const zeros = Array(Math.max(0, 8 - left.length - right.length)).fill("0");
-  const groups = tail === undefined ? left : [...left, ...zeros, ...right];
-  return groups.map((group) => group.padStart(4, "0")).join(":");
+  const canonical = canonicalIPv6(a);
+  return canonical !== undefined && canonical === canonicalIPv6(b);
 }
 
 /** Describes a socket error as a short phrase, without a stack. */

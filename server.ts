@@ -481,23 +481,24 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   function handle(buffer: Uint8Array, length: number, from: Deno.NetAddr): Outgoing | undefined {
     stats.received++;
     stats.clients = clients.see(from);
-    const request = buffer.subarray(prefix.length, prefix.length + length);
     // The log shows the request as it came, before an in-place reply.
-    const preview = log ? `${length} bytes "${escapePreview(request)}"` : "";
+    const preview = log
+      ? escapePreview(buffer.subarray(prefix.length, prefix.length + length))
+      : "";
     const fate = impaired ? decideFate(random, options) : UNIMPAIRED;
-    const actions: string[] = [];
+    let action: string;
     let sendNow: Outgoing | undefined;
     if (mode === "silent") {
       stats.ignored++;
-      actions.push("not answered (silent)");
+      action = "not answered (silent)";
     } else if (fate.drop) {
       stats.dropped++;
-      actions.push("dropped");
+      action = "dropped";
     } else if (limiter && !limiter.allow(from.hostname, performance.now())) {
       stats.limited++;
-      actions.push(`not answered (over ${rate}/s)`);
+      action = `not answered (over ${rate}/s)`;
     } else {
-      const head = findRequest(request);
+      const head = findRequest(buffer.subarray(prefix.length, prefix.length + length));
       const receivedAt = head?.stampWanted ? now() : 0;
       let data = replyInPlace(buffer, prefix.length, length, mode)!;
       const waits = fate.delay > 0 || fate.reorder;
@@ -518,15 +519,15 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
           void dispatch(reply);
         }, fate.delay);
         heldTimers.add(timer);
-        actions.push(`delayed ${fate.delay.toFixed(fate.delay < 10 ? 1 : 0)} ms`);
+        action = `delayed ${fate.delay.toFixed(fate.delay < 10 ? 1 : 0)} ms`;
       } else {
         sendNow = reply;
-        actions.push("replied");
+        action = "replied";
       }
-      if (fate.duplicate) actions.push("duplicated");
-      if (fate.reorder) actions.push("held for reorder");
+      if (log && fate.duplicate) action += ", duplicated";
+      if (log && fate.reorder) action += ", held for reorder";
     }
-    if (log) logLine(from, `${preview} ${actions.join(", ")}`);
+    if (log) logLine(from, `${length} bytes "${preview}" ${action}`);
     return sendNow;
   }
 
@@ -553,7 +554,9 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       }
       try {
         const reply = handle(buffer, received[0].length, received[1] as Deno.NetAddr);
-        if (reply) await dispatch(reply);
+        // Unimpaired, nothing parked: straight out, without dispatch's frames.
+        if (reply?.fate === UNIMPAIRED && reorderSlot === undefined) await transmit(reply);
+        else if (reply) await dispatch(reply);
       } catch (error) {
         log?.(`${new Date().toISOString()} datagram not handled: ${describeError(error)}`);
       }
