@@ -9,7 +9,11 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import config from "./deno.json" with { type: "json" };
 import { describeError, UsageError } from "./net.ts";
+
+/** udping's version, from deno.json. */
+export const VERSION: string = config.version;
 
 /** Exit status for errors, as ping's. */
 export const EXIT_ERROR = 2;

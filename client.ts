@@ -48,6 +48,7 @@ import {
   plain,
   type RunOptions,
   summaryLines,
+  targetSummaryLine,
 } from "./report.ts";
 import {
   checkNumber,
@@ -56,6 +57,7 @@ import {
   type OptionRules,
   parseCommandLine,
   runMain,
+  VERSION,
 } from "./cli.ts";
 
 /** What {@linkcode ping} does; every field has a default from settings.ts. */
@@ -423,11 +425,124 @@ export async function* readLines(readable: ReadableStream<Uint8Array>): AsyncGen
   if (rest !== "") yield rest;
 }
 
+/** A host and port to ping. */
+export interface Target {
+  host: string;
+  port: number;
+}
+
+/** `host:port`, `[v6]:port`: one positional that names a whole target. */
+const TARGET = /^(\[[^\]]+\]|[^:\s]+):(\d+)$/;
+
+/**
+ * Reads the positional arguments: `[host] [port]` (one target, defaults
+ * from settings.ts) or one or more `host:port` (`[v6]:port`) targets.
+ */
+export function parseTargets(positionals: string[]): Target[] {
+  const [first, second] = positionals;
+  if (first === undefined) return [{ host: settings.host, port: settings.port }];
+  if (!TARGET.test(first)) {
+    if (positionals.length > 2) {
+      throw new UsageError(`unexpected argument '${positionals[2]}' (see --help)`);
+    }
+    return [{ host: first, port: second === undefined ? settings.port : parsePort(second) }];
+  }
+  return positionals.map((text) => {
+    const match = TARGET.exec(text);
+    if (match === null) throw new UsageError(`'${text}' is not a target: write host:port`);
+    return { host: unbracket(match[1]!), port: parsePort(match[2]!) };
+  });
+}
+
+/** An event of one of several runs, with the target it belongs to. */
+export interface TargetEvent {
+  /** The target as given, `host:port`. */
+  target: string;
+  event: PingEvent;
+}
+
+/**
+ * Pings several targets at once, all on the same schedule, yielding every
+ * run's events as they happen, each with its target; each run ends with its
+ * own summary event.
+ *
+ * @example
+ * ```ts
+ * import { pingAll } from "./client.ts";
+ * const targets = [{ host: "127.0.0.1", port: 12000 }, { host: "::1", port: 12000 }];
+ * for await (const { target, event } of pingAll(targets, { count: 3 })) {
+ *   if (event.type === "summary") console.log(target, event.summary.loss);
+ * }
+ * ```
+ */
+export async function* pingAll(
+  targets: Target[],
+  options: Omit<PingOptions, "host" | "port"> = {},
+): AsyncGenerator<TargetEvent> {
+  const queue: TargetEvent[] = [];
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  let running = targets.length;
+  const runs = targets.map(async ({ host, port }) => {
+    const target = formatAddress(host, port);
+    try {
+      for await (const event of ping({ ...options, host, port })) {
+        queue.push({ target, event });
+        wake?.();
+      }
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      running--;
+      wake?.();
+    }
+  });
+  while (running > 0 || queue.length > 0) {
+    if (queue.length === 0) await new Promise<void>((resolve) => wake = resolve);
+    wake = undefined;
+    while (queue.length > 0) yield queue.shift()!;
+    if (failure !== undefined) break;
+  }
+  await Promise.all(runs);
+  if (failure !== undefined) throw failure;
+}
+
+async function runMany(
+  targets: Target[],
+  flags: PingFlags,
+  values: Record<string, string | boolean | undefined>,
+  signal: AbortSignal,
+): Promise<number> {
+  const output = values.json ? "json" : values["json-lines"] ? "json-lines" : "text";
+  const paint = Deno.stdout.isTerminal() && !Deno.noColor && !values["no-color"] ? colored : plain;
+  const size = flags.size ?? settings.size;
+  if (output === "text") console.log(`PING ${targets.length} targets (udp): ${size} data bytes`);
+  const summaries: PingSummary[] = [];
+  for await (const { target, event } of pingAll(targets, { ...flags, signal })) {
+    if (output === "json-lines") console.log(JSON.stringify({ target, ...event }));
+    if (event.type === "summary") summaries.push(event.summary);
+    if (output !== "text" || values.quiet) continue;
+    const text = eventLine(event, paint);
+    if (text !== undefined) console.log(`${target} : ${text}`);
+  }
+  // Summaries in the order the targets were given.
+  const ordered = targets.map(({ host, port }) =>
+    summaries.find((summary) => summary.target === formatAddress(host, port))!
+  );
+  if (output === "json") console.log(JSON.stringify(ordered, null, 2));
+  if (output === "text") {
+    console.log();
+    for (const summary of ordered) console.log(targetSummaryLine(summary));
+  }
+  return ordered.every((summary) => exitStatus(summary, flags.count, flags.deadline) === 0) ? 0 : 1;
+}
+
 function printUsage(): void {
   console.log(`udping client: ping a UDP echo service.
 
 Usage:
   deno run --allow-net client.ts [host] [port] [options]
+  deno run --allow-net client.ts host:port host:port ... [options]
 
 Arguments:
   host               the server (default ${settings.host}); a name, IPv4 or IPv6 literal
@@ -451,7 +566,12 @@ Other modes:
   --retries N        with --chat: resend a line N times if no reply came (default 0)
   --send TEXT        send TEXT every interval, -c times; {now} and {seq} expand
 
+Several targets (like fping): client.ts HOST:PORT HOST:PORT ... ([v6]:PORT for IPv6)
+                     pings all at once; a line per reply prefixed with its target, then
+                     one summary line per target; exit 0 only if every target answered
+
   -h, --help         print this help
+  -V, --version      print the version
 
 Exit status: 0 a reply arrived (chat: every line answered), 1 no reply
 (or, with -c and -w, fewer than -c by the deadline), 2 an error.`);
@@ -472,6 +592,7 @@ const FLAGS = {
   retries: { type: "string" },
   send: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
 } as const;
 
 type PingFlags = { [Name in keyof typeof OPTION_RULES]: number | undefined };
@@ -486,9 +607,12 @@ export async function main(args: string[]): Promise<number> {
     printUsage();
     return 0;
   }
-  const [host = settings.host, portText, ...extra] = line.positionals;
-  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' (see --help)`);
-  const port = portText === undefined ? settings.port : parsePort(portText);
+  if (line.values.version) {
+    console.log(`udping client ${VERSION}`);
+    return 0;
+  }
+  const targets = parseTargets(line.positionals);
+  const [{ host, port }] = targets as [Target];
   if (!line.values.flood && /^[+-]?0*\.?0*$/.test(String(line.values.interval ?? "1"))) {
     throw new UsageError(
       `-i must be a number above 0, got '${line.values.interval}' (-f sends as fast as replies come)`,
@@ -515,6 +639,10 @@ export async function main(args: string[]): Promise<number> {
     }
     if (line.values.json && line.values["json-lines"]) {
       throw new UsageError("choose one of --json and --json-lines");
+    }
+    if (targets.length > 1) {
+      if (line.values.flood) throw new UsageError("-f takes one target");
+      return await runMany(targets, flags, line.values, controller.signal);
     }
     return await runPing({
       host,

@@ -128,6 +128,19 @@ function lossSplitLine(summary: PingSummary): string | undefined {
   return parts.join("; ");
 }
 
+/**
+ * One target's summary in a run of several, as fping prints it:
+ * `127.0.0.1:12000 : xmt/rcv/%loss = 10/10/0%, min/avg/max = 0.08/0.12/0.20`.
+ */
+export function targetSummaryLine(summary: PingSummary): string {
+  const counts = `${summary.transmitted}/${summary.received}/${formatG(Math.round(summary.loss))}%`;
+  const { rtt } = summary;
+  const times = rtt.count > 0
+    ? `, min/avg/max = ${[rtt.min, rtt.avg, rtt.max].map(ms3).join("/")}`
+    : "";
+  return `${summary.target} : xmt/rcv/%loss = ${counts}${times}`;
+}
+
 const LEVELS = "▁▂▃▄▅▆▇█";
 
 /**

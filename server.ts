@@ -30,6 +30,7 @@ import {
   type OptionRules,
   parseCommandLine,
   runMain,
+  VERSION,
 } from "./cli.ts";
 import { UsageError } from "./net.ts";
 
@@ -624,6 +625,7 @@ Options:
                      (default ${DEFAULT_RATE}; 0 = no limit)
   -q, --quiet        no log line per datagram
   -h, --help         print this help
+  -V, --version      print the version
 
 Stops on Ctrl+C or SIGTERM with a summary, exit status 0.
 Exit status 2: bad arguments, or the address cannot be bound.`);
@@ -644,6 +646,7 @@ const FLAGS = {
   rate: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
 } as const;
 
 /** Turns a command line into {@linkcode ServeOptions}. */
@@ -682,6 +685,10 @@ export async function main(args: string[]): Promise<number> {
   const line = parseCommandLine(args, FLAGS);
   if (line.values.help) {
     printUsage();
+    return 0;
+  }
+  if (line.values.version) {
+    console.log(`udping server ${VERSION}`);
     return 0;
   }
   const options = parseServeOptions(line);

@@ -610,3 +610,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test("client.ts host:port host:port … pings every target, one summary line each; exit 1 unless all answered", async () => {
+  const servers = await Promise.all([
+    startServerProcess(["--quiet"]),
+    startServerProcess(["--quiet", "--upper"]),
+    startServerProcess(["--quiet", "--silent"]),
+  ]);
+  try {
+    const targets = servers.map((server) => `127.0.0.1:${server.port}`);
+    const args = [...targets, "-c", "3", "-i", "0.02", "-W", "0.2"];
+    const all = await runScript("client.ts", args);
+    assertEquals(all.code, 1);
+    const lines = all.stdout.trimEnd().split("\n");
+    assertEquals(lines[0], "PING 3 targets (udp): 64 data bytes");
+    assertEquals(
+      lines.filter((line) => line.startsWith(`${targets[0]} : 64 bytes from`)).length,
+      3,
+    );
+    assertEquals(
+      lines.filter((line) => line === `${targets[2]} : Request timeout for seq=1`).length,
+      1,
+    );
+    assertMatch(
+      lines.at(-3)!,
+      new RegExp(`^${targets[0]} : xmt/rcv/%loss = 3/3/0%, min/avg/max = [\\d.]+/[\\d.]+/[\\d.]+$`),
+    );
+    assertMatch(
+      lines.at(-2)!,
+      new RegExp(`^${targets[1]} : xmt/rcv/%loss = 3/3/0%, min/avg/max = `),
+    );
+    assertEquals(lines.at(-1), `${targets[2]} : xmt/rcv/%loss = 3/0/100%`);
+    const answering = await runScript("client.ts", [
+      ...targets.slice(0, 2),
+      "-c",
+      "2",
+      "-i",
+      "0.02",
+      "--json",
+    ]);
+    assertEquals(answering.code, 0);
+    assertEquals(
+      JSON.parse(answering.stdout).map((summary: { target: string }) => summary.target),
+      targets.slice(0, 2),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+});
+
+Deno.test("--version on both scripts prints the version from deno.json", async () => {
+  const { version } = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  for (const script of ["client.ts", "server.ts"]) {
+    const result = await runScript(script, ["--version"]);
+    assertEquals(result.stdout, `udping ${script.replace(".ts", "")} ${version}\n`);
+  }
+});

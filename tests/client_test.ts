@@ -1,5 +1,14 @@
-import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { beacon, chat, expandBeacon, FLOOD_GAP_MS, ping, type PingEvent } from "../client.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
+import {
+  beacon,
+  chat,
+  expandBeacon,
+  FLOOD_GAP_MS,
+  parseTargets,
+  ping,
+  pingAll,
+  type PingEvent,
+} from "../client.ts";
 import { createRandom, serve } from "../server.ts";
 import { findRecord } from "../protocol.ts";
 import { UsageError } from "../net.ts";
@@ -398,4 +407,48 @@ Deno.test("beacon() sends its text count times, expanding {seq} and {now}", asyn
     listener.close();
   }
   assertEquals(expandBeacon("{seq}/{seq} {now}", 2, new Date(0)), "2/2 1970-01-01T00:00:00.000Z");
+});
+
+Deno.test("pingAll() pings three servers at once and summarizes each, the silent one lost", async () => {
+  const servers = await Promise.all([
+    serve({ port: 0 }),
+    serve({ port: 0, mode: "upper" }),
+    serve({ port: 0, mode: "silent" }),
+  ]);
+  try {
+    const targets = servers.map((server) => ({ host: "127.0.0.1", port: server.addr.port }));
+    const events = await collect(pingAll(targets, { count: 3, interval: 0.02, timeout: 0.2 }));
+    const received = new Map<string, number>();
+    for (const { target, event } of events) {
+      if (event.type === "summary") received.set(target, event.summary.received);
+    }
+    const expected = targets.map((
+      { port },
+      i,
+    ): [string, number] => [`127.0.0.1:${port}`, i < 2 ? 3 : 0]);
+    assertEquals(received, new Map(expected));
+    // The runs overlap: every target's first request went out before any run ended.
+    const firstSummary = events.findIndex(({ event }) => event.type === "summary");
+    const sentBefore = new Set(
+      events.slice(0, firstSummary).filter(({ event }) => event.type === "sent").map(({ target }) =>
+        target
+      ),
+    );
+    assertEquals(sentBefore.size, 3);
+  } finally {
+    await Promise.all(servers.map((server) => server.close()));
+  }
+});
+
+Deno.test("parseTargets() reads host port, host:port lists and [v6]:port", () => {
+  assertEquals(parseTargets([]), [{ host: "127.0.0.1", port: 12000 }]);
+  assertEquals(parseTargets(["::1", "7"]), [{ host: "::1", port: 7 }]);
+  assertEquals(parseTargets(["a:1", "[::1]:2", "10.0.0.1:3"]), [
+    { host: "a", port: 1 },
+    { host: "::1", port: 2 },
+    { host: "10.0.0.1", port: 3 },
+  ]);
+  assertThrows(() => parseTargets(["a:1", "b"]), UsageError);
+  assertThrows(() => parseTargets(["a:70000"]), UsageError);
+  assertThrows(() => parseTargets(["h", "1", "2"]), UsageError);
 });
