@@ -64,6 +64,7 @@ import {
 export interface PingOptions {
   /** Host name or IP literal of the echo service. */
   host?: string;
+  /** The echo service's port, 1-65535. */
   port?: number;
   /** Requests to send; `Infinity` with a `deadline` sends until it. */
   count?: number;
@@ -287,12 +288,15 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
 
 /** What {@linkcode chat} does. */
 export interface ChatOptions {
+  /** Host name or IP literal of the server. */
   host?: string;
+  /** The server's port, 1-65535. */
   port?: number;
   /** Seconds to wait for a reply to each line. */
   timeout?: number;
   /** How many times to resend a line that got no reply in time. */
   retries?: number;
+  /** Ends the chat early. */
   signal?: AbortSignal;
 }
 
@@ -361,13 +365,17 @@ export async function* chat(
 
 /** What {@linkcode beacon} does. */
 export interface BeaconOptions {
+  /** Host name or IP literal to send to. */
   host?: string;
+  /** The port to send to, 1-65535. */
   port?: number;
   /** The text to send; `{now}` becomes the ISO time, `{seq}` the counter. */
   text: string;
+  /** How many datagrams to send. */
   count?: number;
   /** Seconds between sends, on a fixed schedule. */
   interval?: number;
+  /** Ends the beacon early. */
   signal?: AbortSignal;
 }
 
@@ -427,7 +435,9 @@ export async function* readLines(readable: ReadableStream<Uint8Array>): AsyncGen
 
 /** A host and port to ping. */
 export interface Target {
+  /** Host name or IP literal. */
   host: string;
+  /** Port, 1-65535. */
   port: number;
 }
 
@@ -458,6 +468,7 @@ export function parseTargets(positionals: string[]): Target[] {
 export interface TargetEvent {
   /** The target as given, `host:port`. */
   target: string;
+  /** What happened, as {@linkcode ping} yields it. */
   event: PingEvent;
 }
 

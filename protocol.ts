@@ -80,6 +80,7 @@ export interface PingRecord {
 
 /** What a server wrote into a stamped reply; see the module's diagram. */
 export interface Stamp {
+  /** Requests with this token the server had received, this one included. */
   count: number;
   /** The server's receive time, ms since the Unix epoch. */
   received?: number;

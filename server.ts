@@ -44,6 +44,7 @@ export interface ServeOptions {
   host?: string;
   /** Port to bind; 0 picks a free one (default 12000 from settings.ts). */
   port?: number;
+  /** How to answer (default echo, or prefix when `prefix` is given). */
   mode?: ReplyMode;
   /** Text put before each reply in `prefix` mode. */
   prefix?: string;
@@ -71,6 +72,7 @@ export interface ServeOptions {
 /** The server's live counters. `received = replied + dropped + limited +
  * ignored + failed + held` at every moment. */
 export interface ServerStats {
+  /** Datagrams received. */
   received: number;
   /** Requests answered (a duplicated reply counts once here). */
   replied: number;
@@ -146,10 +148,13 @@ export function createRandom(seed: number): () => number {
 
 /** What happens to one request. */
 export interface Fate {
+  /** Dropped on arrival (`--loss`). */
   drop: boolean;
   /** Milliseconds to hold the reply back. */
   delay: number;
+  /** Sent twice (`--duplicate`). */
   duplicate: boolean;
+  /** Held back until the next reply has gone out (`--reorder`). */
   reorder: boolean;
 }
 
@@ -184,6 +189,7 @@ export class LruMap<Key, Value> {
    * which makes a single busy client cheap. */
   #newest: Key | undefined;
 
+  /** A map of at most `capacity` entries. */
   constructor(capacity: number) {
     this.#capacity = capacity;
   }
@@ -205,6 +211,7 @@ export class LruMap<Key, Value> {
     }
   }
 
+  /** How many entries it holds. */
   get size(): number {
     return this.#entries.size;
   }
@@ -214,6 +221,7 @@ export class LruMap<Key, Value> {
 export class TokenCounter {
   readonly #counts: LruMap<number, number>;
 
+  /** Remembers at most `capacity` tokens. */
   constructor(capacity = MAX_TRACKED_TOKENS) {
     this.#counts = new LruMap(capacity);
   }
@@ -225,6 +233,7 @@ export class TokenCounter {
     return count;
   }
 
+  /** How many tokens it remembers. */
   get size(): number {
     return this.#counts.size;
   }
@@ -258,6 +267,7 @@ export class RateLimiter {
   readonly #rate: number;
   readonly #buckets: LruMap<string, { tokens: number; updatedAt: number }>;
 
+  /** `ratePerSecond` replies per source; at most `capacity` sources remembered. */
   constructor(ratePerSecond: number, capacity = MAX_TRACKED_SOURCES) {
     this.#rate = ratePerSecond;
     this.#buckets = new LruMap(capacity);
@@ -650,7 +660,7 @@ const FLAGS = {
 } as const;
 
 /** Turns a command line into {@linkcode ServeOptions}. */
-export function parseServeOptions(line: CommandLine): ServeOptions {
+function parseServeOptions(line: CommandLine): ServeOptions {
   const { values, positionals } = line;
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument '${positionals[1]}' (see --help)`);

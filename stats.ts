@@ -33,13 +33,19 @@ export const PERCENTILE_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
 export interface RttSummary {
   /** Replies timed, duplicates excluded. */
   count: number;
+  /** The lowest RTT. */
   min: number;
+  /** The mean RTT. */
   avg: number;
+  /** The highest RTT. */
   max: number;
   /** ping's mdev: the population standard deviation. */
   mdev: number;
+  /** The median (nearest rank). */
   p50: number;
+  /** The 90th percentile (nearest rank). */
   p90: number;
+  /** The 99th percentile (nearest rank). */
   p99: number;
   /** Mean absolute difference between consecutive RTTs (RFC 3393 IPDV). */
   ipdv: number;
@@ -214,8 +220,11 @@ export function lossPercent(transmitted: number, received: number): number {
 
 /** One row of {@linkcode RttStats.histogram}: samples in [from, to). */
 export interface HistogramRow {
+  /** The row's lowest RTT, ms. */
   from: number;
+  /** The row's upper bound, ms. */
   to: number;
+  /** RTTs in the row. */
   count: number;
 }
 
@@ -250,14 +259,17 @@ export interface ScheduleSummary {
   meanInterval: number;
   /** How late the latest send was against its scheduled time. */
   worstLateness: number;
+  /** The 99th percentile of send lateness. */
   p99Lateness: number;
 }
 
 /** Every figure of a run; the basis of ping's summary and of `--json`. */
 export interface TallySummary {
+  /** Requests sent. */
   transmitted: number;
   /** Requests answered at least once, late ones included. */
   received: number;
+  /** Extra copies of replies already received. */
   duplicates: number;
   /** Answered after their timeout had been reported. */
   late: number;
@@ -272,6 +284,7 @@ export interface TallySummary {
   outstanding: number;
   /** Loss in percent. */
   loss: number;
+  /** Round-trip times, ms (NaN figures when no reply came). */
   rtt: RttSummary;
   /** `null` when no reply carried a stamp: the server does not stamp, so
    * the direction of a loss is unknown. */
@@ -279,6 +292,7 @@ export interface TallySummary {
   /** Time the server held each request (its share of the RTT), in ms;
    * `null` when the server did not say. */
   serverTime: RttSummary | null;
+  /** How well sends kept to their schedule. */
   schedule: ScheduleSummary;
   /** RTTs in up to 8 rows, for a histogram. */
   histogram: HistogramRow[];
@@ -493,7 +507,9 @@ export class PingTally {
 export interface TimelineColumn {
   /** Mean RTT of the replies in the column (NaN when none). */
   rtt: number;
+  /** Replies counted in the column. */
   replies: number;
+  /** Requests in the column that got no reply. */
   losses: number;
 }
 
@@ -510,6 +526,7 @@ export class Timeline {
   #losses: Float64Array;
   #used = 0;
 
+  /** A timeline at most `width` columns wide. */
   constructor(width = 64) {
     this.#width = width;
     this.#sum = new Float64Array(width);
