@@ -320,6 +320,10 @@ export class PingTally {
   readonly #seq: Float64Array;
   readonly #index: Float64Array;
   readonly #sentAt: Float64Array;
+  /** When each request was due: its timeout runs from there, so that with
+   * -W equal to -i a request times out exactly when the next is sent, and
+   * its timeout line comes before the next one's reply, every time. */
+  readonly #dueAt: Float64Array;
   readonly #state: Uint8Array;
   readonly #timeoutMs: number;
   readonly #rtt = new RttStats();
@@ -352,6 +356,7 @@ export class PingTally {
     this.#seq = new Float64Array(size).fill(-1);
     this.#index = new Float64Array(size);
     this.#sentAt = new Float64Array(size);
+    this.#dueAt = new Float64Array(size);
     this.#state = new Uint8Array(size);
     this.#timeoutMs = timeoutMs;
   }
@@ -373,6 +378,7 @@ export class PingTally {
     this.#seq[slot] = seq;
     this.#index[slot] = this.#transmitted++;
     this.#sentAt[slot] = at;
+    this.#dueAt[slot] = Math.min(at, scheduledAt);
     this.#state[slot] = PENDING;
     this.#outstanding++;
     this.#lateness.add(Math.max(0, at - scheduledAt));
@@ -402,7 +408,7 @@ export class PingTally {
       const seq = (this.#timeoutCursor + 1) % 2 ** 32;
       const slot = this.#find(seq);
       if (slot < 0 || this.#state[slot] !== PENDING) continue;
-      if (this.#sentAt[slot]! + this.#timeoutMs > now) break;
+      if (this.#dueAt[slot]! + this.#timeoutMs > now) break;
       this.#state[slot] = TIMED_OUT;
       this.#outstanding--;
       this.#timeline.record(this.#timeoutCursor, null);
@@ -414,7 +420,7 @@ export class PingTally {
   nextTimeout(): number {
     if (this.#timeoutCursor >= this.#transmitted) return Infinity;
     const slot = this.#find((this.#timeoutCursor + 1) % 2 ** 32);
-    return slot < 0 ? -Infinity : this.#sentAt[slot]! + this.#timeoutMs;
+    return slot < 0 ? -Infinity : this.#dueAt[slot]! + this.#timeoutMs;
   }
 
   /** Whether every request sent so far is answered, timed out or failed. */
