@@ -307,6 +307,33 @@ async function cRtt(pingpong: string[], port: number, cpu: number): Promise<[num
 
 const PLACEMENTS: [string, number][] = [["same CPU", 0], ["across CPUs", 1]];
 
+/** [median, p99] in µs of each round. */
+type RttRuns = [number, number][];
+
+/**
+ * The two table rows of one placement, the C reference and udping, and the
+ * verdict on udping's median against the 1.3× target.
+ */
+function compareRtt(
+  placement: string,
+  [referenceName, udpingName]: [string, string],
+  reference: RttRuns,
+  udping: RttRuns,
+): { rows: string[][]; verdict: string } {
+  const ratio = median(udping.map((r) => r[0])) / median(reference.map((r) => r[0]));
+  const row = (name: string, runs: RttRuns, ratioText: string) => [
+    placement,
+    name,
+    cell(runs.map((r) => r[0]), 1),
+    cell(runs.map((r) => r[1]), 1),
+    ratioText,
+  ];
+  return {
+    rows: [row(referenceName, reference, "1.00"), row(udpingName, udping, ratio.toFixed(2))],
+    verdict: `${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`,
+  };
+}
+
 async function clientOverhead(tools: Natives): Promise<void> {
   if (!tools.echo || !tools.pingpong) {
     return console.log("\n2. Client RTT overhead: skipped (no C compiler)");
@@ -316,28 +343,15 @@ async function clientOverhead(tools: Natives): Promise<void> {
   const server = await start([...tools.echo, "127.0.0.1", "{port}"], 0);
   try {
     for (const [placement, cpu] of PLACEMENTS) {
-      const c: [number, number][] = [];
-      const ours: [number, number][] = [];
+      const c: RttRuns = [];
+      const ours: RttRuns = [];
       for (let round = 0; round < ROUNDS; round++) {
         c.push(await cRtt(tools.pingpong, server.port, cpu));
         ours.push(await udpingRtt(server.port, cpu));
       }
-      const ratio = median(ours.map((r) => r[0])) / median(c.map((r) => r[0]));
-      rows.push([
-        placement,
-        "C ping-pong",
-        cell(c.map((r) => r[0]), 1),
-        cell(c.map((r) => r[1]), 1),
-        "1.00",
-      ]);
-      rows.push([
-        placement,
-        "udping client.ts -f",
-        cell(ours.map((r) => r[0]), 1),
-        cell(ours.map((r) => r[1]), 1),
-        ratio.toFixed(2),
-      ]);
-      verdicts.push(`${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`);
+      const compared = compareRtt(placement, ["C ping-pong", "udping client.ts -f"], c, ours);
+      rows.push(...compared.rows);
+      verdicts.push(compared.verdict);
     }
   } finally {
     await server.stop();
@@ -357,8 +371,8 @@ async function serverLatency(tools: Natives): Promise<void> {
   const rows: string[][] = [];
   const verdicts: string[] = [];
   for (const [placement, cpu] of PLACEMENTS) {
-    const c: [number, number][] = [];
-    const ours: [number, number][] = [];
+    const c: RttRuns = [];
+    const ours: RttRuns = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (
         const [command, into] of [[[...tools.echo, "127.0.0.1", "{port}"], c], [
@@ -371,22 +385,9 @@ async function serverLatency(tools: Natives): Promise<void> {
         await server.stop();
       }
     }
-    const ratio = median(ours.map((r) => r[0])) / median(c.map((r) => r[0]));
-    rows.push([
-      placement,
-      "C echo",
-      cell(c.map((r) => r[0]), 1),
-      cell(c.map((r) => r[1]), 1),
-      "1.00",
-    ]);
-    rows.push([
-      placement,
-      "udping server.ts",
-      cell(ours.map((r) => r[0]), 1),
-      cell(ours.map((r) => r[1]), 1),
-      ratio.toFixed(2),
-    ]);
-    verdicts.push(`${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`);
+    const compared = compareRtt(placement, ["C echo", "udping server.ts"], c, ours);
+    rows.push(...compared.rows);
+    verdicts.push(compared.verdict);
   }
   table(
     `3. Server added latency: C ping-pong client, server on CPU 0, ${PINGS} pings, ${ROUNDS} rounds`,

@@ -6,6 +6,25 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { ROOT, runScript, startServerProcess, udpSocket } from "./helpers.ts";
 
+/** Two pings to `port` get no reply: two timeouts, 100% loss, no rtt
+ * lines, exit 1. */
+async function expectNoReply(port: string) {
+  const client = await runScript("client.ts", [
+    "127.0.0.1",
+    port,
+    "-c",
+    "2",
+    "-i",
+    "0.05",
+    "-W",
+    "0.1",
+  ]);
+  assertEquals(client.code, 1);
+  assertMatch(client.stdout, /Request timeout for seq=1\nRequest timeout for seq=2\n/);
+  assertMatch(client.stdout, /2 packets transmitted, 0 received, 100% packet loss/);
+  assert(!client.stdout.includes("rtt"), client.stdout);
+}
+
 /** An error is one line on stderr, with no stack trace. */
 function assertOneLineError(stderr: string, pattern: RegExp) {
   const lines = stderr.trimEnd().split("\n");
@@ -77,20 +96,7 @@ Deno.test("server.ts takes the port as a positional argument", async () => {
 Deno.test("client.ts exits 1 when no reply comes, with 100% loss and no rtt line", async () => {
   const server = await startServerProcess(["--silent", "--quiet"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "2",
-      "-i",
-      "0.05",
-      "-W",
-      "0.1",
-    ]);
-    assertEquals(client.code, 1);
-    assertMatch(client.stdout, /Request timeout for seq=1\nRequest timeout for seq=2\n/);
-    assertMatch(client.stdout, /2 packets transmitted, 0 received, 100% packet loss/);
-    assert(!client.stdout.includes("rtt"), client.stdout);
+    await expectNoReply(String(server.port));
   } finally {
     await server.stop();
   }
@@ -530,19 +536,7 @@ Deno.test("client.ts against a closed port reports loss, not an error: exit 1", 
   const probe = udpSocket();
   const port = String((probe.addr as Deno.NetAddr).port);
   probe.close();
-  const client = await runScript("client.ts", [
-    "127.0.0.1",
-    port,
-    "-c",
-    "2",
-    "-i",
-    "0.05",
-    "-W",
-    "0.1",
-  ]);
-  assertEquals(client.code, 1);
-  assertMatch(client.stdout, /Request timeout for seq=1\nRequest timeout for seq=2\n/);
-  assertMatch(client.stdout, /2 packets transmitted, 0 received, 100% packet loss/);
+  await expectNoReply(port);
 });
 
 Deno.test("server.ts on every interface says, on stderr, that it is reachable from the network", async () => {
