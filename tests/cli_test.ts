@@ -356,23 +356,28 @@ Deno.test("client.ts piped prints plain ping-shaped text: every line a known sha
 
 /** Runs a command under a pseudo-terminal (util-linux `script`), as a
  * person at a terminal would, with NO_COLOR set or not. */
-async function runInTerminal(args: string[], noColor: boolean): Promise<string> {
+async function runInTerminal(args: string[], noColor: boolean, input?: string): Promise<string> {
   const env = Deno.env.toObject();
   delete env.NO_COLOR;
   if (noColor) env.NO_COLOR = "1";
   const command = [Deno.execPath(), "run", "--allow-net", ...args].map((arg) => `'${arg}'`).join(
     " ",
   );
-  const output = await new Deno.Command("script", {
+  const output = new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
     cwd: ROOT,
     env,
     clearEnv: true,
-    stdin: "null",
+    stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
-  return new TextDecoder().decode(output.stdout);
+  }).spawn();
+  if (input !== undefined) {
+    const writer = output.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  return new TextDecoder().decode((await output.output()).stdout);
 }
 
 const HAS_SCRIPT = (() => {
@@ -659,4 +664,26 @@ Deno.test("--version on both scripts prints the version from deno.json", async (
     const result = await runScript(script, ["--version"]);
     assertEquals(result.stdout, `udping ${script.replace(".ts", "")} ${version}\n`);
   }
+});
+
+Deno.test({
+  name: "client.ts --chat on a terminal prompts with '> ' for each line",
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    const server = await startServerProcess(["--quiet", "--upper"]);
+    try {
+      const screen = await runInTerminal(
+        ["client.ts", "127.0.0.1", String(server.port), "--chat"],
+        true,
+        "hello\nworld\n",
+      );
+      const from = `127.0.0.1:${server.port}`;
+      assert(
+        screen.includes(`> reply from ${from}: HELLO\r\n> reply from ${from}: WORLD\r\n> `),
+        screen,
+      );
+    } finally {
+      await server.stop();
+    }
+  },
 });
