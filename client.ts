@@ -272,6 +272,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       yield classify(datagram, receivedAt);
     }
   } finally {
+    receiver.close();
     socket.close();
   }
 
@@ -359,6 +360,7 @@ export async function* chat(
       if (!answered) yield { type: "no-reply", line, attempts: retries + 1 };
     }
   } finally {
+    receiver.close();
     socket.close();
   }
 }

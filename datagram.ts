@@ -46,12 +46,14 @@ type Received = { datagram: Datagram } | { error: unknown };
  * Receives from a socket with deadlines, keeping at most one `receive()`
  * outstanding across calls so that a datagram that arrives while nobody is
  * waiting is not lost, and reusing one buffer (a fresh 64 KiB buffer per
- * datagram is the runtime's default otherwise).
+ * datagram is the runtime's default otherwise). Call `close()` when done.
  */
 export class Receiver {
   readonly #socket: Deno.DatagramConn;
   readonly #buffer: Uint8Array;
   #pending: Promise<Received> | undefined;
+  #alarm: Alarm | undefined;
+  #signal: AbortSignal | undefined;
 
   /** `bufferSize` must hold the largest datagram expected: the runtime
    * silently cuts a longer one to the buffer's length. */
@@ -70,23 +72,41 @@ export class Receiver {
       ([data, from]) => ({ datagram: { data, from: from as Deno.NetAddr } }),
       (error) => ({ error }),
     );
-    const alarm = alarmAt(deadline, signal);
-    try {
+    for (;;) {
+      // One timer serves many receives: an alarm set for an earlier call
+      // is kept while it is due no later than this deadline (an early ring
+      // just loops). Setting a timer per receive cost ~5 µs a round trip.
+      if (this.#alarm === undefined || this.#alarm.deadline > deadline || this.#signal !== signal) {
+        this.#alarm?.cancel();
+        this.#alarm = alarmAt(deadline, signal);
+        this.#signal = signal;
+      }
+      const alarm = this.#alarm;
       // A datagram that is already here wins even when the deadline has
       // passed: race() settles in array order.
       const outcome = await Promise.race([this.#pending, alarm.rung]);
-      if (outcome === undefined) return undefined;
+      if (outcome === undefined) {
+        if (this.#alarm === alarm) this.#alarm = undefined;
+        if (performance.now() >= deadline || signal?.aborted) return undefined;
+        continue;
+      }
       this.#pending = undefined;
       if ("error" in outcome) throw outcome.error;
       return outcome.datagram;
-    } finally {
-      alarm.cancel();
     }
+  }
+
+  /** Stops the alarm still set, so that no timer holds the process open;
+   * call it when done receiving. */
+  close(): void {
+    this.#alarm?.cancel();
+    this.#alarm = undefined;
   }
 }
 
 /** A timer that rings at a `performance.now()` time or on abort. */
 interface Alarm {
+  deadline: number;
   rung: Promise<undefined>;
   /** Stops the timer so that it does not hold the process open. */
   cancel(): void;
@@ -127,11 +147,25 @@ function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
       signal?.removeEventListener("abort", ring);
     };
   });
-  return { rung, cancel: () => cancel() };
+  return { deadline, rung, cancel: () => cancel() };
 }
 
 /** Resolves at `deadline` (a `performance.now()` time) or when `signal`
  * aborts, whichever is first. */
 export async function sleepUntil(deadline: number, signal?: AbortSignal): Promise<void> {
   await alarmAt(deadline, signal).rung;
+}
+
+/** The next datagram on `socket` within `waitMs`, or `undefined`. */
+export async function receiveWithin(
+  socket: Deno.DatagramConn,
+  waitMs: number,
+  bufferSize?: number,
+): Promise<Datagram | undefined> {
+  const receiver = new Receiver(socket, bufferSize);
+  try {
+    return await receiver.next(performance.now() + waitMs);
+  } finally {
+    receiver.close();
+  }
 }

@@ -52,4 +52,5 @@ console.log(
     Math.round(replies / seconds)
   } lost=${lost}`,
 );
+receiver.close();
 socket.close();

@@ -121,6 +121,7 @@ async function waitForEcho(port: number): Promise<void> {
     }
     throw new Error(`nothing answers on port ${port}`);
   } finally {
+    receiver.close();
     socket.close();
   }
 }

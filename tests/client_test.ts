@@ -404,6 +404,7 @@ Deno.test("beacon() sends its text count times, expanding {seq} and {now}", asyn
     }
     assertEquals(arrived, sent.map((each) => each.text));
   } finally {
+    receiver.close();
     listener.close();
   }
   assertEquals(expandBeacon("{seq}/{seq} {now}", 2, new Date(0)), "2/2 1970-01-01T00:00:00.000Z");

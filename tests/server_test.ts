@@ -13,7 +13,7 @@ import { collect, hasControlCharacter, portOf, summaryOf, udpSocket } from "./he
 import { ping } from "../client.ts";
 import { UsageError } from "../net.ts";
 import { encodeRequest, findRecord, readStamp } from "../protocol.ts";
-import { Receiver, SocketError } from "../datagram.ts";
+import { receiveWithin, SocketError } from "../datagram.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -29,7 +29,7 @@ async function exchange(
   try {
     const data = typeof payload === "string" ? encoder.encode(payload) : payload;
     await socket.send(data, { transport: "udp", hostname, port });
-    const reply = await new Receiver(socket, 70000).next(performance.now() + waitMs);
+    const reply = await receiveWithin(socket, waitMs, 70000);
     return reply?.data.slice();
   } finally {
     socket.close();
