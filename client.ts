@@ -381,7 +381,15 @@ export interface BeaconOptions {
   signal?: AbortSignal;
 }
 
-/** Expands `{now}` and `{seq}` in a beacon's text. */
+/**
+ * Expands `{now}` and `{seq}` in a beacon's text.
+ *
+ * @example
+ * ```ts
+ * import { expandBeacon } from "./client.ts";
+ * expandBeacon("tick {seq}", 3, new Date()); // "tick 3"
+ * ```
+ */
 export function expandBeacon(text: string, seq: number, now: Date): string {
   return text.replaceAll("{now}", now.toISOString()).replaceAll("{seq}", String(seq));
 }
@@ -424,7 +432,15 @@ export async function* beacon(
   }
 }
 
-/** Splits a byte stream into lines (without their `\n` or `\r\n`). */
+/**
+ * Splits a byte stream into lines (without their `\n` or `\r\n`).
+ *
+ * @example
+ * ```ts
+ * import { readLines } from "./client.ts";
+ * for await (const line of readLines(Deno.stdin.readable)) console.log(line);
+ * ```
+ */
 export async function* readLines(readable: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let rest = "";
   for await (const chunk of readable.pipeThrough(new TextDecoderStream())) {
@@ -449,6 +465,12 @@ const TARGET = /^(\[[^\]]+\]|[^:\s]+):(\d+)$/;
 /**
  * Reads the positional arguments: `[host] [port]` (one target, defaults
  * from settings.ts) or one or more `host:port` (`[v6]:port`) targets.
+ *
+ * @example
+ * ```ts
+ * import { parseTargets } from "./client.ts";
+ * parseTargets(["a:1", "[::1]:2"]); // [{ host: "a", port: 1 }, { host: "::1", port: 2 }]
+ * ```
  */
 export function parseTargets(positionals: string[]): Target[] {
   const [first, second] = positionals;
@@ -613,6 +635,12 @@ type PingFlags = { [Name in keyof typeof OPTION_RULES]: number | undefined };
 /**
  * The command line: parses `args`, runs the chosen mode, prints as ping
  * does and returns the exit status.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./client.ts";
+ * const status = await main(["127.0.0.1", "12000", "-c", "3"]); // 0, 1 or 2
+ * ```
  */
 export async function main(args: string[]): Promise<number> {
   const line = parseCommandLine(args, FLAGS);
@@ -686,7 +714,17 @@ interface PingRun {
   signal: AbortSignal;
 }
 
-/** The exit status of a finished run, as ping's. */
+/**
+ * The exit status of a finished run, as ping's.
+ *
+ * @example
+ * ```ts
+ * import { exitStatus, ping } from "./client.ts";
+ * for await (const event of ping({ count: 3 })) {
+ *   if (event.type === "summary") console.log(exitStatus(event.summary)); // 0 if a reply came
+ * }
+ * ```
+ */
 export function exitStatus(summary: PingSummary, count?: number, deadline?: number): number {
   const short = deadline !== undefined && count !== undefined && summary.received < count;
   return summary.received > 0 && !short ? 0 : 1;

@@ -111,12 +111,28 @@ export function randomToken(): string {
   return formatToken(value ?? 0);
 }
 
-/** Formats a 32-bit number as a token: 8 uppercase hexadecimal digits. */
+/**
+ * Formats a 32-bit number as a token: 8 uppercase hexadecimal digits.
+ *
+ * @example
+ * ```ts
+ * import { formatToken } from "./protocol.ts";
+ * formatToken(0xbeef); // "0000BEEF"
+ * ```
+ */
 export function formatToken(value: number): string {
   return (value >>> 0).toString(16).toUpperCase().padStart(8, "0");
 }
 
-/** The text of a request without padding: `PING <seq> <sent> <token>`. */
+/**
+ * The text of a request without padding: `PING <seq> <sent> <token>`.
+ *
+ * @example
+ * ```ts
+ * import { formatRecord } from "./protocol.ts";
+ * formatRecord(3, 1764064800123.456, "9F86D081"); // "PING 3 1764064800123.456 9F86D081"
+ * ```
+ */
 export function formatRecord(seq: number, sent: number, token: string): string {
   return `PING ${seq} ${sent.toFixed(3)} ${token}`;
 }
@@ -144,7 +160,15 @@ export function encodeRequest(
   return encoder.encode(`${record} ${marker}${padding(room - marker.length)}`);
 }
 
-/** `length` characters of the padding alphabet, repeated. */
+/**
+ * `length` characters of the padding alphabet, repeated.
+ *
+ * @example
+ * ```ts
+ * import { padding } from "./protocol.ts";
+ * padding(12); // "0123456789AB"
+ * ```
+ */
 export function padding(length: number): string {
   const whole = PADDING_ALPHABET.repeat(Math.ceil(length / PADDING_ALPHABET.length));
   return whole.slice(0, length);
@@ -188,6 +212,13 @@ const MAX_STAMP_LENGTH = 40;
  * Formats as much of a stamp as fits in `room` characters: the count alone,
  * then with the receive time, then with the hold time. `undefined` when not
  * even `=count` fits.
+ *
+ * @example
+ * ```ts
+ * import { formatStamp } from "./protocol.ts";
+ * formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30); // "=3,1764064800123.500,12"
+ * formatStamp({ count: 3, received: 1764064800123.5 }, 5); // "=3"
+ * ```
  */
 export function formatStamp(stamp: Stamp, room: number): string | undefined {
   const count = `=${stamp.count}`;
@@ -204,6 +235,14 @@ export function formatStamp(stamp: Stamp, room: number): string | undefined {
  * Writes a stamp over the padding of `datagram` (which starts at
  * `paddingOffset` and runs `paddingLength` bytes), in place. Returns whether
  * it fitted.
+ *
+ * @example
+ * ```ts
+ * import { encodeRequest, findRecord, writeStamp } from "./protocol.ts";
+ * const reply = encodeRequest({ seq: 1, sent: 0, token: "0000BEEF", size: 64, stamp: true });
+ * const { paddingOffset } = findRecord(reply)!;
+ * writeStamp(reply, paddingOffset, reply.length - paddingOffset, { count: 1 }); // true
+ * ```
  */
 export function writeStamp(
   datagram: Uint8Array,
@@ -227,7 +266,16 @@ export type StampReading =
 
 const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?/;
 
-/** Reads the stamp, if any, at the start of a reply's padding. */
+/**
+ * Reads the stamp, if any, at the start of a reply's padding.
+ *
+ * @example
+ * ```ts
+ * import { readStamp } from "./protocol.ts";
+ * readStamp("=3,1764064800123.500,12ABC"); // { kind: "stamped", stamp: { count: 3, received: …, held: 12 } }
+ * readStamp("?0123"); // { kind: "not-stamped" }
+ * ```
+ */
 export function readStamp(padding: string): StampReading {
   if (padding.startsWith(STAMP_REQUEST)) return { kind: "not-stamped" };
   const match = STAMP.exec(padding);
@@ -272,6 +320,13 @@ function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
  * one: with the same rules as {@linkcode findRecord} but over bytes, without
  * decoding text, so the server's hot path allocates nothing. Returns `null`
  * for a datagram that does not start with a record.
+ *
+ * @example
+ * ```ts
+ * import { findRequest } from "./protocol.ts";
+ * findRequest(new TextEncoder().encode("PING 1 0.000 0000BEEF ?012"));
+ * // { tokenValue: 0xbeef, paddingOffset: 22, stampWanted: true }
+ * ```
  */
 export function findRequest(request: Uint8Array): RequestHead | null {
   const b = request;

@@ -134,6 +134,13 @@ export const DEFAULT_RATE = 1000;
 /**
  * A seeded pseudo-random generator (mulberry32): the same seed gives the
  * same sequence of numbers in [0, 1), so `--seed` makes a lab run repeatable.
+ *
+ * @example
+ * ```ts
+ * import { createRandom } from "./server.ts";
+ * const random = createRandom(42);
+ * random(); // the same number in [0, 1) on every run
+ * ```
  */
 export function createRandom(seed: number): () => number {
   let state = seed >>> 0;
@@ -167,6 +174,13 @@ export type Impairments = Pick<ServeOptions, "loss" | "delay" | "jitter" | "dupl
  * the options, so that a seeded run is predictable: the first decides the
  * drop (drawn < loss), the second the jitter, the third the duplicate (drawn
  * < duplicate), the fourth the reorder (drawn < reorder).
+ *
+ * @example
+ * ```ts
+ * import { createRandom, decideFate } from "./server.ts";
+ * const fate = decideFate(createRandom(1), { loss: 0.3, delay: 20 });
+ * fate.drop; // true for about 30% of requests
+ * ```
  */
 export function decideFate(random: () => number, impairments: Impairments): Fate {
   const drop = random() < (impairments.loss ?? 0);
@@ -181,6 +195,16 @@ export function decideFate(random: () => number, impairments: Impairments): Fate
  * used one first: the server keeps per-client state in these so that a
  * flood of new clients cannot grow its memory. (A Map keeps insertion
  * order, so re-inserting on each use makes the first key the oldest.)
+ *
+ * @example
+ * ```ts
+ * import { LruMap } from "./server.ts";
+ * const recent = new LruMap<string, number>(2);
+ * recent.set("a", 1);
+ * recent.set("b", 2);
+ * recent.set("c", 3); // "a" is forgotten
+ * recent.get("a"); // undefined
+ * ```
  */
 export class LruMap<Key, Value> {
   readonly #entries = new Map<Key, Value>();
@@ -217,7 +241,17 @@ export class LruMap<Key, Value> {
   }
 }
 
-/** Counts requests per client token (its numeric value) in bounded memory. */
+/**
+ * Counts requests per client token (its numeric value) in bounded memory.
+ *
+ * @example
+ * ```ts
+ * import { TokenCounter } from "./server.ts";
+ * const tokens = new TokenCounter();
+ * tokens.hit(0xbeef); // 1
+ * tokens.hit(0xbeef); // 2
+ * ```
+ */
 export class TokenCounter {
   readonly #counts: LruMap<number, number>;
 
@@ -240,7 +274,14 @@ export class TokenCounter {
 }
 
 /** Counts distinct client addresses (ip and port) up to
- * {@linkcode MAX_TRACKED_CLIENTS}, without building a string per datagram. */
+ * {@linkcode MAX_TRACKED_CLIENTS}, without building a string per datagram.
+ *
+ * @example
+ * ```ts
+ * import { ClientCounter } from "./server.ts";
+ * const clients = new ClientCounter();
+ * clients.see({ transport: "udp", hostname: "127.0.0.1", port: 5000 }); // 1
+ * ``` */
 export class ClientCounter {
   readonly #ports = new Map<string, Set<number>>();
   #count = 0;
@@ -262,6 +303,13 @@ export class ClientCounter {
  * A token bucket per source address: each source may have `rate` replies
  * a second, with bursts of up to a second's worth. Sources are kept in an
  * {@linkcode LruMap}; a forgotten source starts again with a full bucket.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "./server.ts";
+ * const limiter = new RateLimiter(2);
+ * [limiter.allow("a", 0), limiter.allow("a", 0), limiter.allow("a", 0)]; // [true, true, false]
+ * ```
  */
 export class RateLimiter {
   readonly #rate: number;
@@ -295,6 +343,13 @@ const encoder = new TextEncoder();
  * `prefix` mode) and then the request's `length` bytes. Returns the reply,
  * a view of `buffer`, or `undefined` in silent mode. A reply is never
  * longer than the request plus the prefix.
+ *
+ * @example
+ * ```ts
+ * import { replyInPlace } from "./server.ts";
+ * const buffer = new TextEncoder().encode("ping");
+ * replyInPlace(buffer, 0, 4, "upper"); // the bytes of "PING", in buffer itself
+ * ```
  */
 export function replyInPlace(
   buffer: Uint8Array,
@@ -321,7 +376,14 @@ export function replyInPlace(
 }
 
 /** The reply to `request` in `mode` as a new array; `undefined` in silent
- * mode. */
+ * mode.
+ *
+ * @example
+ * ```ts
+ * import { makeReply } from "./server.ts";
+ * const request = new TextEncoder().encode("ping");
+ * makeReply(request, "prefix", new TextEncoder().encode("OK...")); // the bytes of "OK...ping"
+ * ``` */
 export function makeReply(
   request: Uint8Array,
   mode: ReplyMode,
@@ -338,6 +400,12 @@ export function makeReply(
  * A datagram's first bytes as safe, readable text for a log line: printable
  * ASCII as is, `\n` `\r` `\t` `\\` `\"` escaped, every other byte (control
  * characters, terminal escapes, non-ASCII) as `\xNN`, cut with `…`.
+ *
+ * @example
+ * ```ts
+ * import { escapePreview } from "./server.ts";
+ * escapePreview(new TextEncoder().encode("\x1b[2Jhi\n")); // "\\x1b[2Jhi\\n"
+ * ```
  */
 export function escapePreview(data: Uint8Array, limit = PREVIEW_BYTES): string {
   let text = "";
@@ -597,7 +665,17 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   };
 }
 
-/** The lines printed when the server stops. */
+/**
+ * The lines printed when the server stops.
+ *
+ * @example
+ * ```ts
+ * import { serve, serverSummary } from "./server.ts";
+ * const server = await serve({ port: 0 });
+ * await server.close();
+ * console.log(serverSummary(server.addr, server.stats).join("\n"));
+ * ```
+ */
 export function serverSummary(addr: Deno.NetAddr, stats: ServerStats): string[] {
   const clients = stats.clients >= MAX_TRACKED_CLIENTS ? `${stats.clients}+` : `${stats.clients}`;
   return [
@@ -690,6 +768,12 @@ function parseServeOptions(line: CommandLine): ServeOptions {
 /**
  * The command line: serves until SIGINT or SIGTERM, then prints the summary
  * and returns 0. A second signal exits at once.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./server.ts";
+ * await main(["--port", "12000", "--upper"]); // serves until SIGINT or SIGTERM
+ * ```
  */
 export async function main(args: string[]): Promise<number> {
   const line = parseCommandLine(args, FLAGS);

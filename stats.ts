@@ -53,7 +53,18 @@ export interface RttSummary {
   jitter: number;
 }
 
-/** Accumulates RTT samples in constant memory. */
+/**
+ * Accumulates RTT samples in constant memory.
+ *
+ * @example
+ * ```ts
+ * import { RttStats } from "./stats.ts";
+ * const stats = new RttStats();
+ * for (const rtt of [0.1, 0.2, 0.4]) stats.add(rtt);
+ * stats.summary().avg; // 0.2333…
+ * stats.percentile(50); // 0.2
+ * ```
+ */
 export class RttStats {
   #count = 0;
   // Welford's running mean and sum of squared deviations: the textbook
@@ -212,6 +223,12 @@ function representative(bucket: number): number {
  * Packet loss in percent as ping computes it: the share of transmitted
  * requests that got no reply (duplicates do not make up for losses).
  * 0 when nothing was transmitted.
+ *
+ * @example
+ * ```ts
+ * import { lossPercent } from "./stats.ts";
+ * lossPercent(10, 7); // 30
+ * ```
  */
 export function lossPercent(transmitted: number, received: number): number {
   if (transmitted === 0) return 0;
@@ -314,6 +331,15 @@ const SEND_FAILED = 5;
  * remembered in a ring indexed by seq modulo its size (a power of two, so it
  * divides 2^32 and wrapping seqs stay aligned), large enough for every
  * request that can be in flight at once.
+ *
+ * @example
+ * ```ts
+ * import { PingTally } from "./stats.ts";
+ * const tally = new PingTally(10, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.reply(1, 0.25); // { kind: "reply", rtt: 0.25, late: false, reordered: false }
+ * tally.summary().received; // 1
+ * ```
  */
 export class PingTally {
   readonly #mask: number;
@@ -523,6 +549,15 @@ export interface TimelineColumn {
  * The run as a fixed number of columns, for the sparkline: each column
  * covers `span` consecutive requests; when the run outgrows the columns,
  * neighbours merge and the span doubles. Memory is fixed.
+ *
+ * @example
+ * ```ts
+ * import { Timeline } from "./stats.ts";
+ * const timeline = new Timeline(64);
+ * timeline.record(0, 0.2);
+ * timeline.record(1, null); // lost
+ * timeline.columns(); // [{ rtt: 0.2, replies: 1, losses: 0 }, { rtt: NaN, replies: 0, losses: 1 }]
+ * ```
  */
 export class Timeline {
   readonly #width: number;
