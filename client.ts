@@ -23,7 +23,14 @@
  */
 
 import { settings } from "./settings.ts";
-import { encodeRequest, findRecord, randomToken, readStamp, SEQ_MODULUS } from "./protocol.ts";
+import {
+  encodeRequest,
+  findRecord,
+  findRequest,
+  randomToken,
+  readStampAt,
+  SEQ_MODULUS,
+} from "./protocol.ts";
 import { PingTally, type TallySummary } from "./stats.ts";
 import {
   checkPort,
@@ -181,6 +188,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     ? Infinity
     : checkOption("deadline", options.deadline) * 1000;
   const token = (options.token ?? randomToken()).toUpperCase();
+  const tokenValue = parseInt(token, 16);
   const stamp = options.stamp ?? true;
   const { signal } = options;
 
@@ -203,16 +211,18 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     if (source.port !== port || !sameAddress(source.hostname, resolved.address)) {
       return stray("foreign-address");
     }
-    const record = findRecord(data);
+    // Most servers send the record back at the start of the datagram: read it
+    // from bytes. A prefix (OK..., Data received: ) takes the search.
+    const record = findRequest(data) ?? findRecord(data);
     if (record === null) return stray("no-record");
-    if (record.token !== token) return stray("wrong-token");
-    const reading = readStamp(record.padding);
-    const verdict = tally.reply(
-      record.seq,
-      receivedAt,
-      reading.kind === "stamped" ? reading.stamp : undefined,
-    );
+    const sameToken = "tokenValue" in record
+      ? record.tokenValue === tokenValue
+      : record.token === token;
+    if (!sameToken) return stray("wrong-token");
+    const reading = readStampAt(data, record.paddingOffset);
     const { seq } = record;
+    const stamp = reading.kind === "stamped" ? reading.stamp : undefined;
+    const verdict = tally.reply(seq, receivedAt, stamp);
     if (verdict.kind === "unknown-seq") return stray("unknown-seq");
     if (verdict.kind === "duplicate") {
       return { type: "duplicate", seq, rtt: verdict.rtt, bytes, from };

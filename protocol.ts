@@ -32,12 +32,15 @@
  *
  * ```
  *  padding (L bytes, L >= 1):
- * +---+-------------+---+---------------------+---+-----------+--------------+
- * | ? | 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123...                           |  request
- * +---+-------------+---+---------------------+---+-----------+--------------+
- * | = | count (1-10)| , | received (17, opt.) | , | held (opt)| rest of pad  |  reply
- * +---+-------------+---+---------------------+---+-----------+--------------+
+ * +---+-----------------------------------------------------------------+
+ * | ? | 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123...                       |  request
+ * +---+-------+---+--------------+---+------------+---+-----------------+
+ * | = | count | , | received     | , | held       | ; | rest of padding |  reply
+ * +---+-------+---+--------------+---+------------+---+-----------------+
+ *       1-10        17 (optional)      1-10 (opt.)
  *
+ *  The stamp is the longest of "=count;", "=count,received;" and
+ *  "=count,received,held;" that fits; the ";" ends it.
  *  count     requests with this token the server has received so far,
  *            this one included
  *  received  the server's clock when it received this request, ms since the
@@ -45,7 +48,7 @@
  *  held      µs from receipt to send: the server's own share of the RTT
  * ```
  *
- * Example: `PING 3 1764064800123.456 9F86D081 =3,1764064800123.501,12IJKLMN`
+ * Example: `PING 3 1764064800123.456 9F86D081 =3,1764064800123.501,12;JKLMN`
  *
  * A plain echo server returns the `?` untouched, so the client knows the
  * direction of a loss is unknown rather than guessing. Padding too short for
@@ -205,8 +208,8 @@ export function findRecord(reply: Uint8Array): PingRecord | null {
   return null;
 }
 
-/** The longest stamp: "=" + 10 + "," + 17 + "," + 10 characters. */
-const MAX_STAMP_LENGTH = 40;
+/** The longest stamp: "=" + 10 + "," + 17 + "," + 10 + ";" characters. */
+const MAX_STAMP_LENGTH = 41;
 
 /**
  * Formats as much of a stamp as fits in `room` characters: the count alone,
@@ -216,19 +219,21 @@ const MAX_STAMP_LENGTH = 40;
  * @example
  * ```ts
  * import { formatStamp } from "./protocol.ts";
- * formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30); // "=3,1764064800123.500,12"
+ * formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30); // "=3,1764064800123.500,12;"
  * formatStamp({ count: 3, received: 1764064800123.5 }, 5); // "=3"
  * ```
  */
 export function formatStamp(stamp: Stamp, room: number): string | undefined {
-  const count = `=${stamp.count}`;
-  if (count.length > room) return undefined;
-  if (stamp.received === undefined) return count;
-  const withReceived = `${count},${stamp.received.toFixed(3)}`;
-  if (withReceived.length > room) return count;
-  if (stamp.held === undefined) return withReceived;
-  const withHeld = `${withReceived},${Math.round(stamp.held)}`;
-  return withHeld.length > room ? withReceived : withHeld;
+  // Each form ends with ";": the padding after a stamp starts with digits,
+  // which would otherwise run on into its last number.
+  const forms = [`=${stamp.count}`];
+  if (stamp.received !== undefined) {
+    forms.push(`${forms[0]},${stamp.received.toFixed(3)}`);
+    if (stamp.held !== undefined) forms.push(`${forms[1]},${Math.round(stamp.held)}`);
+  }
+  const fitting = forms.filter((form) => form.length + 1 <= room);
+  const longest = fitting.at(-1);
+  return longest === undefined ? undefined : `${longest};`;
 }
 
 /**
@@ -264,7 +269,28 @@ export type StampReading =
   /** No stamp was asked for, or the padding is garbled. */
   | { kind: "none" };
 
-const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?/;
+const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?;/;
+
+/** Longest stretch of padding a stamp can fill. */
+const STAMP_BYTES = MAX_STAMP_LENGTH;
+
+/**
+ * Reads the stamp, if any, at the start of the padding of `datagram`, which
+ * starts at byte `paddingOffset`: decodes only the bytes a stamp can fill,
+ * whatever the datagram's size.
+ *
+ * @example
+ * ```ts
+ * import { encodeRequest, findRecord, readStampAt } from "./protocol.ts";
+ * const request = encodeRequest({ seq: 1, sent: 0, token: "0000BEEF", size: 64, stamp: true });
+ * readStampAt(request, findRecord(request)!.paddingOffset); // { kind: "not-stamped" }
+ * ```
+ */
+export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampReading {
+  const first = datagram[paddingOffset];
+  if (first !== 0x3d && first !== 0x3f) return { kind: "none" }; // neither "=" nor "?"
+  return readStamp(latin1.decode(datagram.subarray(paddingOffset, paddingOffset + STAMP_BYTES)));
+}
 
 /**
  * Reads the stamp, if any, at the start of a reply's padding.
@@ -272,7 +298,7 @@ const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?/;
  * @example
  * ```ts
  * import { readStamp } from "./protocol.ts";
- * readStamp("=3,1764064800123.500,12ABC"); // { kind: "stamped", stamp: { count: 3, received: …, held: 12 } }
+ * readStamp("=3,1764064800123.500,12;ABC"); // { kind: "stamped", stamp: { count: 3, received: …, held: 12 } }
  * readStamp("?0123"); // { kind: "not-stamped" }
  * ```
  */
@@ -288,6 +314,8 @@ export function readStamp(padding: string): StampReading {
 
 /** What a server needs from a request's record. */
 export interface RequestHead {
+  /** The sequence number. */
+  seq: number;
   /** The token as a number (its 8 hex digits), a cheap map key. */
   tokenValue: number;
   /** Where the padding starts, in bytes. */
@@ -325,7 +353,7 @@ function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
  * ```ts
  * import { findRequest } from "./protocol.ts";
  * findRequest(new TextEncoder().encode("PING 1 0.000 0000BEEF ?012"));
- * // { tokenValue: 0xbeef, paddingOffset: 22, stampWanted: true }
+ * // { seq: 1, tokenValue: 0xbeef, paddingOffset: 22, stampWanted: true }
  * ```
  */
 export function findRequest(request: Uint8Array): RequestHead | null {
@@ -358,6 +386,7 @@ export function findRequest(request: Uint8Array): RequestHead | null {
   if (hexValue(b[tokenEnd]) >= 0) return null;
   const padded = b[tokenEnd] === SPACE;
   return {
+    seq,
     tokenValue,
     paddingOffset: padded ? tokenEnd + 1 : tokenEnd,
     stampWanted: padded && b[tokenEnd + 1] === STAMP_REQUEST.charCodeAt(0),

@@ -10,6 +10,7 @@ import {
   padding,
   randomToken,
   readStamp,
+  readStampAt,
   SEQ_MODULUS,
   writeStamp,
 } from "../protocol.ts";
@@ -115,10 +116,11 @@ Deno.test("encodeRequest() with stamp puts the ? marker first in the padding", (
 Deno.test("formatStamp() writes as much as fits: count, then receive time, then hold", () => {
   const stamp = { count: 12, received: 1764064800123.4567, held: 15.4 };
   assertEquals(formatStamp(stamp, 2), undefined);
-  assertEquals(formatStamp(stamp, 3), "=12");
-  assertEquals(formatStamp(stamp, 20), "=12");
-  assertEquals(formatStamp(stamp, 21), "=12,1764064800123.457");
-  assertEquals(formatStamp(stamp, 24), "=12,1764064800123.457,15");
+  assertEquals(formatStamp(stamp, 3), undefined);
+  assertEquals(formatStamp(stamp, 4), "=12;");
+  assertEquals(formatStamp(stamp, 21), "=12;");
+  assertEquals(formatStamp(stamp, 22), "=12,1764064800123.457;");
+  assertEquals(formatStamp(stamp, 25), "=12,1764064800123.457,15;");
 });
 
 Deno.test("writeStamp() overwrites the padding in place and readStamp() reads it back", () => {
@@ -130,19 +132,22 @@ Deno.test("writeStamp() overwrites the padding in place and readStamp() reads it
   const reply = findRecord(bytes)!;
   assertEquals(reply.seq, 42);
   assertEquals(readStamp(reply.padding), { kind: "stamped", stamp });
-  assertMatch(text(bytes), / =3,1764064800124\.500,7[0-9A-Z]+$/);
+  assertMatch(text(bytes), / =3,1764064800124\.500,7;[0-9A-Z]+$/);
 });
 
 Deno.test("readStamp() tells a returned marker from no marker", () => {
   assertEquals(readStamp("?0123"), { kind: "not-stamped" });
   assertEquals(readStamp("0123"), { kind: "none" });
   assertEquals(readStamp(""), { kind: "none" });
-  assertEquals(readStamp("=5ABC"), { kind: "stamped", stamp: { count: 5 } });
+  assertEquals(readStamp("=5;ABC"), { kind: "stamped", stamp: { count: 5 } });
+  // Without its ";" a stamp could have run on into the padding's digits.
+  assertEquals(readStamp("=59ABC"), { kind: "none" });
 });
 
 Deno.test("findRequest() reads only a record at the start of the datagram", () => {
   const bytes = encodeRequest({ ...request, size: 65507, stamp: true });
   assertEquals(findRequest(bytes), {
+    seq: 42,
     tokenValue: 0x9f86d081,
     paddingOffset: 35,
     stampWanted: true,
@@ -150,6 +155,7 @@ Deno.test("findRequest() reads only a record at the start of the datagram", () =
   assertEquals(findRequest(encoder.encode("OK...PING 1 2.000 0000BEEF ?")), null);
   assertEquals(findRequest(encodeRequest({ ...request, size: 64 }))?.stampWanted, false);
   assertEquals(findRequest(encoder.encode("ping 1 2 0000beef")), {
+    seq: 1,
     tokenValue: 0xbeef,
     paddingOffset: 17,
     stampWanted: false,
@@ -181,6 +187,8 @@ Deno.test("findRequest() agrees with findRecord() on where a request's record is
     assertEquals(head !== null, atStart, sample);
     if (head && record) {
       assertEquals(head.tokenValue, parseInt(record.token, 16), sample);
+      assertEquals(head.seq, record.seq, sample);
+      assertEquals(head.paddingOffset, record.paddingOffset, sample);
       assertEquals(head.stampWanted, record.padding.startsWith("?"), sample);
     }
   }
@@ -202,4 +210,20 @@ Deno.test("ipFamily() and sameAddress() know IPv4 and IPv6 literals without node
   for (const [address, family] of cases) assertEquals(ipFamily(address), family, address);
   assert(sameAddress("::1", "0:0:0:0:0:0:0:1"));
   assert(!sameAddress("127.0.0.1", "127.0.0.2"));
+});
+
+Deno.test("readStampAt() reads a stamp from bytes, however large the datagram", () => {
+  const bytes = encodeRequest({ ...request, size: 65507, stamp: true });
+  const { paddingOffset } = findRecord(bytes)!;
+  assertEquals(readStampAt(bytes, paddingOffset), { kind: "not-stamped" });
+  writeStamp(bytes, paddingOffset, bytes.length - paddingOffset, {
+    count: 9,
+    received: 5,
+    held: 3,
+  });
+  assertEquals(readStampAt(bytes, paddingOffset), {
+    kind: "stamped",
+    stamp: { count: 9, received: 5, held: 3 },
+  });
+  assertEquals(readStampAt(encodeRequest(request), 35), { kind: "none" });
 });
