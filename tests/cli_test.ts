@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { ROOT, runScript, startServerProcess, udpSocket } from "./helpers.ts";
+import { ROOT, runClient, runScript, startServerProcess, udpSocket } from "./helpers.ts";
 
 /** Two pings to `port` get no reply: two timeouts, 100% loss, no rtt
  * lines, exit 1. */
@@ -36,14 +36,7 @@ function assertOneLineError(stderr: string, pattern: RegExp) {
 Deno.test("server.ts serves with --allow-net only, and the client prints ping's output", async () => {
   const server = await startServerProcess(["--upper"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "3",
-      "-i",
-      "0.05",
-    ]);
+    const client = await runClient(server.port, ["-c", "3", "-i", "0.05"]);
     assertEquals(client.code, 0, client.stderr);
     const lines = client.stdout.trimEnd().split("\n");
     assertEquals(lines[0], `PING 127.0.0.1:${server.port} (udp): 64 data bytes`);
@@ -105,15 +98,7 @@ Deno.test("client.ts exits 1 when no reply comes, with 100% loss and no rtt line
 Deno.test("client.ts -q prints only the header and the summary", async () => {
   const server = await startServerProcess(["--quiet"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "2",
-      "-i",
-      "0.05",
-      "-q",
-    ]);
+    const client = await runClient(server.port, ["-c", "2", "-i", "0.05", "-q"]);
     assertEquals(client.code, 0);
     assertEquals(client.stdout.trimEnd().split("\n").length, 7);
     assert(!client.stdout.includes("bytes from"));
@@ -125,16 +110,7 @@ Deno.test("client.ts -q prints only the header and the summary", async () => {
 Deno.test("client.ts exits 1 when -c replies did not all come by the -w deadline", async () => {
   const server = await startServerProcess(["--quiet", "--loss", "1"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "3",
-      "-w",
-      "0.3",
-      "-i",
-      "0.05",
-    ]);
+    const client = await runClient(server.port, ["-c", "3", "-w", "0.3", "-i", "0.05"]);
     assertEquals(client.code, 1);
   } finally {
     await server.stop();
@@ -144,7 +120,7 @@ Deno.test("client.ts exits 1 when -c replies did not all come by the -w deadline
 Deno.test("client.ts --chat sends standard input line by line, without a prompt when piped", async () => {
   const server = await startServerProcess(["--quiet", "--upper"]);
   try {
-    const client = await runScript("client.ts", ["127.0.0.1", String(server.port), "--chat"], {
+    const client = await runClient(server.port, ["--chat"], {
       stdin: "hello\nworld\n",
     });
     assertEquals(client.code, 0, client.stderr);
@@ -327,16 +303,7 @@ Deno.test("client.ts piped prints plain ping-shaped text: every line a known sha
     "9",
   ]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "20",
-      "-i",
-      "0.01",
-      "-W",
-      "0.5",
-    ]);
+    const client = await runClient(server.port, ["-c", "20", "-i", "0.01", "-W", "0.5"]);
     assertEquals(client.code, 0);
     assert(!client.stdout.includes("\x1b"), "escape code in piped output");
     const lines = client.stdout.split("\n");
@@ -429,17 +396,7 @@ Deno.test({
 Deno.test("client.ts --json prints one document with every figure and a record per request", async () => {
   const server = await startServerProcess(["--quiet", "--loss", "0.5", "--seed", "1"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "6",
-      "-i",
-      "0.01",
-      "-W",
-      "0.2",
-      "--json",
-    ]);
+    const client = await runClient(server.port, ["-c", "6", "-i", "0.01", "-W", "0.2", "--json"]);
     assertEquals(client.code, 0);
     const document = JSON.parse(client.stdout);
     assertEquals(document.target, `127.0.0.1:${server.port}`);
@@ -460,16 +417,7 @@ Deno.test("client.ts --json prints one document with every figure and a record p
     }
     assertEquals(document.lossSplit.upstream + document.lossSplit.unknown, 6 - document.received);
     assertEquals(typeof document.schedule.meanInterval, "number");
-    const quiet = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "2",
-      "-i",
-      "0.01",
-      "--json",
-      "-q",
-    ]);
+    const quiet = await runClient(server.port, ["-c", "2", "-i", "0.01", "--json", "-q"]);
     assertEquals(JSON.parse(quiet.stdout).pings, undefined);
   } finally {
     await server.stop();
@@ -479,9 +427,7 @@ Deno.test("client.ts --json prints one document with every figure and a record p
 Deno.test("client.ts --json-lines prints one object per event, the summary last; exit codes unchanged", async () => {
   const server = await startServerProcess(["--quiet", "--silent"]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
+    const client = await runClient(server.port, [
       "-c",
       "2",
       "-i",
@@ -517,15 +463,7 @@ Deno.test("client.ts -f prints a dot per request and erases it per reply", async
     "0",
   ]);
   try {
-    const client = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-f",
-      "-c",
-      "100",
-      "-W",
-      "0.2",
-    ]);
+    const client = await runClient(server.port, ["-f", "-c", "100", "-W", "0.2"]);
     const [, flood = ""] = client.stdout.split("\n");
     const received = Number(/, (\d+) received/.exec(client.stdout)?.[1]);
     assertEquals(flood.split(".").length - 1, 100);

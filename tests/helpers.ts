@@ -110,6 +110,15 @@ export async function runScript(
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
+/** Runs `client.ts 127.0.0.1 <port> ...args`. */
+export function runClient(
+  port: number,
+  args: string[],
+  options?: { stdin?: string },
+): Promise<Output> {
+  return runScript("client.ts", ["127.0.0.1", String(port), ...args], options);
+}
+
 /** A server started as a subprocess, with the port it announced. */
 export interface ServerProcess {
   port: number;
