@@ -221,8 +221,11 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     if (!sameToken) return stray("wrong-token");
     const reading = readStampAt(data, record.paddingOffset);
     const { seq } = record;
-    const stamp = reading.kind === "stamped" ? reading.stamp : undefined;
-    const verdict = tally.reply(seq, receivedAt, stamp);
+    const verdict = tally.reply(
+      seq,
+      receivedAt,
+      reading.kind === "stamped" ? reading.stamp : undefined,
+    );
     if (verdict.kind === "unknown-seq") return stray("unknown-seq");
     if (verdict.kind === "duplicate") {
       return { type: "duplicate", seq, rtt: verdict.rtt, bytes, from };
@@ -233,6 +236,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
 
   const start = performance.now();
   const endAt = start + deadlineMs;
+  const lingerMs = Math.min(LINGER_MS, timeoutMs);
   let lastSendAt = start;
   const nextSendAt = () => {
     if (tally.transmitted >= count) return Infinity;
@@ -263,14 +267,10 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       }
 
       for (const seq of tally.expire(now)) yield { type: "timeout", seq };
-      if (tally.transmitted >= count && tally.settled()) {
-        settledAt ??= now;
-        if (now >= settledAt + Math.min(LINGER_MS, timeoutMs)) break;
-      }
+      if (tally.transmitted >= count && tally.settled()) settledAt ??= now;
+      const lingerEnd = settledAt === undefined ? Infinity : settledAt + lingerMs;
+      if (now >= lingerEnd) break;
 
-      const lingerEnd = settledAt === undefined
-        ? Infinity
-        : settledAt + Math.min(LINGER_MS, timeoutMs);
       const wake = Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd);
       const datagram = await receiver.next(wake, signal);
       if (datagram === undefined) continue;
