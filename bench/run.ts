@@ -218,10 +218,14 @@ const UDPING_SERVER = [
 ];
 
 async function replyRate(tools: Natives): Promise<void> {
-  const contenders: [string, string[]][] = [
-    ["udping server.ts --quiet", UDPING_SERVER],
-    ["Python 3 textbook server", ["python3", "tests/peers/udp_echo_server.py", "{port}"]],
-  ];
+  const contenders: [string, string[]][] = [["udping server.ts --quiet", UDPING_SERVER]];
+  if (await ensure("python3", "python3")) {
+    contenders.push(["Python 3 textbook server", [
+      "python3",
+      "tests/peers/udp_echo_server.py",
+      "{port}",
+    ]]);
+  }
   if (tools.echo) {
     contenders.unshift(["C recvfrom/sendto (reference)", [...tools.echo, "127.0.0.1", "{port}"]]);
   }

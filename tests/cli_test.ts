@@ -625,3 +625,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test("client.ts runs with --allow-net narrowed to one server and the bind address", async () => {
+  const server = await startServerProcess(["--quiet"]);
+  try {
+    const narrowed = [`--allow-net=127.0.0.1:${server.port},0.0.0.0`];
+    const allowed = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port),
+      "-c",
+      "2",
+      "-i",
+      "0.01",
+    ], {
+      permissions: narrowed,
+    });
+    assertEquals(allowed.code, 0, allowed.stderr);
+    // Anywhere else: refused by the permission, reported as an error, exit 1.
+    const other = await runScript("client.ts", [
+      "127.0.0.1",
+      String(server.port + 1),
+      "-c",
+      "1",
+      "-W",
+      "0.1",
+    ], {
+      permissions: narrowed,
+    });
+    assertEquals(other.code, 1);
+    assertMatch(other.stdout, /1 packets transmitted, 0 received, \+1 errors, 100% packet loss/);
+  } finally {
+    await server.stop();
+  }
+});
