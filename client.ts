@@ -67,6 +67,18 @@ import {
   VERSION,
 } from "./cli.ts";
 
+/**
+ * Resolves `host` and opens the socket a client sends from: an ephemeral
+ * port on every address of the host's family, so that replies from the
+ * server's address reach it whichever interface they come in on.
+ */
+async function connectTo(host: string, port: number) {
+  const resolved = await resolveHost(host);
+  const destination: Deno.NetAddr = { transport: "udp", hostname: resolved.address, port };
+  const socket = openSocket(resolved.family === 6 ? "::" : "0.0.0.0", 0);
+  return { resolved, destination, socket };
+}
+
 /** What {@linkcode ping} does; every field has a default from settings.ts. */
 export interface PingOptions {
   /** Host name or IP literal of the echo service. */
@@ -193,9 +205,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   const { signal } = options;
 
   const target = formatAddress(unbracket(host), checkPort(port));
-  const resolved = await resolveHost(host);
-  const destination: Deno.NetAddr = { transport: "udp", hostname: resolved.address, port };
-  const socket = openSocket(resolved.family === 6 ? "::" : "0.0.0.0", 0);
+  const { resolved, destination, socket } = await connectTo(host, port);
   const receiver = new Receiver(socket);
   const inFlight = Math.ceil(timeoutMs / (flood ? FLOOD_GAP_MS : intervalMs));
   const tally = new PingTally(Math.min(count, inFlight), timeoutMs);
@@ -337,9 +347,7 @@ export async function* chat(
   const port = checkPort(options.port ?? settings.port);
   const timeoutMs = checkOption("timeout", options.timeout ?? settings.timeout) * 1000;
   const retries = checkOption("retries", options.retries ?? 0);
-  const resolved = await resolveHost(options.host ?? settings.host);
-  const destination: Deno.NetAddr = { transport: "udp", hostname: resolved.address, port };
-  const socket = openSocket(resolved.family === 6 ? "::" : "0.0.0.0", 0);
+  const { resolved, destination, socket } = await connectTo(options.host ?? settings.host, port);
   const receiver = new Receiver(socket);
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
@@ -422,10 +430,8 @@ export async function* beacon(
   const port = checkPort(options.port ?? settings.port);
   const count = checkOption("count", options.count ?? settings.count);
   const intervalMs = checkOption("interval", options.interval ?? settings.interval) * 1000;
-  const resolved = await resolveHost(options.host ?? settings.host);
-  const destination: Deno.NetAddr = { transport: "udp", hostname: resolved.address, port };
+  const { resolved, destination, socket } = await connectTo(options.host ?? settings.host, port);
   const to = formatAddress(resolved.address, port);
-  const socket = openSocket(resolved.family === 6 ? "::" : "0.0.0.0", 0);
   const encoder = new TextEncoder();
   const start = performance.now();
   try {

@@ -1,6 +1,6 @@
 /**
- * The small pieces of datagram I/O that the client's modes share: opening a
- * socket with a readable error, and receiving with a deadline.
+ * The small pieces of datagram I/O that the scripts share: opening a socket
+ * with a readable error (both), and receiving with a deadline (the client).
  *
  * @module
  */
