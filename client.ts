@@ -79,7 +79,16 @@ async function connectTo(host: string, port: number) {
   return { resolved, destination, socket };
 }
 
-/** What {@linkcode ping} does; every field has a default from settings.ts. */
+/**
+ * What {@linkcode ping} does; every field has a default from settings.ts.
+ *
+ * @example
+ * ```ts
+ * import { ping, type PingOptions } from "./client.ts";
+ * const options: PingOptions = { host: "127.0.0.1", port: 12000, count: 5, interval: 0.2 };
+ * for await (const event of ping(options)) console.log(event.type);
+ * ```
+ */
 export interface PingOptions {
   /** Host name or IP literal of the echo service. */
   host?: string;
@@ -108,10 +117,29 @@ export interface PingOptions {
   stamp?: boolean;
 }
 
-/** Why a datagram was not counted as a reply. */
+/**
+ * Why a datagram was not counted as a reply.
+ *
+ * @example
+ * ```ts
+ * import { ping } from "./client.ts";
+ * for await (const event of ping({ count: 3 })) {
+ *   if (event.type === "stray") console.log(event.reason); // e.g. "wrong-token"
+ * }
+ * ```
+ */
 export type StrayReason = "foreign-address" | "no-record" | "wrong-token" | "unknown-seq";
 
-/** What {@linkcode ping} yields, in the order things happen. */
+/**
+ * What {@linkcode ping} yields, in the order things happen.
+ *
+ * @example
+ * ```ts
+ * import { ping, type PingEvent } from "./client.ts";
+ * const events: PingEvent[] = [];
+ * for await (const event of ping({ count: 3 })) events.push(event);
+ * ```
+ */
 export type PingEvent =
   | {
     type: "reply";
@@ -134,7 +162,16 @@ export type PingEvent =
   | { type: "summary"; summary: PingSummary };
 
 /** The figures of a finished run: every counter of {@linkcode TallySummary}
- * and where and how long. */
+ * and where and how long.
+ *
+ * @example
+ * ```ts
+ * import { ping, type PingSummary } from "./client.ts";
+ * let summary: PingSummary | undefined;
+ * for await (const event of ping({ count: 3 })) if (event.type === "summary") summary = event.summary;
+ * console.log(summary?.loss, summary?.rtt.p50);
+ * ```
+ */
 export interface PingSummary extends TallySummary {
   /** The target as given, `host:port`. */
   target: string;
@@ -145,7 +182,14 @@ export interface PingSummary extends TallySummary {
 }
 
 /** The limits of each numeric option, shared by {@linkcode ping} and the
- * command line. */
+ * command line.
+ *
+ * @example
+ * ```ts
+ * import { OPTION_RULES } from "./client.ts";
+ * OPTION_RULES.count.flag; // "-c"
+ * ```
+ */
 export const OPTION_RULES = {
   count: { flag: "-c", rule: { min: 1, integer: true, unbounded: true } },
   interval: { flag: "-i", rule: { min: 0, aboveMin: true } },
@@ -160,10 +204,24 @@ function checkOption(name: keyof typeof OPTION_RULES, value: number): number {
 }
 
 /** With `flood`, the longest wait between sends while a reply is
- * outstanding: ping -f's 100 requests per second at the least. */
+ * outstanding: ping -f's 100 requests per second at the least.
+ *
+ * @example
+ * ```ts
+ * import { FLOOD_GAP_MS } from "./client.ts";
+ * console.log(`at least ${1000 / FLOOD_GAP_MS} requests a second`);
+ * ```
+ */
 export const FLOOD_GAP_MS = 10;
 /** After the last request is settled, how long the run still listens for
- * a duplicate that was sent right behind its original. */
+ * a duplicate that was sent right behind its original.
+ *
+ * @example
+ * ```ts
+ * import { LINGER_MS } from "./client.ts";
+ * console.log(`a run ends ${LINGER_MS} ms after its last request is settled`);
+ * ```
+ */
 export const LINGER_MS = 10;
 
 /**
@@ -307,7 +365,16 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   return summary;
 }
 
-/** What {@linkcode chat} does. */
+/**
+ * What {@linkcode chat} does.
+ *
+ * @example
+ * ```ts
+ * import { chat, type ChatOptions } from "./client.ts";
+ * const options: ChatOptions = { port: 12000, timeout: 0.5, retries: 2 };
+ * for await (const event of chat(["hello"], options)) console.log(event.type);
+ * ```
+ */
 export interface ChatOptions {
   /** Host name or IP literal of the server. */
   host?: string;
@@ -321,7 +388,16 @@ export interface ChatOptions {
   signal?: AbortSignal;
 }
 
-/** What {@linkcode chat} yields. */
+/**
+ * What {@linkcode chat} yields.
+ *
+ * @example
+ * ```ts
+ * import { chat, type ChatEvent } from "./client.ts";
+ * const events: ChatEvent[] = [];
+ * for await (const event of chat(["hello"], { port: 12000 })) events.push(event);
+ * ```
+ */
 export type ChatEvent =
   | { type: "sent"; line: string; bytes: number; attempt: number }
   | { type: "reply"; text: string; bytes: number; from: string }
@@ -383,7 +459,16 @@ export async function* chat(
   }
 }
 
-/** What {@linkcode beacon} does. */
+/**
+ * What {@linkcode beacon} does.
+ *
+ * @example
+ * ```ts
+ * import { beacon, type BeaconOptions } from "./client.ts";
+ * const options: BeaconOptions = { port: 12000, text: "tick {seq} at {now}", count: 3 };
+ * for await (const sent of beacon(options)) console.log(sent.text);
+ * ```
+ */
 export interface BeaconOptions {
   /** Host name or IP literal to send to. */
   host?: string;
@@ -467,7 +552,16 @@ export async function* readLines(readable: ReadableStream<Uint8Array>): AsyncGen
   if (rest !== "") yield rest;
 }
 
-/** A host and port to ping. */
+/**
+ * A host and port to ping.
+ *
+ * @example
+ * ```ts
+ * import { pingAll, type Target } from "./client.ts";
+ * const targets: Target[] = [{ host: "127.0.0.1", port: 12000 }, { host: "::1", port: 12000 }];
+ * for await (const { target, event } of pingAll(targets)) console.log(target, event.type);
+ * ```
+ */
 export interface Target {
   /** Host name or IP literal. */
   host: string;
@@ -504,7 +598,16 @@ export function parseTargets(positionals: string[]): Target[] {
   });
 }
 
-/** An event of one of several runs, with the target it belongs to. */
+/**
+ * An event of one of several runs, with the target it belongs to.
+ *
+ * @example
+ * ```ts
+ * import { pingAll, type TargetEvent } from "./client.ts";
+ * const seen: TargetEvent[] = [];
+ * for await (const each of pingAll([{ host: "127.0.0.1", port: 12000 }])) seen.push(each);
+ * ```
+ */
 export interface TargetEvent {
   /** The target as given, `host:port`. */
   target: string;

@@ -62,10 +62,28 @@
  * @module
  */
 
-/** The 2^32 modulus of sequence numbers. */
+/**
+ * The 2^32 modulus of sequence numbers.
+ *
+ * @example
+ * ```ts
+ * import { SEQ_MODULUS } from "./protocol.ts";
+ * const next = (seq: number) => (seq + 1) % SEQ_MODULUS;
+ * next(SEQ_MODULUS - 1); // 0
+ * ```
+ */
 export const SEQ_MODULUS = 2 ** 32;
 
-/** What {@linkcode findRecord} reads back out of a reply. */
+/**
+ * What {@linkcode findRecord} reads back out of a reply.
+ *
+ * @example
+ * ```ts
+ * import { findRecord, type PingRecord } from "./protocol.ts";
+ * const record: PingRecord | null = findRecord(new TextEncoder().encode("PING 1 0.000 0000BEEF"));
+ * record?.token; // "0000BEEF"
+ * ```
+ */
 export interface PingRecord {
   /** The sequence number, 0 to 2^32 - 1. */
   seq: number;
@@ -81,7 +99,16 @@ export interface PingRecord {
   paddingOffset: number;
 }
 
-/** What a server wrote into a stamped reply; see the module's diagram. */
+/**
+ * What a server wrote into a stamped reply; see the module's diagram.
+ *
+ * @example
+ * ```ts
+ * import { formatStamp, type Stamp } from "./protocol.ts";
+ * const stamp: Stamp = { count: 3, received: Date.now(), held: 12 };
+ * formatStamp(stamp, 40);
+ * ```
+ */
 export interface Stamp {
   /** Requests with this token the server had received, this one included. */
   count: number;
@@ -91,7 +118,15 @@ export interface Stamp {
   held?: number;
 }
 
-/** The character that asks for a stamp, first in the padding. */
+/**
+ * The character that asks for a stamp, first in the padding.
+ *
+ * @example
+ * ```ts
+ * import { STAMP_REQUEST } from "./protocol.ts";
+ * const padding = `${STAMP_REQUEST}0123456789`; // asks a udping server for a stamp
+ * ```
+ */
 export const STAMP_REQUEST = "?";
 
 const PADDING_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -261,7 +296,16 @@ export function writeStamp(
   return true;
 }
 
-/** What the padding of a reply says about the stamp. */
+/**
+ * What the padding of a reply says about the stamp.
+ *
+ * @example
+ * ```ts
+ * import { readStamp, type StampReading } from "./protocol.ts";
+ * const reading: StampReading = readStamp("=1;ABC");
+ * if (reading.kind === "stamped") console.log(reading.stamp.count); // 1
+ * ```
+ */
 export type StampReading =
   | { kind: "stamped"; stamp: Stamp }
   /** The `?` came back: the server does not stamp. */
@@ -312,7 +356,16 @@ export function readStamp(padding: string): StampReading {
   return { kind: "stamped", stamp };
 }
 
-/** What a server needs from a request's record. */
+/**
+ * What a server needs from a request's record.
+ *
+ * @example
+ * ```ts
+ * import { findRequest, type RequestHead } from "./protocol.ts";
+ * const head: RequestHead | null = findRequest(new TextEncoder().encode("PING 1 0 0000BEEF ?"));
+ * head?.stampWanted; // true
+ * ```
+ */
 export interface RequestHead {
   /** The sequence number. */
   seq: number;

@@ -35,10 +35,29 @@ import {
 import { UsageError } from "./net.ts";
 
 /** How the server answers: echo byte for byte, uppercase ASCII letters,
- * prepend a prefix, or never answer. */
+ * prepend a prefix, or never answer.
+ *
+ * @example
+ * ```ts
+ * import { type ReplyMode, serve } from "./server.ts";
+ * const mode: ReplyMode = "upper";
+ * const server = await serve({ port: 0, mode });
+ * await server.close();
+ * ```
+ */
 export type ReplyMode = "echo" | "upper" | "prefix" | "silent";
 
-/** What {@linkcode serve} does; every field has a default. */
+/**
+ * What {@linkcode serve} does; every field has a default.
+ *
+ * @example
+ * ```ts
+ * import { serve, type ServeOptions } from "./server.ts";
+ * const options: ServeOptions = { port: 0, mode: "upper", loss: 0.3, seed: 42 };
+ * const server = await serve(options);
+ * await server.close();
+ * ```
+ */
 export interface ServeOptions {
   /** Address to bind (default 127.0.0.1 from settings.ts). */
   host?: string;
@@ -70,7 +89,17 @@ export interface ServeOptions {
 }
 
 /** The server's live counters. `received = replied + dropped + limited +
- * ignored + failed + held` at every moment. */
+ * ignored + failed + held` at every moment.
+ *
+ * @example
+ * ```ts
+ * import { serve, type ServerStats } from "./server.ts";
+ * const server = await serve({ port: 0 });
+ * const stats: Readonly<ServerStats> = server.stats;
+ * console.log(stats.received, stats.replied);
+ * await server.close();
+ * ```
+ */
 export interface ServerStats {
   /** Datagrams received. */
   received: number;
@@ -95,7 +124,17 @@ export interface ServerStats {
   clients: number;
 }
 
-/** A running server. */
+/**
+ * A running server.
+ *
+ * @example
+ * ```ts
+ * import { type Server, serve } from "./server.ts";
+ * const server: Server = await serve({ port: 0 });
+ * console.log(server.addr.port);
+ * await server.close();
+ * ```
+ */
 export interface Server {
   /** The bound address; its port is the real one when port 0 was asked. */
   addr: Deno.NetAddr;
@@ -108,9 +147,25 @@ export interface Server {
 }
 
 /** How many distinct clients the counter remembers; past it, memory stays
- * put and `clients` stops growing. */
+ * put and `clients` stops growing.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TRACKED_CLIENTS } from "./server.ts";
+ * console.log(`clients are counted up to ${MAX_TRACKED_CLIENTS}`);
+ * ```
+ */
 export const MAX_TRACKED_CLIENTS = 65536;
-/** Longest `--prefix`: a reply may exceed its request by this much at most. */
+/**
+ * Longest `--prefix`: a reply may exceed its request by this much at most.
+ *
+ * @example
+ * ```ts
+ * import { MAX_PREFIX_BYTES, serve } from "./server.ts";
+ * const server = await serve({ port: 0, prefix: "x".repeat(MAX_PREFIX_BYTES) }); // one more byte is refused
+ * await server.close();
+ * ```
+ */
 export const MAX_PREFIX_BYTES = 64;
 /** Bytes of a datagram shown in its log line. */
 const PREVIEW_BYTES = 48;
@@ -120,15 +175,45 @@ const RECEIVE_BUFFER_BYTES = 65536;
 const UNIMPAIRED: Fate = Object.freeze({ drop: false, delay: 0, duplicate: false, reorder: false });
 
 /** Longest a `--reorder` reply waits for a successor before it goes out
- * anyway (then in order): long enough for a lab's 1 s interval. */
+ * anyway (then in order): long enough for a lab's 1 s interval.
+ *
+ * @example
+ * ```ts
+ * import { MAX_REORDER_HOLD_MS } from "./server.ts";
+ * console.log(`a reordered reply waits at most ${MAX_REORDER_HOLD_MS} ms`);
+ * ```
+ */
 export const MAX_REORDER_HOLD_MS = 2000;
 /** Client tokens whose request counts the server remembers for stamps;
- * the least recently seen is forgotten first. */
+ * the least recently seen is forgotten first.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TRACKED_TOKENS, TokenCounter } from "./server.ts";
+ * const tokens = new TokenCounter(MAX_TRACKED_TOKENS);
+ * ```
+ */
 export const MAX_TRACKED_TOKENS = 10_000;
-/** Source addresses whose rate-limit buckets the server remembers. */
+/**
+ * Source addresses whose rate-limit buckets the server remembers.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RATE, MAX_TRACKED_SOURCES, RateLimiter } from "./server.ts";
+ * const limiter = new RateLimiter(DEFAULT_RATE, MAX_TRACKED_SOURCES);
+ * ```
+ */
 export const MAX_TRACKED_SOURCES = 10_000;
 /** Replies per second per source address unless `--rate` says otherwise:
- * generous for any pinger, a cap for a reflection attack. */
+ * generous for any pinger, a cap for a reflection attack.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RATE, serve } from "./server.ts";
+ * const server = await serve({ port: 0, rate: DEFAULT_RATE * 10 });
+ * await server.close();
+ * ```
+ */
 export const DEFAULT_RATE = 1000;
 
 /**
@@ -153,7 +238,16 @@ export function createRandom(seed: number): () => number {
   };
 }
 
-/** What happens to one request. */
+/**
+ * What happens to one request.
+ *
+ * @example
+ * ```ts
+ * import { createRandom, decideFate, type Fate } from "./server.ts";
+ * const fate: Fate = decideFate(createRandom(7), { duplicate: 0.5 });
+ * console.log(fate.duplicate);
+ * ```
+ */
 export interface Fate {
   /** Dropped on arrival (`--loss`). */
   drop: boolean;
@@ -165,7 +259,16 @@ export interface Fate {
   reorder: boolean;
 }
 
-/** The impairments {@linkcode decideFate} applies. */
+/**
+ * The impairments {@linkcode decideFate} applies.
+ *
+ * @example
+ * ```ts
+ * import { createRandom, decideFate, type Impairments } from "./server.ts";
+ * const lab: Impairments = { loss: 0.3, delay: 50, jitter: 10 };
+ * decideFate(createRandom(1), lab);
+ * ```
+ */
 export type Impairments = Pick<ServeOptions, "loss" | "delay" | "jitter" | "duplicate" | "reorder">;
 
 /**
@@ -281,7 +384,8 @@ export class TokenCounter {
  * import { ClientCounter } from "./server.ts";
  * const clients = new ClientCounter();
  * clients.see({ transport: "udp", hostname: "127.0.0.1", port: 5000 }); // 1
- * ``` */
+ * ```
+ */
 export class ClientCounter {
   readonly #ports = new Map<string, Set<number>>();
   #count = 0;
@@ -383,7 +487,8 @@ export function replyInPlace(
  * import { makeReply } from "./server.ts";
  * const request = new TextEncoder().encode("ping");
  * makeReply(request, "prefix", new TextEncoder().encode("OK...")); // the bytes of "OK...ping"
- * ``` */
+ * ```
+ */
 export function makeReply(
   request: Uint8Array,
   mode: ReplyMode,
@@ -422,7 +527,14 @@ export function escapePreview(data: Uint8Array, limit = PREVIEW_BYTES): string {
 }
 
 /** The limits of each numeric option, shared by {@linkcode serve} and the
- * command line. */
+ * command line.
+ *
+ * @example
+ * ```ts
+ * import { OPTION_RULES } from "./server.ts";
+ * OPTION_RULES.loss.rule; // { min: 0, max: 1 }
+ * ```
+ */
 export const OPTION_RULES = {
   loss: { flag: "--loss", rule: { min: 0, max: 1 } },
   duplicate: { flag: "--duplicate", rule: { min: 0, max: 1 } },

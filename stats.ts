@@ -23,13 +23,40 @@ const HISTOGRAM_FLOOR_MS = 1e-6;
 /** Enough buckets for 1 ns to well over a day. */
 const HISTOGRAM_BUCKETS = 1700;
 
-/** Up to this many samples, percentiles are exact (the samples are kept). */
+/**
+ * Up to this many samples, percentiles are exact (the samples are kept).
+ *
+ * @example
+ * ```ts
+ * import { EXACT_SAMPLES } from "./stats.ts";
+ * console.log(`percentiles are exact for the first ${EXACT_SAMPLES} replies`);
+ * ```
+ */
 export const EXACT_SAMPLES = 4096;
 
-/** The relative error bound of {@linkcode RttStats.percentile}. */
+/**
+ * The relative error bound of {@linkcode RttStats.percentile}.
+ *
+ * @example
+ * ```ts
+ * import { PERCENTILE_RELATIVE_ERROR } from "./stats.ts";
+ * console.log(`beyond that, within ${(PERCENTILE_RELATIVE_ERROR * 100).toFixed(2)}%`);
+ * ```
+ */
 export const PERCENTILE_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
 
-/** A summary of round-trip times, in milliseconds. */
+/**
+ * A summary of round-trip times, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { RttStats, type RttSummary } from "./stats.ts";
+ * const stats = new RttStats();
+ * stats.add(0.25);
+ * const summary: RttSummary = stats.summary();
+ * summary.mdev; // 0
+ * ```
+ */
 export interface RttSummary {
   /** Replies timed, duplicates excluded. */
   count: number;
@@ -235,7 +262,17 @@ export function lossPercent(transmitted: number, received: number): number {
   return ((transmitted - received) / transmitted) * 100;
 }
 
-/** One row of {@linkcode RttStats.histogram}: samples in [from, to). */
+/**
+ * One row of {@linkcode RttStats.histogram}: samples in [from, to).
+ *
+ * @example
+ * ```ts
+ * import { type HistogramRow, RttStats } from "./stats.ts";
+ * const stats = new RttStats();
+ * [0.1, 0.2, 0.4].forEach((rtt) => stats.add(rtt));
+ * const rows: HistogramRow[] = stats.histogram(4);
+ * ```
+ */
 export interface HistogramRow {
   /** The row's lowest RTT, ms. */
   from: number;
@@ -245,14 +282,35 @@ export interface HistogramRow {
   count: number;
 }
 
-/** What a reply turned out to be, as {@linkcode PingTally.reply} decides. */
+/**
+ * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ReplyVerdict } from "./stats.ts";
+ * const tally = new PingTally(1, 1000);
+ * tally.sent(1, 0, 0);
+ * const verdict: ReplyVerdict = tally.reply(1, 0.3); // { kind: "reply", rtt: 0.3, … }
+ * ```
+ */
 export type ReplyVerdict =
   | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
   | { kind: "duplicate"; rtt: number }
   /** Never sent, long forgotten, or its send failed. */
   | { kind: "unknown-seq" };
 
-/** What a stamped reply said; see protocol.ts. */
+/**
+ * What a stamped reply said; see protocol.ts.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ReplyStamp } from "./stats.ts";
+ * const tally = new PingTally(1, 1000);
+ * tally.sent(1, 0, 0);
+ * const stamp: ReplyStamp = { count: 1, held: 15 };
+ * tally.reply(1, 0.3, stamp);
+ * ```
+ */
 export interface ReplyStamp {
   /** Requests with this run's token the server had received by then. */
   count: number;
@@ -260,7 +318,19 @@ export interface ReplyStamp {
   held?: number;
 }
 
-/** Which way the lost requests were lost, as far as stamps can tell. */
+/**
+ * Which way the lost requests were lost, as far as stamps can tell.
+ *
+ * @example
+ * ```ts
+ * import { type LossSplit, PingTally } from "./stats.ts";
+ * const tally = new PingTally(2, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.sent(2, 0, 0);
+ * tally.reply(2, 0.3, { count: 1 }); // the server saw one of the two
+ * const split: LossSplit | null = tally.summary().lossSplit; // { upstream: 1, downstream: 0, unknown: 0 }
+ * ```
+ */
 export interface LossSplit {
   /** Never reached the server. */
   upstream: number;
@@ -270,7 +340,18 @@ export interface LossSplit {
   unknown: number;
 }
 
-/** How well the sends kept to their schedule, in milliseconds. */
+/**
+ * How well the sends kept to their schedule, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ScheduleSummary } from "./stats.ts";
+ * const tally = new PingTally(2, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.sent(2, 10.2, 10);
+ * const schedule: ScheduleSummary = tally.summary().schedule; // worstLateness 0.2
+ * ```
+ */
 export interface ScheduleSummary {
   /** Mean time between consecutive sends. */
   meanInterval: number;
@@ -280,7 +361,16 @@ export interface ScheduleSummary {
   p99Lateness: number;
 }
 
-/** Every figure of a run; the basis of ping's summary and of `--json`. */
+/**
+ * Every figure of a run; the basis of ping's summary and of `--json`.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type TallySummary } from "./stats.ts";
+ * const summary: TallySummary = new PingTally(1, 1000).summary();
+ * summary.transmitted; // 0
+ * ```
+ */
 export interface TallySummary {
   /** Requests sent. */
   transmitted: number;
@@ -535,7 +625,17 @@ export class PingTally {
   }
 }
 
-/** One column of a {@linkcode Timeline}. */
+/**
+ * One column of a {@linkcode Timeline}.
+ *
+ * @example
+ * ```ts
+ * import { Timeline, type TimelineColumn } from "./stats.ts";
+ * const timeline = new Timeline();
+ * timeline.record(0, 0.2);
+ * const [first]: TimelineColumn[] = timeline.columns();
+ * ```
+ */
 export interface TimelineColumn {
   /** Mean RTT of the replies in the column (NaN when none). */
   rtt: number;
