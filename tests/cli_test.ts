@@ -243,6 +243,7 @@ const BAD_SERVER_ARGS: [string[], RegExp][] = [
   ],
   [["--host", "nonexistent.invalid"], /cannot resolve host 'nonexistent\.invalid'/],
   [["--nope"], /unknown option '--nope'/],
+  [["--fast"], /--fast needs --allow-ffi/],
   [["--rate", "-1"], /option '--rate' needs a value/],
   [["--rate=-1"], /--rate must be a number of at least 0, got '-1'/],
   [["--duplicate", "2"], /--duplicate must be a number from 0 to 1, got '2'/],

@@ -128,15 +128,16 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `server.ts --allow-net` with `args` (and `--port 0`, a free port,
- * unless `freePort` is false) and waits for its "listening on" line.
+ * Starts `server.ts` with `permissions` (`--allow-net`) and `args` (and
+ * `--port 0`, a free port, unless `freePort` is false) and waits for its
+ * "listening on" line.
  */
 export async function startServerProcess(
   args: string[] = [],
-  { freePort = true } = {},
+  { freePort = true, permissions = ["--allow-net"] } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "server.ts", ...(freePort ? ["--port", "0"] : []), ...args],
+    args: ["run", ...permissions, "server.ts", ...(freePort ? ["--port", "0"] : []), ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
