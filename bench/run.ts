@@ -336,16 +336,16 @@ const PLACEMENTS: [string, number][] = [["same CPU", 0], ["across CPUs", 1]];
 type RttRuns = [number, number][];
 
 /**
- * The two table rows of one placement, the C reference and udping, and the
- * verdict on udping's median against the 1.3× target.
+ * The table rows of one placement, the C reference first and then each
+ * udping contender, and the verdicts on their medians against the 1.3×
+ * target.
  */
 function compareRtt(
   placement: string,
-  [referenceName, udpingName]: [string, string],
-  reference: RttRuns,
-  udping: RttRuns,
-): { rows: string[][]; verdict: string } {
-  const ratio = median(udping.map((r) => r[0])) / median(reference.map((r) => r[0]));
+  reference: [string, RttRuns],
+  contenders: [string, RttRuns][],
+): { rows: string[][]; verdicts: string[] } {
+  const base = median(reference[1].map((r) => r[0]));
   const row = (name: string, runs: RttRuns, ratioText: string) => [
     placement,
     name,
@@ -353,9 +353,15 @@ function compareRtt(
     cell(runs.map((r) => r[1]), 1),
     ratioText,
   ];
+  const ratios = contenders.map(([, runs]) => median(runs.map((r) => r[0])) / base);
   return {
-    rows: [row(referenceName, reference, "1.00"), row(udpingName, udping, ratio.toFixed(2))],
-    verdict: `${placement} ${ratio.toFixed(2)} ${verdict(ratio <= 1.3)}`,
+    rows: [
+      row(reference[0], reference[1], "1.00"),
+      ...contenders.map(([name, runs], i) => row(name, runs, ratios[i]!.toFixed(2))),
+    ],
+    verdicts: contenders.map(([name], i) =>
+      `${name}, ${placement}: ${ratios[i]!.toFixed(2)} ${verdict(ratios[i]! <= 1.3)}`
+    ),
   };
 }
 
@@ -374,9 +380,9 @@ async function clientOverhead(tools: Natives): Promise<void> {
         c.push(await cRtt(tools.pingpong, server.port, cpu));
         ours.push(await udpingRtt(server.port, cpu));
       }
-      const compared = compareRtt(placement, ["C ping-pong", "udping client.ts -f"], c, ours);
+      const compared = compareRtt(placement, ["C ping-pong", c], [["udping client.ts -f", ours]]);
       rows.push(...compared.rows);
-      verdicts.push(compared.verdict);
+      verdicts.push(...compared.verdicts);
     }
   } finally {
     await server.stop();
@@ -393,26 +399,30 @@ async function serverLatency(tools: Natives): Promise<void> {
   if (!tools.echo || !tools.pingpong) {
     return console.log("\n3. Server added latency: skipped (no C compiler)");
   }
+  const servers: [string, string[]][] = [
+    ["C echo", [...tools.echo, "127.0.0.1", "{port}"]],
+    ["udping server.ts", UDPING_SERVER],
+    ["udping server.ts --fast", UDPING_FAST_SERVER],
+  ];
   const rows: string[][] = [];
   const verdicts: string[] = [];
   for (const [placement, cpu] of PLACEMENTS) {
-    const c: RttRuns = [];
-    const ours: RttRuns = [];
+    const runs = new Map<string, RttRuns>(servers.map(([name]) => [name, []]));
     for (let round = 0; round < ROUNDS; round++) {
-      for (
-        const [command, into] of [[[...tools.echo, "127.0.0.1", "{port}"], c], [
-          UDPING_SERVER,
-          ours,
-        ]] as const
-      ) {
-        const server = await start([...command], 0);
-        into.push(await cRtt(tools.pingpong, server.port, cpu));
+      for (const [name, command] of servers) {
+        const server = await start(command, 0);
+        runs.get(name)!.push(await cRtt(tools.pingpong, server.port, cpu));
         await server.stop();
       }
     }
-    const compared = compareRtt(placement, ["C echo", "udping server.ts"], c, ours);
+    const [referenceName, ...ours] = servers.map(([name]) => name) as [string, ...string[]];
+    const compared = compareRtt(
+      placement,
+      [referenceName, runs.get(referenceName)!],
+      ours.map((name) => [name, runs.get(name)!]),
+    );
     rows.push(...compared.rows);
-    verdicts.push(compared.verdict);
+    verdicts.push(...compared.verdicts);
   }
   table(
     `3. Server added latency: C ping-pong client, server on CPU 0, ${PINGS} pings, ${ROUNDS} rounds`,
