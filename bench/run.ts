@@ -205,30 +205,21 @@ function table(title: string, header: string[], rows: string[][]): void {
 
 // ------------------------------------------------------------- the runs
 
-const UDPING_FAST_SERVER = [
+/** udping's server under load: quiet, and no rate limit (the load is one address). */
+const udpingServer = (permissions: string[], extra: string[] = []) => [
   Deno.execPath(),
   "run",
-  "--allow-net",
-  "--allow-ffi",
+  ...permissions,
   "server.ts",
   "--port",
   "{port}",
   "--quiet",
   "--rate",
   "0",
-  "--fast",
+  ...extra,
 ];
-const UDPING_SERVER = [
-  Deno.execPath(),
-  "run",
-  "--allow-net",
-  "server.ts",
-  "--port",
-  "{port}",
-  "--quiet",
-  "--rate",
-  "0",
-];
+const UDPING_SERVER = udpingServer(["--allow-net"]);
+const UDPING_FAST_SERVER = udpingServer(["--allow-net", "--allow-ffi"], ["--fast"]);
 
 async function replyRate(tools: Natives): Promise<void> {
   const contenders: [string, string[]][] = [
