@@ -143,6 +143,7 @@ export function startFastLoop(
   const buffer = new Uint8Array(prefixLength + 65536);
   buffer.set(prefix);
   const into = buffer.subarray(prefixLength);
+  const intoLength = BigInt(into.length);
   const peer = new Uint8Array(28);
   const peerLength = new Uint32Array(1);
   const peerLengthBytes = new Uint8Array(peerLength.buffer);
@@ -164,7 +165,7 @@ export function startFastLoop(
     while (!closing) {
       peerLength[0] = 28;
       const n = Number(
-        libc.symbols.recvfrom(fd, into, BigInt(into.length), 0, peer, peerLengthBytes),
+        libc.symbols.recvfrom(fd, into, intoLength, 0, peer, peerLengthBytes),
       );
       if (n >= 0) {
         const from = sender();
