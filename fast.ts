@@ -18,6 +18,8 @@
 /** Longest the loop blocks in one wait before it lets the event loop run. */
 export const WAKE_MS = 100;
 
+import { canonicalIPv6 } from "./net.ts";
+
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
@@ -62,7 +64,7 @@ function sockaddr(address: string, family: 4 | 6, port: number): Uint8Array {
   if (family === 4) {
     address.split(".").forEach((octet, i) => bytes[4 + i] = Number(octet));
   } else {
-    const hextets = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+    const hextets = canonicalIPv6(address) ?? "::";
     const [head = "", tail = ""] = hextets.split("::");
     const left = head ? head.split(":") : [];
     const right = hextets.includes("::") && tail ? tail.split(":") : [];
@@ -82,7 +84,7 @@ function addressOf(bytes: Uint8Array): Deno.NetAddr {
     return { transport: "udp", hostname: `${bytes[4]}.${bytes[5]}.${bytes[6]}.${bytes[7]}`, port };
   }
   const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + 2 * i, false).toString(16));
-  const hostname = new URL(`http://[${groups.join(":")}]/`).hostname.slice(1, -1);
+  const hostname = canonicalIPv6(groups.join(":")) ?? "::";
   return { transport: "udp", hostname, port };
 }
 

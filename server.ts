@@ -277,6 +277,14 @@ export interface Fate {
  */
 export type Impairments = Pick<ServeOptions, "loss" | "delay" | "jitter" | "duplicate" | "reorder">;
 
+/** Every impairment option, in the order they are drawn. */
+const IMPAIRMENT_NAMES: (keyof Impairments)[] = ["loss", "delay", "jitter", "duplicate", "reorder"];
+
+/** The names of the impairments `options` sets. */
+function impairmentsSet(options: Impairments): string[] {
+  return IMPAIRMENT_NAMES.filter((name) => (options[name] ?? 0) > 0);
+}
+
 /**
  * Decides one request's fate. The server calls it for every request once
  * any impairment is set. It draws exactly four numbers per request, whatever
@@ -564,8 +572,7 @@ function checkServeOptions(options: ServeOptions): void {
   if (options.port !== undefined) checkPort(options.port, { allowZero: true });
   if (options.fast) {
     if (Deno.build.os !== "linux") throw new UsageError("--fast works on Linux only");
-    const impairments = (["loss", "delay", "jitter", "duplicate", "reorder"] as const)
-      .filter((name) => (options[name] ?? 0) > 0);
+    const impairments = impairmentsSet(options);
     if (impairments.length > 0) {
       throw new UsageError(`--fast leaves out the impairments: drop --${impairments.join(", --")}`);
     }
@@ -598,8 +605,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   const addr = socket.addr as Deno.NetAddr;
   const mode = options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
   const prefix = mode === "prefix" ? encoder.encode(options.prefix ?? "") : new Uint8Array();
-  const impaired = [options.loss, options.delay, options.jitter, options.duplicate, options.reorder]
-    .some((value) => (value ?? 0) > 0);
+  const impaired = impairmentsSet(options).length > 0;
   const random = createRandom(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!);
   const { log } = options;
   const stats: ServerStats = {
