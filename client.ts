@@ -31,7 +31,7 @@ import {
   readStampAt,
   SEQ_MODULUS,
 } from "./protocol.ts";
-import { PingTally, type TallySummary } from "./stats.ts";
+import { PingTally, type TallySummary } from "./lib/stats.ts";
 import {
   checkPort,
   describeError,
@@ -41,8 +41,8 @@ import {
   sameAddress,
   unbracket,
   UsageError,
-} from "./net.ts";
-import { type Datagram, openSocket, Receiver, sleepUntil } from "./datagram.ts";
+} from "./lib/net.ts";
+import { type Datagram, openSocket, Receiver, sleepUntil } from "./lib/socket.ts";
 import {
   colored,
   eventLine,
@@ -56,7 +56,7 @@ import {
   type RunOptions,
   summaryLines,
   targetSummaryLine,
-} from "./report.ts";
+} from "./lib/report.ts";
 import {
   checkNumber,
   EXIT_ERROR,
@@ -65,7 +65,7 @@ import {
   parseCommandLine,
   runMain,
   VERSION,
-} from "./cli.ts";
+} from "./lib/cli.ts";
 
 /**
  * Resolves `host` and opens the socket a client sends from: an ephemeral
@@ -231,7 +231,7 @@ export const LINGER_MS = 10;
  * several in flight when the interval is shorter than the timeout.
  *
  * Throws {@linkcode UsageError} for an option out of range or a host that
- * does not resolve, and a `SocketError` when no socket can be opened.
+ * does not resolve, and a `Deno.errors` error (`AddrInUse`, …) when no socket can be opened.
  *
  * @example
  * ```ts

@@ -14,7 +14,7 @@
 
 import { serve } from "./server.ts";
 import { main as clientMain } from "./client.ts";
-import { runMain } from "./cli.ts";
+import { runMain } from "./lib/cli.ts";
 import { settings } from "./settings.ts";
 
 if (import.meta.main) {

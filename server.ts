@@ -20,9 +20,9 @@
  */
 
 import { settings } from "./settings.ts";
-import { checkPort, describeError, formatAddress, parsePort, resolveHost } from "./net.ts";
-import { openSocket } from "./datagram.ts";
-import { startFastLoop } from "./fast.ts";
+import { checkPort, describeError, formatAddress, parsePort, resolveHost } from "./lib/net.ts";
+import { openSocket } from "./lib/socket.ts";
+import { startFastLoop } from "./lib/fast_server.ts";
 import { findRequest, writeStamp } from "./protocol.ts";
 import {
   checkNumber,
@@ -32,8 +32,8 @@ import {
   parseCommandLine,
   runMain,
   VERSION,
-} from "./cli.ts";
-import { UsageError } from "./net.ts";
+} from "./lib/cli.ts";
+import { UsageError } from "./lib/net.ts";
 
 /** How the server answers: echo byte for byte, uppercase ASCII letters,
  * prepend a prefix, or never answer.

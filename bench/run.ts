@@ -23,7 +23,7 @@
  */
 
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
-import { Receiver } from "../datagram.ts";
+import { Receiver } from "../lib/socket.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");

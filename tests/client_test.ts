@@ -11,9 +11,9 @@ import {
 } from "../client.ts";
 import { createRandom, serve } from "../server.ts";
 import { findRecord } from "../protocol.ts";
-import { UsageError } from "../net.ts";
+import { UsageError } from "../lib/net.ts";
 import { collect, customServer, ofType, portOf, summaryOf, udpSocket } from "./helpers.ts";
-import { Receiver } from "../datagram.ts";
+import { Receiver } from "../lib/socket.ts";
 
 const encoder = new TextEncoder();
 const fast = { interval: 0.01, timeout: 1 };

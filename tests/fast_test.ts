@@ -6,12 +6,12 @@
  * as it would in use.
  */
 
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { ping } from "../client.ts";
-import { UsageError } from "../net.ts";
-import { Receiver } from "../datagram.ts";
+import { UsageError } from "../lib/net.ts";
+import { Receiver } from "../lib/socket.ts";
 import { collect, ofType, startServerProcess, summaryOf, udpSocket } from "./helpers.ts";
 
 const LINUX = Deno.build.os === "linux";

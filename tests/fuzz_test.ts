@@ -3,11 +3,11 @@
  * in-process server and check that it stays up, honest and safe.
  */
 
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { assert, assertEquals } from "./assert.ts";
 import { type ReplyMode, serve } from "../server.ts";
 import { ping } from "../client.ts";
-import { Receiver, receiveWithin } from "../datagram.ts";
+import { Receiver, receiveWithin } from "../lib/socket.ts";
 import { encodeRequest, findRequest } from "../protocol.ts";
 import { collect, hasControlCharacter, summaryOf, udpSocket } from "./helpers.ts";
 

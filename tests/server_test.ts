@@ -11,9 +11,9 @@ import {
 } from "../server.ts";
 import { collect, hasControlCharacter, portOf, summaryOf, udpSocket } from "./helpers.ts";
 import { ping } from "../client.ts";
-import { UsageError } from "../net.ts";
+import { UsageError } from "../lib/net.ts";
 import { encodeRequest, findRecord, readStamp } from "../protocol.ts";
-import { receiveWithin, SocketError } from "../datagram.ts";
+import { receiveWithin } from "../lib/socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -138,7 +138,7 @@ Deno.test("serve() keeps serving after a send fails", async () => {
 Deno.test("serve() refuses a port in use and bad options with one clear message", async () => {
   const taken = udpSocket();
   try {
-    await assertRejects(() => serve({ port: portOf(taken) }), SocketError);
+    await assertRejects(() => serve({ port: portOf(taken) }), Deno.errors.AddrInUse);
     await assertRejects(() => serve({ port: 0, loss: 1.5 }), UsageError);
     await assertRejects(() => serve({ port: 70000 }), UsageError);
     await assertRejects(() => serve({ port: 0, prefix: "x".repeat(65) }), UsageError);

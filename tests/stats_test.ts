@@ -1,5 +1,11 @@
 import { assert, assertEquals } from "./assert.ts";
-import { lossPercent, PERCENTILE_RELATIVE_ERROR, PingTally, RttStats, Timeline } from "../stats.ts";
+import {
+  lossPercent,
+  PERCENTILE_RELATIVE_ERROR,
+  PingTally,
+  RttStats,
+  Timeline,
+} from "../lib/stats.ts";
 import { createRandom } from "../server.ts";
 
 function statsOf(samples: number[]): RttStats {

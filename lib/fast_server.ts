@@ -18,75 +18,21 @@
 /** Longest the loop blocks in one wait before it lets the event loop run. */
 export const WAKE_MS = 100;
 
-import { canonicalIPv6 } from "./net.ts";
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const EAGAIN = 11;
-const EINTR = 4;
-
-type Libc = Deno.DynamicLibrary<{
-  socket: { parameters: ["i32", "i32", "i32"]; result: "i32" };
-  bind: { parameters: ["i32", "buffer", "u32"]; result: "i32" };
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"]; result: "i32" };
-  getsockname: { parameters: ["i32", "buffer", "buffer"]; result: "i32" };
-  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"]; result: "isize" };
-  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"]; result: "isize" };
-  close: { parameters: ["i32"]; result: "i32" };
-  __errno_location: { parameters: []; result: "pointer" };
-}>;
-
-function openLibc(): Libc {
-  return Deno.dlopen("libc.so.6", {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-    getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-    recvfrom: {
-      parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
-      result: "isize",
-    },
-    sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
-    close: { parameters: ["i32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-  });
-}
-
-/** A socket address in the C layout (`sockaddr_in` / `sockaddr_in6`). */
-function sockaddr(address: string, family: 4 | 6, port: number): Uint8Array {
-  const bytes = new Uint8Array(family === 6 ? 28 : 16);
-  const view = new DataView(bytes.buffer);
-  view.setUint16(0, family === 6 ? AF_INET6 : AF_INET, true);
-  view.setUint16(2, port, false);
-  if (family === 4) {
-    address.split(".").forEach((octet, i) => bytes[4 + i] = Number(octet));
-  } else {
-    const hextets = canonicalIPv6(address) ?? "::";
-    const [head = "", tail = ""] = hextets.split("::");
-    const left = head ? head.split(":") : [];
-    const right = hextets.includes("::") && tail ? tail.split(":") : [];
-    const groups = hextets.includes("::")
-      ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
-      : left;
-    groups.forEach((group, i) => view.setUint16(8 + 2 * i, parseInt(group, 16), false));
-  }
-  return bytes;
-}
-
-/** The host and port of a C socket address. */
-function addressOf(bytes: Uint8Array): Deno.NetAddr {
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  const port = view.getUint16(2, false);
-  if (view.getUint16(0, true) === AF_INET) {
-    return { transport: "udp", hostname: `${bytes[4]}.${bytes[5]}.${bytes[6]}.${bytes[7]}`, port };
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + 2 * i, false).toString(16));
-  const hostname = canonicalIPv6(groups.join(":")) ?? "::";
-  return { transport: "udp", hostname, port };
-}
+import {
+  addressOf,
+  AF_INET,
+  AF_INET6,
+  bindError,
+  EAGAIN,
+  EINTR,
+  errnoOf,
+  openLibc,
+  SO_RCVTIMEO,
+  SOCK_DGRAM,
+  sockaddr,
+  SOL_SOCKET,
+} from "./libc.ts";
+import { formatAddress } from "./net.ts";
 
 /** What the fast loop does with a request, supplied by `serve()`. */
 export interface FastHandler {
@@ -104,14 +50,6 @@ export interface FastLoop {
   finished: Promise<void>;
 }
 
-/** Why a bind failed, as the same phrases as `openSocket()`. */
-function bindError(errno: number): string {
-  if (errno === 98) return "the port is already in use";
-  if (errno === 99) return "the address is not on this host";
-  if (errno === 13) return "permission denied";
-  return `error ${errno}`;
-}
-
 /**
  * Binds `address:port` through the C library and serves with `handler`
  * until `close()`. Throws an Error with a one-line message when the socket
@@ -126,14 +64,14 @@ export function startFastLoop(
 ): FastLoop {
   const prefixLength = prefix.length;
   const libc = openLibc();
-  const errno = () => new Deno.UnsafePointerView(libc.symbols.__errno_location()!).getInt32();
+  const errno = () => errnoOf(libc);
   const fd = libc.symbols.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
   const local = sockaddr(address, family, port);
   if (fd < 0 || libc.symbols.bind(fd, local, local.length) < 0) {
-    const reason = bindError(errno());
+    const error = bindError(errno(), formatAddress(address, port));
     if (fd >= 0) libc.symbols.close(fd);
     libc.close();
-    throw new Error(reason);
+    throw error;
   }
   // Wake up every WAKE_MS even with nothing to receive.
   const timeout = new BigInt64Array([0n, BigInt(WAKE_MS * 1000)]);

@@ -9,7 +9,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import config from "./deno.json" with { type: "json" };
+import config from "../deno.json" with { type: "json" };
 import { describeError, UsageError } from "./net.ts";
 
 /** udping's version, from deno.json. */

@@ -7,7 +7,7 @@
  */
 
 import { styleText } from "node:util";
-import type { PingEvent, PingSummary } from "./client.ts";
+import type { PingEvent, PingSummary } from "../client.ts";
 import type { HistogramRow, TimelineColumn } from "./stats.ts";
 
 /** Colours text, or leaves it plain. */

@@ -13,9 +13,23 @@ export interface Datagram {
   from: Deno.NetAddr;
 }
 
-/** A socket that could not be opened: reported as one line, exit 2. */
-export class SocketError extends Error {
-  override name = "SocketError";
+/**
+ * The error for a socket that cannot listen on `where`: the runtime's own
+ * class, with one readable line. The FFI socket maps its errno to the same
+ * classes and calls this too, so both paths say the same thing.
+ */
+export function listenError(error: unknown, where: string): Error {
+  const prefix = `cannot listen on ${where}`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new Deno.errors.AddrInUse(`${prefix}: the port is already in use`);
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return new Deno.errors.AddrNotAvailable(`${prefix}: the address is not on this host`);
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new Deno.errors.PermissionDenied(`${prefix}: permission denied`);
+  }
+  return new Error(`${prefix}: ${describeError(error)}`);
 }
 
 /**
@@ -26,17 +40,7 @@ export function openSocket(hostname: string, port: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({ transport: "udp", hostname, port });
   } catch (error) {
-    const where = formatAddress(hostname, port);
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new SocketError(`cannot listen on ${where}: the port is already in use`);
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new SocketError(`cannot listen on ${where}: the address is not on this host`);
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new SocketError(`cannot listen on ${where}: permission denied`);
-    }
-    throw new SocketError(`cannot listen on ${where}: ${describeError(error)}`);
+    throw listenError(error, formatAddress(hostname, port));
   }
 }
 

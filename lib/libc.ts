@@ -1,0 +1,130 @@
+/**
+ * The C library, through `Deno.dlopen` (Linux, `--allow-ffi`): the few
+ * socket calls that the runtime's datagram API does not offer (kernel
+ * timestamps, ICMP errors on a connected socket, a blocking receive loop),
+ * the C socket address layout, and errno turned into the same phrases the
+ * runtime's socket gives.
+ *
+ * Only the opt-in fast paths load this file's symbols; nothing here runs
+ * without `--allow-ffi`.
+ *
+ * @module
+ */
+
+import { canonicalIPv6 } from "./net.ts";
+import { listenError } from "./socket.ts";
+
+/** `AF_INET`. */
+export const AF_INET = 2;
+/** `AF_INET6`. */
+export const AF_INET6 = 10;
+/** `SOCK_DGRAM`. */
+export const SOCK_DGRAM = 2;
+/** `SOL_SOCKET`. */
+export const SOL_SOCKET = 1;
+/** `SO_RCVTIMEO` (x86-64 and arm64 Linux). */
+export const SO_RCVTIMEO = 20;
+/** `SO_TIMESTAMPNS`: a `struct timespec` of the kernel's receive time
+ * (CLOCK_REALTIME) in a control message of each `recvmsg`. */
+export const SO_TIMESTAMPNS = 35;
+/** `EAGAIN`: nothing to receive yet. */
+export const EAGAIN = 11;
+/** `EINTR`: a signal interrupted the call. */
+export const EINTR = 4;
+/** `ECONNREFUSED`: an ICMP port unreachable came back to a connected socket. */
+export const ECONNREFUSED = 111;
+/** `MSG_DONTWAIT`: return `EAGAIN` instead of blocking. */
+export const MSG_DONTWAIT = 0x40;
+/** `POLLIN`. */
+export const POLLIN = 1;
+/** `CLOCK_REALTIME`, the clock of `SO_TIMESTAMPNS`. */
+export const CLOCK_REALTIME = 0;
+/** Bytes of a `sockaddr_in6`, the larger of the two address layouts. */
+export const SOCKADDR_BYTES = 28;
+
+const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  /** Waits for a socket without blocking the event loop: runs on a
+   * runtime thread and settles a promise. */
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+} as const;
+
+/** The C library's socket symbols. */
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+/** Opens the C library; throws a `TypeError` (with a one-line message)
+ * off Linux or where its symbols are missing. */
+export function openLibc(): Libc {
+  if (Deno.build.os !== "linux") throw new TypeError("the C library path works on Linux only");
+  try {
+    return Deno.dlopen("libc.so.6", SYMBOLS);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new TypeError(`cannot load the C library's socket calls: ${reason}`);
+  }
+}
+
+/** The calling thread's `errno`. */
+export function errnoOf(libc: Libc): number {
+  return new Deno.UnsafePointerView(libc.symbols.__errno_location()!).getInt32();
+}
+
+/** A socket address in the C layout (`sockaddr_in` / `sockaddr_in6`). */
+export function sockaddr(address: string, family: 4 | 6, port: number): Uint8Array {
+  const bytes = new Uint8Array(family === 6 ? SOCKADDR_BYTES : 16);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(0, family === 6 ? AF_INET6 : AF_INET, true);
+  view.setUint16(2, port, false);
+  if (family === 4) {
+    address.split(".").forEach((octet, i) => bytes[4 + i] = Number(octet));
+  } else {
+    const hextets = canonicalIPv6(address) ?? "::";
+    const [head = "", tail = ""] = hextets.split("::");
+    const left = head ? head.split(":") : [];
+    const right = hextets.includes("::") && tail ? tail.split(":") : [];
+    const groups = hextets.includes("::")
+      ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
+      : left;
+    groups.forEach((group, i) => view.setUint16(8 + 2 * i, parseInt(group, 16), false));
+  }
+  return bytes;
+}
+
+/** The host and port of a C socket address. */
+export function addressOf(bytes: Uint8Array): Deno.NetAddr {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const port = view.getUint16(2, false);
+  if (view.getUint16(0, true) === AF_INET) {
+    return { transport: "udp", hostname: `${bytes[4]}.${bytes[5]}.${bytes[6]}.${bytes[7]}`, port };
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + 2 * i, false).toString(16));
+  const hostname = canonicalIPv6(groups.join(":")) ?? "::";
+  return { transport: "udp", hostname, port };
+}
+
+/** The error a failed bind throws: errno mapped to the runtime's classes,
+ * worded by {@linkcode listenError} as for the runtime's socket. */
+export function bindError(errno: number, where: string): Error {
+  const cause = errno === 98
+    ? new Deno.errors.AddrInUse()
+    : errno === 99
+    ? new Deno.errors.AddrNotAvailable()
+    : errno === 13
+    ? new Deno.errors.PermissionDenied()
+    : new Error(`error ${errno}`);
+  return listenError(cause, where);
+}
