@@ -15,19 +15,27 @@
 import { serve } from "./server.ts";
 import { main as clientMain } from "./client.ts";
 import { runMain } from "./lib/cli.ts";
-import { settings } from "./settings.ts";
+import { parseClientCommand } from "./lib/client_cli.ts";
 
 if (import.meta.main) {
   await runMain("demo.ts", async () => {
     // Port 0: a free port, so the demo never clashes with a running server.
     const server = await serve({ host: "127.0.0.1", port: 0, mode: "upper", loss: 0.3 });
     const { port } = server.addr;
+    const args = ["127.0.0.1", String(port), ...Deno.args];
+    // The banner says what the client will do, flags included.
+    const command = parseClientCommand(args);
+    const { count, interval } = "output" in command
+      ? command.output.options
+      : { count: null, interval: 1 };
     console.log(
       `demo: an uppercasing server on 127.0.0.1:${port} drops ~30% of requests; ` +
-        `pinging it ${settings.count} times, one per ${settings.interval} s\n`,
+        `pinging it ${
+          count === null ? "until the deadline" : `${count} times`
+        }, one per ${interval} s\n`,
     );
     try {
-      return await clientMain(["127.0.0.1", String(port), ...Deno.args]);
+      return await clientMain(args);
     } finally {
       await server.close();
       console.log(

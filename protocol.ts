@@ -17,12 +17,12 @@
  *           client times the round trip with its own monotonic clock
  *  token    8 hexadecimal digits drawn at random per client run, so a
  *           client can tell its replies from another run's
- *  padding  optional: digits and capital letters ("0123…XYZ0123…") that
- *           bring the datagram up to the requested size; an uppercasing
- *           server leaves them as they are
+ *  padding  optional: digits and lowercase letters ("0123…xyz0123…") that
+ *           bring the datagram up to the requested size, so that what an
+ *           uppercasing server did shows in its reply
  * ```
  *
- * Example: `PING 3 1764064800123.456 9F86D081 0123456789ABCDEFGHIJKLMNOPQRSTU`
+ * Example: `PING 3 1764064800123.456 9F86D081 0123456789abcdefghijklmnopqrstu`
  *
  * ## The stamp: which way was a request lost?
  *
@@ -33,19 +33,23 @@
  * ```
  *  padding (L bytes, L >= 1):
  * +---+-----------------------------------------------------------------+
- * | ? | 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123...                       |  request
- * +---+-------+---+--------------+---+------------+---+-----------------+
- * | = | count | , | received     | , | held       | ; | rest of padding |  reply
- * +---+-------+---+--------------+---+------------+---+-----------------+
- *       1-10        17 (optional)      1-10 (opt.)
+ * | ? | 0123456789abcdefghijklmnopqrstuvwxyz0123...                       |  request
+ * +---+-------+---+----------+---+--------+---+-----------+---+---------+
+ * | = | count | , | received | , | held   | , | refused   | ; | rest .. |  reply
+ * +---+-------+---+----------+---+--------+---+-----------+---+---------+
+ *       1-10        17 (opt.)      1-10      1-10 (only when not 0)
  *
- *  The stamp is the longest of "=count;", "=count,received;" and
- *  "=count,received,held;" that fits; the ";" ends it.
+ *  The stamp is the longest of "=count;", "=count,received;",
+ *  "=count,received,held;" and "=count,received,held,refused;" that fits;
+ *  the ";" ends it.
  *  count     requests with this token the server has received so far,
  *            this one included
  *  received  the server's clock when it received this request, ms since the
  *            Unix epoch with three decimals
  *  held      µs from receipt to send: the server's own share of the RTT
+ *  refused   requests from this client the server refused by its rate
+ *            limit since its last stamp (written only when not 0), so the
+ *            client can tell them from upstream loss
  * ```
  *
  * Example: `PING 3 1764064800123.456 9F86D081 =3,1764064800123.501,12;JKLMN`
@@ -116,6 +120,9 @@ export interface Stamp {
   received?: number;
   /** Microseconds the server held the request. */
   held?: number;
+  /** Requests refused by the server's rate limit since its last stamp to
+   * this client. */
+  refused?: number;
 }
 
 /**
@@ -129,7 +136,7 @@ export interface Stamp {
  */
 export const STAMP_REQUEST = "?";
 
-const PADDING_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const PADDING_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 const encoder = new TextEncoder();
 // latin1 maps every byte to one character, so offsets in the text are offsets
 // in the datagram and no reply, however garbled, can make decoding throw.
@@ -204,7 +211,7 @@ export function encodeRequest(
  * @example
  * ```ts
  * import { padding } from "./protocol.ts";
- * padding(12); // "0123456789AB"
+ * padding(12); // "0123456789ab"
  * ```
  */
 export function padding(length: number): string {
@@ -243,8 +250,8 @@ export function findRecord(reply: Uint8Array): PingRecord | null {
   return null;
 }
 
-/** The longest stamp: "=" + 10 + "," + 17 + "," + 10 + ";" characters. */
-const MAX_STAMP_LENGTH = 41;
+/** The longest stamp: "=" + 10 + "," + 17 + "," + 10 + "," + 10 + ";". */
+const MAX_STAMP_LENGTH = 52;
 
 /**
  * Formats as much of a stamp as fits in `room` characters: the count alone,
@@ -264,7 +271,10 @@ export function formatStamp(stamp: Stamp, room: number): string | undefined {
   const forms = [`=${stamp.count}`];
   if (stamp.received !== undefined) {
     forms.push(`${forms[0]},${stamp.received.toFixed(3)}`);
-    if (stamp.held !== undefined) forms.push(`${forms[1]},${Math.round(stamp.held)}`);
+    if (stamp.held !== undefined) {
+      forms.push(`${forms[1]},${Math.round(stamp.held)}`);
+      if (stamp.refused) forms.push(`${forms[2]},${stamp.refused}`);
+    }
   }
   const fitting = forms.filter((form) => form.length + 1 <= room);
   const longest = fitting.at(-1);
@@ -313,7 +323,10 @@ export type StampReading =
   /** No stamp was asked for, or the padding is garbled. */
   | { kind: "none" };
 
-const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10}))?)?;/;
+const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10})(?:,(\d{1,10}))?)?)?;/;
+
+const STAMP_MARK = 0x3d; // "="
+const STAMP_REQUEST_BYTE = 0x3f; // "?"
 
 /** Longest stretch of padding a stamp can fill. */
 const STAMP_BYTES = MAX_STAMP_LENGTH;
@@ -332,7 +345,7 @@ const STAMP_BYTES = MAX_STAMP_LENGTH;
  */
 export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampReading {
   const first = datagram[paddingOffset];
-  if (first !== 0x3d && first !== 0x3f) return { kind: "none" }; // neither "=" nor "?"
+  if (first !== STAMP_MARK && first !== STAMP_REQUEST_BYTE) return { kind: "none" };
   return readStamp(latin1.decode(datagram.subarray(paddingOffset, paddingOffset + STAMP_BYTES)));
 }
 
@@ -353,6 +366,7 @@ export function readStamp(padding: string): StampReading {
   const stamp: Stamp = { count: Number(match[1]) };
   if (match[2] !== undefined) stamp.received = Number(match[2]);
   if (match[3] !== undefined) stamp.held = Number(match[3]);
+  if (match[4] !== undefined) stamp.refused = Number(match[4]);
   return { kind: "stamped", stamp };
 }
 

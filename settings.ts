@@ -1,9 +1,11 @@
 /**
- * The address and the defaults both scripts start from.
+ * The address, the defaults and every limit of both scripts, in one place.
  *
- * One plain object, meant to be edited by hand in a lab: change `host` to
- * the server machine's address and every `deno run` picks it up. Command-line
- * flags override these values.
+ * `settings` is one plain object, meant to be edited by hand in a lab:
+ * change `host` to the server machine's address and every `deno run` picks
+ * it up. Command-line flags override these values. The constants below it
+ * are the limits that keep a run sane and a server safe; each has one name
+ * here and is used from here (irtt keeps its defaults the same way).
  *
  * @module
  */
@@ -25,8 +27,55 @@ export const settings = {
   size: 64,
 } as const;
 
+// ------------------------------------------------------------ datagrams
+
 /** The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP header bytes). */
 export const MAX_UDP_PAYLOAD_V4 = 65507;
 /** The largest UDP payload over IPv6 (65535 - 8 UDP header bytes; the IPv6
  * header is not counted in its payload length). */
 export const MAX_UDP_PAYLOAD_V6 = 65527;
+/** Receive buffers hold more than the largest payload: the runtime silently
+ * cuts a datagram to the buffer it is given. */
+export const RECEIVE_BUFFER_BYTES = 65536;
+
+// ------------------------------------------------------------ the server
+
+/** Longest `--prefix`: a reply may exceed its request by this much at most,
+ * so the server is never much of an amplifier for a forged source. */
+export const MAX_PREFIX_BYTES = 64;
+/** Replies per second per source (address and port) unless `--rate` says
+ * otherwise: generous for any pinger, a cap for a reflection attack. */
+export const DEFAULT_RATE = 1000;
+/** Distinct clients (address and port) the server counts. */
+export const MAX_TRACKED_CLIENTS = 65536;
+/** Client tokens whose request counts the server remembers for stamps. */
+export const MAX_TRACKED_TOKENS = 10_000;
+/** Longest a `--reorder` reply waits for a successor (then it goes out in
+ * order): long enough for a lab's 1 s interval. */
+export const MAX_REORDER_HOLD_MS = 2000;
+/** Replies held back by `--delay`/`--reorder` at once; past it a reply is
+ * dropped and counted as `overflow`. */
+export const MAX_HELD_REPLIES = 10_000;
+/** Bytes of replies held back at once (16 MiB). */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+/** Longest `--delay` and `--jitter`, ms: a minute. */
+export const MAX_DELAY_MS = 60_000;
+/** Bytes of a datagram shown in a log line. */
+export const PREVIEW_BYTES = 48;
+
+// ------------------------------------------------------------ the client
+
+/** Longest `-i`, `-W` and `-w`, in seconds: a day. */
+export const MAX_SECONDS = 86_400;
+/** Most requests one run may send (`-c`): 2^32, the sequence space. */
+export const MAX_COUNT = 2 ** 32;
+/** With `-f`, the longest wait between sends while a reply is outstanding:
+ * ping -f's 100 requests per second at the least. */
+export const FLOOD_GAP_MS = 10;
+/** After the last request is settled, how long a run still listens for a
+ * duplicate sent right behind its original. */
+export const LINGER_MS = 10;
+/** Most times `--chat --retries` resends a line. */
+export const MAX_RETRIES = 100;
+/** Width, in bytes, of a reply's payload shown by `-v` and `--chat`. */
+export const SHOWN_PAYLOAD_BYTES = 200;

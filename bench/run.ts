@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: udping side by side with native peers, on loopback.
- * A benchmark, not a test: it measures, prints five tables with each
+ * A benchmark, not a test: it measures, prints six tables with each
  * figure beside its target (PASS/MISS), and asserts nothing.
  *
  * 1. Server reply rate under a C load generator (64 requests in flight).
@@ -8,6 +8,10 @@
  * 3. Server added latency: udping's server vs a C echo server.
  * 4. Schedule accuracy: 1,000 pings at 10 ms.
  * 5. Memory: server RSS over 1M requests, client RSS for 100,000 pings.
+ * 6. RTT a user sees (bench/rtt.ts): ping-like runs at 10 ms and 200 ms,
+ *    unpinned, beside ping, irtt, a bare Deno loop and a kernel-stamped
+ *    client. This is the figure a user gets; tables 2 and 3 (`-f` hot
+ *    loops, pinned) are a second view, of the code path alone.
  *
  * Every row is measured in the same run, contenders alternating, in
  * ROUNDS rounds; a cell is the median with the min–max range. Processes
@@ -15,8 +19,8 @@
  * kind of machine is ~10 µs on one CPU and ~40-55 µs across two.
  *
  * ```sh
- * deno task bench            # about three minutes
- * deno task bench --quick    # one round, shorter runs
+ * deno task bench            # about half an hour (table 6 takes ~27 min)
+ * deno task bench --quick    # one round, shorter runs (table 6: ~3 min)
  * ```
  *
  * @module
@@ -24,6 +28,7 @@
 
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
 import { Receiver } from "../lib/socket.ts";
+import { userRtt } from "./rtt.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -552,4 +557,5 @@ if (import.meta.main) {
   await serverLatency(tools);
   await schedule(tools);
   await memory(tools);
+  await userRtt(tools.echo);
 }

@@ -1,6 +1,7 @@
 /**
- * Command-line plumbing shared by server.ts and client.ts: flag parsing with
- * one-line errors, number checks, and the exit-code contract.
+ * Command-line plumbing for both scripts: strict flag parsing with one-line
+ * errors, usage text generated from the flag table, numbers checked against
+ * their limits, and the exit-code contract.
  *
  * Exit codes, as ping's: 0 success, 1 no reply (client only), 2 an error
  * (bad arguments, unknown host, a socket that cannot be opened).
@@ -8,9 +9,9 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { parseArgs, type ParseArgsOptionDescriptor } from "node:util";
 import config from "../deno.json" with { type: "json" };
-import { describeError, UsageError } from "./net.ts";
+import { describeError } from "./net.ts";
 
 /** udping's version, from deno.json. */
 export const VERSION: string = config.version;
@@ -18,22 +19,34 @@ export const VERSION: string = config.version;
 /** Exit status for errors, as ping's. */
 export const EXIT_ERROR = 2;
 
-/** The parsed flags and positional arguments. */
-export interface CommandLine {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-}
+/** A flag as `parseArgs` takes it, with what the usage text says of it. */
+export type Flag = ParseArgsOptionDescriptor & {
+  /** The value's name in the usage text (`-c, --count N`). */
+  arg?: string;
+  /** One line (wrapped as needed) of help. */
+  help: string;
+};
+
+/** Every flag of a script, by long name. */
+export type FlagTable = Record<string, Flag>;
 
 /**
- * Parses `args` strictly against `options`; every mistake becomes a
- * {@linkcode UsageError} with one readable line.
+ * Parses `args` strictly against `flags`, keeping `parseArgs`' inferred
+ * types; every mistake becomes a `TypeError` with one readable line.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./cli.ts";
+ * import { equal } from "node:assert/strict";
+ * const flags = { count: { type: "string", short: "c", help: "requests" } } as const;
+ * equal(parseCommandLine(["-c", "3"], flags).values.count, "3");
+ * ```
  */
-export function parseCommandLine(args: string[], options: ParseArgsOptionsConfig): CommandLine {
+export function parseCommandLine<const Flags extends FlagTable>(args: string[], flags: Flags) {
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true });
-    return { values: values as CommandLine["values"], positionals };
+    return parseArgs({ args, options: flags, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(explainParseError(error, args));
+    throw new TypeError(explainParseError(error, args));
   }
 }
 
@@ -41,9 +54,7 @@ function explainParseError(error: unknown, args: string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const option = /'(-{1,2}[^', ]+)/.exec(message)?.[1] ?? "";
   const code = (error as { code?: string }).code;
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    return `unknown option '${option}' (see --help)`;
-  }
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option '${option}' (see --help)`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     const next = args[args.indexOf(option) + 1];
     if (/ambiguous/.test(message) && next !== undefined) {
@@ -55,38 +66,57 @@ function explainParseError(error: unknown, args: string[]): string {
   return message.split("\n")[0] ?? message;
 }
 
-/** Bounds for {@linkcode parseNumber}. */
+/** The help lines of a flag table, aligned, wrapped at 100 columns. */
+export function usage(flags: FlagTable): string {
+  const names = Object.entries(flags).map(([name, flag]) =>
+    `${flag.short ? `-${flag.short}, ` : ""}--${name}${flag.arg ? ` ${flag.arg}` : ""}`
+  );
+  const width = Math.max(...names.map((name) => name.length)) + 2;
+  return Object.values(flags).map((flag, i) => {
+    const lines: string[] = [];
+    let line = "";
+    for (const word of flag.help.split(" ")) {
+      if (line && width + 2 + line.length + word.length > 100) lines.push(line), line = "";
+      line += line ? ` ${word}` : word;
+    }
+    lines.push(line);
+    return lines.map((text, j) => `  ${(j === 0 ? names[i]! : "").padEnd(width)}${text}`).join(
+      "\n",
+    );
+  }).join("\n");
+}
+
+/** The limits of a number. */
 export interface NumberRule {
   min?: number;
   max?: number;
   /** The value must be above `min`, not equal to it. */
   aboveMin?: boolean;
   integer?: boolean;
-  /** `Infinity` is allowed (an option that can mean "no limit"). */
-  unbounded?: boolean;
+}
+
+/** A numeric option: its flag (for messages) and its limits. */
+export interface NumberOption {
+  flag: string;
+  rule: NumberRule;
 }
 
 /**
- * Parses a numeric flag value, rejecting text that is not entirely a finite
- * decimal number and values outside the rule, with a line that names the
- * flag, the rule and the offending value.
- */
-export function parseNumber(flag: string, text: string, rule: NumberRule): number {
-  const numeric = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim());
-  return checkNumber(flag, numeric ? Number(text) : NaN, rule, text);
-}
-
-/**
- * Checks a number against a rule, throwing a {@linkcode UsageError} that
- * names `label` (a flag or an option), the rule and the value.
+ * Checks a number against a rule, throwing a `RangeError` that names
+ * `label` (a flag or an option), the rule and the value.
+ *
+ * @example
+ * ```ts
+ * import { checkNumber } from "./cli.ts";
+ * import { throws } from "node:assert/strict";
+ * throws(() => checkNumber("loss", 2, { min: 0, max: 1 }), /loss must be a number from 0 to 1, got '2'/);
+ * ```
  */
 export function checkNumber(label: string, value: number, rule: NumberRule, text?: string): number {
   const tooLow = rule.min !== undefined && (rule.aboveMin ? value <= rule.min : value < rule.min);
   const tooHigh = rule.max !== undefined && value > rule.max;
-  const infinite = value === Infinity && rule.unbounded;
-  const fractional = rule.integer && !Number.isInteger(value) && !infinite;
-  if (!(Number.isFinite(value) || infinite) || tooLow || tooHigh || fractional) {
-    throw new UsageError(`${label} must be ${describeRule(rule)}, got '${text ?? value}'`);
+  if (!Number.isFinite(value) || tooLow || tooHigh || (rule.integer && !Number.isInteger(value))) {
+    throw new RangeError(`${label} must be ${describeRule(rule)}, got '${text ?? value}'`);
   }
   return value;
 }
@@ -94,40 +124,45 @@ export function checkNumber(label: string, value: number, rule: NumberRule, text
 function describeRule(rule: NumberRule): string {
   const kind = rule.integer ? "a whole number" : "a number";
   const { min, max } = rule;
-  if (min !== undefined && max !== undefined) return `${kind} from ${min} to ${max}`;
+  if (min !== undefined && max !== undefined) {
+    return rule.aboveMin
+      ? `${kind} above ${min} and at most ${max}`
+      : `${kind} from ${min} to ${max}`;
+  }
   if (min !== undefined) return `${kind} ${rule.aboveMin ? "above" : "of at least"} ${min}`;
   if (max !== undefined) return `${kind} of at most ${max}`;
   return kind;
 }
 
-/** A table of numeric options: each option's flag and limits. */
-export type OptionRules = Record<string, { flag: string; rule: NumberRule }>;
-
 /**
- * Reads every numeric flag named in `rules` from a command line: a number
- * for each flag given, `undefined` for each left out.
+ * A flag's text as a checked number (`undefined` when the flag was not
+ * given): the text must be entirely a decimal number within the option's
+ * limits, or a `RangeError` names the flag, the limits and the text.
+ *
+ * @example
+ * ```ts
+ * import { numberFlag } from "./cli.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(numberFlag("0.2", { flag: "-i", rule: { min: 0, aboveMin: true } }), 0.2);
+ * ```
  */
-export function numericFlags<Rules extends OptionRules>(
-  line: CommandLine,
-  rules: Rules,
-): { [Name in keyof Rules]: number | undefined } {
-  const values: Record<string, number | undefined> = {};
-  for (const [name, { flag, rule }] of Object.entries(rules)) {
-    const text = line.values[name];
-    values[name] = typeof text === "string" ? parseNumber(flag, text, rule) : undefined;
-  }
-  return values as { [Name in keyof Rules]: number | undefined };
+export function numberFlag(text: string | undefined, option: NumberOption): number | undefined {
+  if (text === undefined) return undefined;
+  const numeric = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim());
+  return checkNumber(option.flag, numeric ? Number(text) : NaN, option.rule, text);
 }
 
 /**
  * Runs a CLI's main function and exits with its status. Anything thrown is
  * reported as one line on stderr (never a stack trace) with exit status 2.
+ * A closed standard output (`| head -1`) ends the program quietly.
  */
 export async function runMain(program: string, main: () => Promise<number>): Promise<never> {
   let status: number;
   try {
     status = await main();
   } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0);
     console.error(`${program}: ${describeError(error)}`);
     status = EXIT_ERROR;
   }

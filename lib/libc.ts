@@ -27,6 +27,9 @@ export const SO_RCVTIMEO = 20;
 /** `SO_TIMESTAMPNS`: a `struct timespec` of the kernel's receive time
  * (CLOCK_REALTIME) in a control message of each `recvmsg`. */
 export const SO_TIMESTAMPNS = 35;
+/** `SCM_TIMESTAMPNS`: the control message type that carries the
+ * `SO_TIMESTAMPNS` receive time (the same number as the option). */
+export const SCM_TIMESTAMPNS = 35;
 /** `EAGAIN`: nothing to receive yet. */
 export const EAGAIN = 11;
 /** `EINTR`: a signal interrupted the call. */
@@ -35,6 +38,10 @@ export const EINTR = 4;
 export const ECONNREFUSED = 111;
 /** `MSG_DONTWAIT`: return `EAGAIN` instead of blocking. */
 export const MSG_DONTWAIT = 0x40;
+/** `MSG_TRUNC` in `msg_flags`: the datagram was longer than the buffer. */
+export const MSG_TRUNC = 0x20;
+/** `MSG_CTRUNC` in `msg_flags`: the control messages did not fit. */
+export const MSG_CTRUNC = 0x08;
 /** `POLLIN`. */
 export const POLLIN = 1;
 /** `CLOCK_REALTIME`, the clock of `SO_TIMESTAMPNS`. */
@@ -58,6 +65,7 @@ const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
   /** Waits for a socket without blocking the event loop: runs on a
    * runtime thread and settles a promise. */
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
@@ -81,6 +89,13 @@ export function openLibc(): Libc {
 /** The calling thread's `errno`. */
 export function errnoOf(libc: Libc): number {
   return new Deno.UnsafePointerView(libc.symbols.__errno_location()!).getInt32();
+}
+
+/** The C library's wording of `errno` (`strerror`), which is also the
+ * phrase the runtime's own socket errors use: "Connection refused". */
+export function errnoMessage(libc: Libc, errno: number): string {
+  const text = libc.symbols.strerror(errno);
+  return text === null ? `error ${errno}` : new Deno.UnsafePointerView(text).getCString();
 }
 
 /** A socket address in the C layout (`sockaddr_in` / `sockaddr_in6`). */

@@ -6,11 +6,6 @@
  * @module
  */
 
-/** A problem with what the user asked for: reported as one line, exit 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
 /** A resolved IP address and its family. */
 export interface ResolvedHost {
   address: string;
@@ -29,7 +24,7 @@ export function checkPort(
 ): number {
   const min = options.allowZero ? 0 : 1;
   if (!Number.isInteger(port) || port < min || port > 65535) {
-    throw new UsageError(`port must be a whole number from ${min} to 65535, got '${given}'`);
+    throw new RangeError(`port must be a whole number from ${min} to 65535, got '${given}'`);
   }
   return port;
 }
@@ -74,17 +69,20 @@ export function ipFamily(address: string): 0 | 4 | 6 {
  */
 export async function resolveHost(host: string): Promise<ResolvedHost> {
   const name = unbracket(host);
+  if (name.trim() === "") {
+    throw new TypeError("host must not be empty (0.0.0.0 or :: listens everywhere)");
+  }
   const literal = ipFamily(name);
   if (literal !== 0) return { address: name, family: literal };
-  if (/^[\d.]+$/.test(name)) throw new UsageError(`'${host}' is not a valid IPv4 address`);
-  if (name.includes(":")) throw new UsageError(`'${host}' is not a valid IPv6 address`);
+  if (/^[\d.]+$/.test(name)) throw new TypeError(`'${host}' is not a valid IPv4 address`);
+  if (name.includes(":")) throw new TypeError(`'${host}' is not a valid IPv6 address`);
   try {
     // Loaded only for names: most runs give an address.
     const { lookup } = await import("node:dns/promises");
     const { address, family } = await lookup(name);
     return { address, family: family === 6 ? 6 : 4 };
   } catch {
-    throw new UsageError(`cannot resolve host '${host}'`);
+    throw new Deno.errors.NotFound(`cannot resolve host '${host}'`);
   }
 }
 
@@ -105,4 +103,26 @@ export function sameAddress(a: string, b: string): boolean {
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message.replace(/\s*\(os error \d+\)$/, "");
   return String(error);
+}
+
+/**
+ * Whether an address reaches this host only: 127.0.0.0/8, `::1`, and their
+ * IPv4-mapped IPv6 forms.
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "./net.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(isLoopback("::ffff:127.0.0.1"), true);
+ * equal(isLoopback("::ffff:0.0.0.0"), false);
+ * ```
+ */
+export function isLoopback(address: string): boolean {
+  const v6 = canonicalIPv6(address);
+  if (v6 === undefined) return /^127\./.test(address);
+  if (v6 === "::1") return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6)?.[1];
+  if (mapped) return mapped.startsWith("127.");
+  const hex = /^::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$/.exec(v6)?.[1];
+  return hex !== undefined && parseInt(hex, 16) >> 8 === 127;
 }

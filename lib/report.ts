@@ -7,7 +7,7 @@
  */
 
 import { styleText } from "node:util";
-import type { PingEvent, PingSummary } from "../client.ts";
+import type { PingEvent, PingSummary } from "./events.ts";
 import type { HistogramRow, TimelineColumn } from "./stats.ts";
 
 /** Colours text, or leaves it plain. */
@@ -55,16 +55,25 @@ export function eventLine(event: PingEvent, paint: Paint = plain): string | unde
   switch (event.type) {
     case "reply":
     case "duplicate": {
+      const changed = event.type === "reply" && event.changed ? ` (${event.changed})` : "";
       const text = `${event.bytes} bytes from ${event.from}: seq=${event.seq} time=${
         formatTime(event.rtt)
-      } ms`;
+      } ms${changed}`;
+      const payload = event.type === "reply" && event.payload !== undefined
+        ? `\n    "${event.payload}"`
+        : "";
       if (event.type === "duplicate") return paint("yellow", `${text} (DUP!)`);
-      return paint(event.late ? "yellow" : "green", event.late ? `${text} (late)` : text);
+      return paint(event.late ? "yellow" : "green", event.late ? `${text} (late)` : text) + payload;
     }
     case "timeout":
       return paint("red", `Request timeout for seq=${event.seq}`);
     case "error":
       return paint("red", `From ${event.target}: seq=${event.seq} ${event.message}`);
+    case "unreachable":
+      return paint(
+        "red",
+        `From ${event.target} icmp_seq=${event.seq} Destination Port Unreachable`,
+      );
     default:
       return undefined;
   }
@@ -105,6 +114,9 @@ export function summaryLines(summary: PingSummary): string[] {
         ms3(rtt.ipdv)
       } ms`,
     );
+  }
+  for (const [kind, count] of Object.entries(summary.changed ?? {})) {
+    lines.push(`replies: ${count} ${kind} by the server`);
   }
   const split = lossSplitLine(summary);
   if (split) lines.push(split);
@@ -228,6 +240,8 @@ export class PingRecords {
       record.flags.push("duplicate");
     } else if (event.type === "timeout" || event.type === "error") {
       record.flags.push(event.type);
+    } else if (event.type === "unreachable") {
+      record.flags.push("error");
     }
   }
 
@@ -236,16 +250,33 @@ export class PingRecords {
   }
 }
 
-/** The `--json` document. NaN figures (no reply) become null. */
+/** The units of every figure in `--json` and `--json-lines`, stated once. */
+export const JSON_UNITS = {
+  time: "ms, rounded to the µs (3 decimals)",
+  loss: "percent, 3 decimals",
+  sent: "ms since the Unix epoch",
+} as const;
+
+/** Rounds every fractional number to 3 decimals: times to the µs, the
+ * clock's resolution, with no floating-point noise. NaN becomes null. */
+function rounded(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isInteger(value)
+    ? (Number.isFinite(value) ? Math.round(value * 1000) / 1000 : null)
+    : value;
+}
+
+/** The `--json` document: every time in ms to 3 decimals, NaN figures (no
+ * reply) as null, the units stated once. */
 export function jsonDocument(
   summary: PingSummary,
   options: RunOptions,
   pings?: PingRecordJson[],
 ): string {
-  return JSON.stringify({ ...summary, options, ...(pings ? { pings } : {}) }, null, 2);
+  const document = { ...summary, options, ...(pings ? { pings } : {}), units: JSON_UNITS };
+  return JSON.stringify(document, rounded, 2);
 }
 
-/** One `--json-lines` line for an event. */
+/** One `--json-lines` line for an event, rounded as `--json`. */
 export function jsonLine(event: PingEvent): string {
-  return JSON.stringify(event);
+  return JSON.stringify(event, rounded);
 }

@@ -1,22 +1,28 @@
 /**
- * The small pieces of datagram I/O that the scripts share: opening a socket
- * with a readable error (both), and receiving with a deadline (the client).
+ * Datagram sockets through the runtime (`Deno.listenDatagram`): opening one
+ * with a readable error, the server's receive/send socket, and the client's
+ * receive with a deadline that timestamps each datagram the moment it is
+ * handed over.
  *
  * @module
  */
 
+import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
 import { describeError, formatAddress } from "./net.ts";
-
-/** One received datagram. */
-export interface Datagram {
-  data: Uint8Array;
-  from: Deno.NetAddr;
-}
+import { type Alarm, alarmAt } from "./timer.ts";
 
 /**
  * The error for a socket that cannot listen on `where`: the runtime's own
  * class, with one readable line. The FFI socket maps its errno to the same
  * classes and calls this too, so both paths say the same thing.
+ *
+ * @example
+ * ```ts
+ * import { listenError } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * const error = listenError(new Deno.errors.AddrInUse(), "127.0.0.1:12000");
+ * equal(error.message, "cannot listen on 127.0.0.1:12000: the port is already in use");
+ * ```
  */
 export function listenError(error: unknown, where: string): Error {
   const prefix = `cannot listen on ${where}`;
@@ -33,24 +39,150 @@ export function listenError(error: unknown, where: string): Error {
 }
 
 /**
- * Opens a UDP socket on `hostname:port`. Always give the host: left out,
- * the runtime binds 0.0.0.0, every interface.
+ * Opens a UDP socket on `hostname:port`, disposable (`using`). Always give
+ * the host: left out, the runtime binds 0.0.0.0, every interface.
+ *
+ * @example
+ * ```ts
+ * import { openSocket } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = openSocket("127.0.0.1", 0);
+ * equal((socket.addr as Deno.NetAddr).hostname, "127.0.0.1");
+ * ```
  */
-export function openSocket(hostname: string, port: number): Deno.DatagramConn {
+export function openSocket(hostname: string, port: number): Deno.DatagramConn & Disposable {
+  let socket: Deno.DatagramConn;
   try {
-    return Deno.listenDatagram({ transport: "udp", hostname, port });
+    socket = Deno.listenDatagram({ transport: "udp", hostname, port });
   } catch (error) {
     throw listenError(error, formatAddress(hostname, port));
   }
+  // `using` closes it on every exit path; closing twice is harmless.
+  return Object.assign(socket, {
+    [Symbol.dispose]() {
+      try {
+        socket.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  });
 }
 
-type Received = { datagram: Datagram } | { error: unknown };
+/** A datagram that has arrived in a server socket's buffer. */
+export interface Arrival {
+  /** Its length in bytes, after the buffer's prefix. */
+  length: number;
+  from: Deno.NetAddr;
+  /** When it arrived, in the socket's clock: ms since the Unix epoch. */
+  at: number;
+}
+
+/** What the server's loop needs of a socket: the runtime's or the C
+ * library's (`--fast`). */
+export interface ServerSocket {
+  readonly addr: Deno.NetAddr;
+  /** The prefix (for `--prefix`), then room for the largest datagram. */
+  readonly buffer: Uint8Array;
+  /** The next datagram, in `buffer`; `undefined` when closed. */
+  receive(): Promise<Arrival | undefined> | Arrival | undefined;
+  send(data: Uint8Array, to: Deno.NetAddr): Promise<void> | void;
+  /** The clock of `Arrival.at`. */
+  clock(): number;
+  close(): void;
+}
+
+/** The time, ms since the Unix epoch, from the monotonic clock. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * The server's socket through the runtime.
+ *
+ * @example
+ * ```ts
+ * import { RuntimeSocket } from "./socket.ts";
+ * import { ok } from "node:assert/strict";
+ * const socket = new RuntimeSocket("127.0.0.1", 0, new Uint8Array());
+ * ok(socket.addr.port > 0);
+ * socket.close();
+ * ```
+ */
+export class RuntimeSocket implements ServerSocket {
+  readonly addr: Deno.NetAddr;
+  readonly buffer: Uint8Array;
+  readonly #socket: Deno.DatagramConn;
+  readonly #into: Uint8Array;
+  #closed = false;
+
+  /** Binds `hostname:port`, with `prefix` before the receive area. */
+  constructor(hostname: string, port: number, prefix: Uint8Array) {
+    this.#socket = openSocket(hostname, port);
+    this.addr = this.#socket.addr as Deno.NetAddr;
+    this.buffer = new Uint8Array(prefix.length + RECEIVE_BUFFER_BYTES);
+    this.buffer.set(prefix);
+    this.#into = this.buffer.subarray(prefix.length);
+  }
+
+  /** The next datagram; `undefined` once closed. A receive error other
+   * than closing is thrown (the loop logs it and goes on). */
+  async receive(): Promise<Arrival | undefined> {
+    try {
+      const [data, from] = await this.#socket.receive(this.#into);
+      return { length: data.length, from: from as Deno.NetAddr, at: epochNow() };
+    } catch (error) {
+      if (this.#closed || error instanceof Deno.errors.BadResource) return undefined;
+      throw error;
+    }
+  }
+
+  /** Sends `data` to `to`. */
+  async send(data: Uint8Array, to: Deno.NetAddr): Promise<void> {
+    await this.#socket.send(data, to);
+  }
+
+  /** The time, ms since the Unix epoch. */
+  clock(): number {
+    return epochNow();
+  }
+
+  /** Closes the socket (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket.close();
+    } catch {
+      // Already closed: nothing left to release.
+    }
+  }
+}
+
+/** One received datagram, timestamped. */
+export interface Datagram {
+  data: Uint8Array;
+  from: Deno.NetAddr;
+  /** When the runtime handed it over, a `performance.now()` time. */
+  at: number;
+}
+
+type Received = Datagram | { error: unknown };
 
 /**
  * Receives from a socket with deadlines, keeping at most one `receive()`
  * outstanding across calls so that a datagram that arrives while nobody is
  * waiting is not lost, and reusing one buffer (a fresh 64 KiB buffer per
- * datagram is the runtime's default otherwise). Call `close()` when done.
+ * datagram is the runtime's default otherwise). Each datagram is
+ * timestamped in the first callback after the runtime resolves the
+ * receive, before any other work. Call `close()` when done.
+ *
+ * @example
+ * ```ts
+ * import { openSocket, Receiver } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = openSocket("127.0.0.1", 0);
+ * using receiver = new Receiver(socket);
+ * equal(await receiver.next(performance.now() + 5), undefined);
+ * ```
  */
 export class Receiver {
   readonly #socket: Deno.DatagramConn;
@@ -61,7 +193,7 @@ export class Receiver {
 
   /** `bufferSize` must hold the largest datagram expected: the runtime
    * silently cuts a longer one to the buffer's length. */
-  constructor(socket: Deno.DatagramConn, bufferSize = 65536) {
+  constructor(socket: Deno.DatagramConn, bufferSize = RECEIVE_BUFFER_BYTES) {
     this.#socket = socket;
     this.#buffer = new Uint8Array(bufferSize);
   }
@@ -73,13 +205,13 @@ export class Receiver {
    */
   async next(deadline: number, signal?: AbortSignal): Promise<Datagram | undefined> {
     this.#pending ??= this.#socket.receive(this.#buffer).then(
-      ([data, from]) => ({ datagram: { data, from: from as Deno.NetAddr } }),
+      ([data, from]) => ({ at: performance.now(), data, from: from as Deno.NetAddr }),
       (error) => ({ error }),
     );
     for (;;) {
       // One timer serves many receives: an alarm set for an earlier call
       // is kept while it is due no later than this deadline (an early ring
-      // just loops). Setting a timer per receive cost ~5 µs a round trip.
+      // just loops).
       if (this.#alarm === undefined || this.#alarm.deadline > deadline || this.#signal !== signal) {
         this.#alarm?.cancel();
         this.#alarm = alarmAt(deadline, signal);
@@ -96,80 +228,38 @@ export class Receiver {
       }
       this.#pending = undefined;
       if ("error" in outcome) throw outcome.error;
-      return outcome.datagram;
+      return outcome;
     }
   }
 
-  /** Stops the alarm still set, so that no timer holds the process open;
-   * call it when done receiving. */
+  /** Stops the alarm still set, so that no timer holds the process open. */
   close(): void {
     this.#alarm?.cancel();
     this.#alarm = undefined;
   }
-}
 
-/** A timer that rings at a `performance.now()` time or on abort. */
-interface Alarm {
-  deadline: number;
-  rung: Promise<undefined>;
-  /** Stops the timer so that it does not hold the process open. */
-  cancel(): void;
+  /** Same as `close()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /**
- * How long before its deadline an alarm stops trusting the runtime's timer:
- * Deno's timers fire about 1-2 ms late with millisecond resolution, so the
- * last stretch is walked with `setImmediate`, which lets network I/O in
- * between steps (a reply that arrives meanwhile is timed as promptly as
- * ever) and rings within a few microseconds of the deadline.
+ * The next datagram on `socket` within `waitMs`, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { openSocket, receiveWithin } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = openSocket("127.0.0.1", 0);
+ * equal(await receiveWithin(socket, 5), undefined);
+ * ```
  */
-const FINE_WAIT_MS = 2.5;
-
-function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
-  let cancel = () => {};
-  const rung = new Promise<undefined>((resolve) => {
-    if (signal?.aborted) return resolve(undefined);
-    let cancelled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let step: ReturnType<typeof setImmediate> | undefined;
-    const ring = () => {
-      cancel();
-      resolve(undefined);
-    };
-    const walk = () => {
-      if (cancelled) return;
-      if (performance.now() >= deadline) return ring();
-      step = setImmediate(walk);
-    };
-    const wait = deadline - performance.now();
-    if (Number.isFinite(wait)) timer = setTimeout(walk, Math.max(0, wait - FINE_WAIT_MS));
-    signal?.addEventListener("abort", ring, { once: true });
-    cancel = () => {
-      cancelled = true;
-      clearTimeout(timer);
-      if (step !== undefined) clearImmediate(step);
-      signal?.removeEventListener("abort", ring);
-    };
-  });
-  return { deadline, rung, cancel: () => cancel() };
-}
-
-/** Resolves at `deadline` (a `performance.now()` time) or when `signal`
- * aborts, whichever is first. */
-export async function sleepUntil(deadline: number, signal?: AbortSignal): Promise<void> {
-  await alarmAt(deadline, signal).rung;
-}
-
-/** The next datagram on `socket` within `waitMs`, or `undefined`. */
 export async function receiveWithin(
   socket: Deno.DatagramConn,
   waitMs: number,
   bufferSize?: number,
 ): Promise<Datagram | undefined> {
-  const receiver = new Receiver(socket, bufferSize);
-  try {
-    return await receiver.next(performance.now() + waitMs);
-  } finally {
-    receiver.close();
-  }
+  using receiver = new Receiver(socket, bufferSize);
+  return await receiver.next(performance.now() + waitMs);
 }

@@ -13,7 +13,7 @@ import {
   summaryLines,
 } from "../lib/report.ts";
 import type { PingSummary } from "../client.ts";
-import { PingTally } from "../lib/stats.ts";
+import { PingTally } from "../lib/tally.ts";
 
 Deno.test("formatTime() uses ping's decimals: 3 below 1 ms, 2 below 10, 1 below 100", () => {
   assertEquals(formatTime(0.1124), "0.112");
@@ -54,6 +54,7 @@ function summary(
   for (let seq = transmitted; seq > transmitted - (extra.errors ?? 0); seq--) tally.sendFailed(seq);
   [...tally.expire(Infinity)];
   return {
+    clock: "runtime",
     target: "127.0.0.1:12000",
     address: "127.0.0.1:12000",
     time: 9004.2,
@@ -100,7 +101,13 @@ Deno.test("summaryLines() adds a reorder/late/stray line only when one is non-ze
   tally.reply(2, 1);
   tally.reply(1, 2);
   tally.stray();
-  const lines = summaryLines({ target: "t", address: "a", time: 1, ...tally.summary() });
+  const lines = summaryLines({
+    target: "t",
+    address: "a",
+    time: 1,
+    clock: "runtime",
+    ...tally.summary(),
+  });
   assertEquals(lines.at(-1), "reordered 1, late 0, stray 1");
 });
 

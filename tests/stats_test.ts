@@ -1,12 +1,7 @@
 import { assert, assertEquals } from "./assert.ts";
-import {
-  lossPercent,
-  PERCENTILE_RELATIVE_ERROR,
-  PingTally,
-  RttStats,
-  Timeline,
-} from "../lib/stats.ts";
-import { createRandom } from "../server.ts";
+import { lossPercent, PERCENTILE_RELATIVE_ERROR, RttStats, Timeline } from "../lib/stats.ts";
+import { PingTally } from "../lib/tally.ts";
+import { createRandom } from "../lib/impairments.ts";
 
 function statsOf(samples: number[]): RttStats {
   const stats = new RttStats();

@@ -1,0 +1,86 @@
+/**
+ * Log text that is safe to print and easy to read: datagram bytes escaped
+ * so that no terminal escape from the network reaches the screen, and
+ * times in ISO 8601 with the local offset (or UTC when asked).
+ *
+ * @module
+ */
+
+import { PREVIEW_BYTES } from "../settings.ts";
+
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const NEWLINE = 0x0a;
+const RETURN = 0x0d;
+const TAB = 0x09;
+const FIRST_PRINTABLE = 0x20;
+const DELETE = 0x7f;
+
+/**
+ * Bytes as safe, readable text: printable ASCII as is, `\n` `\r` `\t` `\\`
+ * `\"` escaped, every other byte (control characters, terminal escapes,
+ * non-ASCII) as `\xNN`, cut after `limit` bytes with `…`. The server's log
+ * and the client's reply text both go through it.
+ *
+ * @example
+ * ```ts
+ * import { escapeBytes } from "./log.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(escapeBytes(new TextEncoder().encode("\x1b[2Jhi\n")), "\\x1b[2Jhi\\n");
+ * ```
+ */
+export function escapeBytes(data: Uint8Array, limit = PREVIEW_BYTES): string {
+  let text = "";
+  for (const byte of data.subarray(0, limit)) {
+    if (byte === BACKSLASH) text += "\\\\";
+    else if (byte === QUOTE) text += '\\"';
+    else if (byte === NEWLINE) text += "\\n";
+    else if (byte === RETURN) text += "\\r";
+    else if (byte === TAB) text += "\\t";
+    else if (byte >= FIRST_PRINTABLE && byte < DELETE) text += String.fromCharCode(byte);
+    else text += `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return data.length > limit ? `${text}…` : text;
+}
+
+const two = (n: number) => String(n).padStart(2, "0");
+
+/**
+ * A time (ms since the Unix epoch, fractions allowed) as ISO 8601 with
+ * microseconds and the local offset, `2026-11-26T04:09:23.523417+05:30`;
+ * with `utc`, the same in UTC ending `Z`.
+ *
+ * @example
+ * ```ts
+ * import { isoTime } from "./log.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(isoTime(Date.UTC(2026, 10, 26, 4, 9, 23, 523) + 0.417, true), "2026-11-26T04:09:23.523417Z");
+ * ```
+ */
+export function isoTime(ms: number, utc = false): string {
+  const whole = Math.floor(ms);
+  const micro = String(Math.floor((ms - whole) * 1000)).padStart(3, "0");
+  const date = new Date(whole);
+  if (utc) return date.toISOString().replace("Z", `${micro}Z`);
+  const offset = -date.getTimezoneOffset();
+  const sign = offset < 0 ? "-" : "+";
+  const local = new Date(whole + offset * 60_000).toISOString().slice(0, -1);
+  return `${local}${micro}${sign}${two(Math.floor(Math.abs(offset) / 60))}:${
+    two(Math.abs(offset) % 60)
+  }`;
+}
+
+/**
+ * The current time for a log line: the clock's microseconds, local offset
+ * unless `utc`.
+ *
+ * @example
+ * ```ts
+ * import { logTime } from "./log.ts";
+ * import { match } from "node:assert/strict";
+ * match(logTime(true), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+ * ```
+ */
+export function logTime(utc = false): string {
+  return isoTime(performance.timeOrigin + performance.now(), utc);
+}

@@ -1,0 +1,147 @@
+/**
+ * The client's socket, and which clock times its round trips. With
+ * `--allow-ffi` on Linux the client pings through the C library's socket,
+ * which reads each reply's receive time from the kernel (`SO_TIMESTAMPNS`)
+ * and hears ICMP port unreachable; otherwise through the runtime's, timed
+ * the moment the runtime hands a reply over. Both give the same
+ * {@linkcode PingSocket}.
+ *
+ * @module
+ */
+
+import { openSocket, Receiver } from "./socket.ts";
+import { formatAddress, resolveHost } from "./net.ts";
+import { StampedSocket } from "./stamped_socket.ts";
+
+/** What a receive gives: a datagram timed in the socket's clock (ms), an
+ * ICMP port unreachable, or an error as one phrase. */
+export type PingArrival =
+  | { kind: "datagram"; data: Uint8Array; from: Deno.NetAddr; at: number }
+  | { kind: "refused" }
+  | { kind: "error"; message: string };
+
+/** A socket that sends to one target and times what comes back. */
+export interface PingSocket extends Disposable {
+  /** Which clock `send()` and `at` are in. */
+  readonly clock: "kernel" | "runtime";
+  /** The target's address, resolved. */
+  readonly address: string;
+  readonly port: number;
+  /** Sends `data`; returns the send time in the socket's clock, ms. */
+  send(data: Uint8Array): Promise<number> | number;
+  /** The next arrival, or `undefined` at `deadline` (a `performance.now()`
+   * time) or on abort. */
+  receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined>;
+  close(): void;
+}
+
+/**
+ * Resolves `host` and opens the socket to ping it from: the kernel-stamped
+ * one when `kernel` is asked (a `notice` says why not when it cannot be
+ * had), else the runtime's.
+ *
+ * @example
+ * ```ts
+ * import { openPingSocket } from "./ping_socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = (await openPingSocket("127.0.0.1", 9, { kernel: false })).socket;
+ * equal(socket.clock, "runtime");
+ * ```
+ */
+export async function openPingSocket(
+  host: string,
+  port: number,
+  options: { kernel?: boolean } = {},
+): Promise<{ socket: PingSocket; notice?: string }> {
+  const { address, family } = await resolveHost(host);
+  if (options.kernel) {
+    try {
+      return {
+        socket: new KernelPingSocket(StampedSocket.open(address, family, port), address, port),
+      };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const notice = `notice: no kernel timestamps (${reason}); timing with the runtime's clock`;
+      return { socket: new RuntimePingSocket(address, family, port), notice };
+    }
+  }
+  return { socket: new RuntimePingSocket(address, family, port) };
+}
+
+/** The runtime's socket: unconnected, so that replies from the server's
+ * address reach it whichever interface they come in on. */
+class RuntimePingSocket implements PingSocket {
+  readonly clock = "runtime";
+  readonly address: string;
+  readonly port: number;
+  readonly #socket: Deno.DatagramConn;
+  readonly #receiver: Receiver;
+  readonly #to: Deno.NetAddr;
+
+  constructor(address: string, family: 4 | 6, port: number) {
+    this.address = address;
+    this.port = port;
+    this.#socket = openSocket(family === 6 ? "::" : "0.0.0.0", 0);
+    this.#receiver = new Receiver(this.#socket);
+    this.#to = { transport: "udp", hostname: address, port };
+  }
+
+  async send(data: Uint8Array): Promise<number> {
+    const at = performance.now();
+    await this.#socket.send(data, this.#to);
+    return at;
+  }
+
+  async receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
+    const datagram = await this.#receiver.next(deadline, signal);
+    return datagram && { kind: "datagram", ...datagram };
+  }
+
+  close(): void {
+    this.#receiver.close();
+    try {
+      this.#socket.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** The C library's socket, connected to the target, kernel-timed. */
+class KernelPingSocket implements PingSocket {
+  readonly clock = "kernel";
+  readonly address: string;
+  readonly port: number;
+  readonly #socket: StampedSocket;
+
+  constructor(socket: StampedSocket, address: string, port: number) {
+    this.#socket = socket;
+    this.address = address;
+    this.port = port;
+  }
+
+  send(data: Uint8Array): number {
+    return this.#socket.send(data);
+  }
+
+  receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
+    return this.#socket.receive(deadline, signal);
+  }
+
+  close(): void {
+    void this.#socket.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** `ip:port` of a socket's target. */
+export function targetOf(socket: PingSocket): string {
+  return formatAddress(socket.address, socket.port);
+}

@@ -1,0 +1,244 @@
+/**
+ * The server's reply rate limit: token buckets, pure (the caller passes the
+ * time in ms; no socket, no timer).
+ *
+ * - One bucket per client, that is per source address *and port*, so two
+ *   clients on one machine or behind one NAT do not share a bucket: a flood
+ *   from 127.0.0.1:A leaves 127.0.0.1:B its own `rate`.
+ * - One bucket per address for all its ports together, `rate ×`
+ *   {@linkcode ADDRESS_RATE_FACTOR}: a forger who puts a victim's address on
+ *   datagrams with ever new source ports still aims only that much at it.
+ * - A bucket holds `max(1, rate)` tokens, so `--rate 0.5` answers one
+ *   request every two seconds instead of none.
+ * - Every datagram sent costs a token: a duplicated reply costs two.
+ * - Memory is bounded ({@linkcode MAX_RATE_SOURCES} buckets), and forgetting
+ *   a bucket never hands its source a fresh one: only a bucket that has
+ *   refilled to full is forgotten, since a new bucket is the same as it.
+ *   A clock hand goes round the table for one; when the buckets under it
+ *   are all in debt, a new source is refused until one refills (at most
+ *   `max(1, rate) / rate` seconds, plus one reply's cost).
+ *
+ * @module
+ */
+
+/** Client (address and port) buckets remembered at once; past it, a new
+ * client takes the place of one whose bucket has refilled. */
+export const MAX_RATE_SOURCES = 10_000;
+
+/**
+ * All the ports of one address together get `rate ×` this. Eight clients at
+ * full rate is more than a lab bench or a room behind one NAT runs at once,
+ * and it still caps what a forger who varies the source port can aim at one
+ * victim address to 8 × rate replies a second (10,000 ports would otherwise
+ * give 10,000 × rate).
+ */
+export const ADDRESS_RATE_FACTOR = 8;
+
+/** How many buckets under the clock hand a new client looks at for one
+ * that has refilled: a bounded cost per datagram, never a table scan. */
+const EVICTION_SCAN = 8;
+
+/** Tokens and when they were last counted. */
+interface Bucket {
+  tokens: number;
+  /** ms, the caller's clock. */
+  updatedAt: number;
+}
+
+/** The bucket of one client (address and port). */
+interface SourceBucket extends Bucket {
+  readonly port: number;
+  readonly address: AddressBuckets;
+  /** Its place in the table. */
+  readonly slot: number;
+  /** Requests refused since {@linkcode RateLimiter.takeRefused} last asked. */
+  refused: number;
+}
+
+/** The buckets of one address: its total and one per port. */
+interface AddressBuckets {
+  readonly hostname: string;
+  readonly total: Bucket;
+  readonly ports: Map<number, SourceBucket>;
+}
+
+/**
+ * A fair token-bucket limit on replies: `rate` per second per client
+ * (address and port) with bursts of `max(1, rate)`, and `rate ×`
+ * {@linkcode ADDRESS_RATE_FACTOR} per address over all its ports. A request
+ * passes only when both buckets have tokens.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "./rate_limit.ts";
+ * import { equal } from "node:assert/strict";
+ * const limiter = new RateLimiter(2); // 2 replies a second, bursts of 2
+ * equal(limiter.allow("127.0.0.1", 40000, 0), true);
+ * equal(limiter.allow("127.0.0.1", 40000, 0), true);
+ * equal(limiter.allow("127.0.0.1", 40000, 0), false); // its bucket is empty
+ * equal(limiter.allow("127.0.0.1", 40001, 0), true); // another port, another client
+ * equal(limiter.takeRefused("127.0.0.1", 40000), 1); // then 0 until the next refusal
+ * equal(limiter.allow("127.0.0.1", 40000, 500), true); // half a second earns a token
+ * equal(limiter.allow("127.0.0.1", 40001, 1000, 2), true); // a duplicated reply takes 2
+ * equal(limiter.allow("127.0.0.1", 40001, 1000), false);
+ * ```
+ */
+export class RateLimiter {
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #addressRate: number;
+  readonly #addressBurst: number;
+  readonly #capacity: number;
+  readonly #addresses = new Map<string, AddressBuckets>();
+  /** Every client bucket, each at its place. Nothing is reordered on use,
+   * as a least-recently-used list would be: V8 took about 9 µs per Map or
+   * Set delete-and-add at 10,000 entries, too slow for every datagram. */
+  readonly #slots: SourceBucket[] = [];
+  /** The next place the clock hand looks at for a bucket to forget. */
+  #hand = 0;
+  #untracked = 0;
+
+  /**
+   * Allows `ratePerSecond` datagrams a second per client and remembers at
+   * most `capacity` clients. Throws a `RangeError` naming the argument when
+   * the rate is not a finite number above 0 or the capacity not a whole
+   * number of at least 1.
+   */
+  constructor(ratePerSecond: number, capacity: number = MAX_RATE_SOURCES) {
+    if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0) {
+      throw new RangeError(`ratePerSecond must be a finite number above 0, got ${ratePerSecond}`);
+    }
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`capacity must be a whole number of at least 1, got ${capacity}`);
+    }
+    this.#rate = ratePerSecond;
+    this.#burst = Math.max(1, ratePerSecond);
+    this.#addressRate = ratePerSecond * ADDRESS_RATE_FACTOR;
+    this.#addressBurst = Math.max(1, this.#addressRate);
+    this.#capacity = capacity;
+  }
+
+  /**
+   * Whether a reply of `cost` datagrams may go to `hostname:port` at `now`
+   * (ms); takes the tokens from both of its buckets if so. A reply that
+   * costs more than a bucket holds passes when the bucket is full and
+   * leaves it in debt, so the long-run rate holds even then. Throws a
+   * `RangeError` when `cost` is not a whole number of at least 1.
+   */
+  allow(hostname: string, port: number, now: number, cost: number = 1): boolean {
+    if (!Number.isInteger(cost) || cost < 1) {
+      throw new RangeError(`cost must be a whole number of at least 1, got ${cost}`);
+    }
+    const source = this.#addresses.get(hostname)?.ports.get(port) ??
+      this.#admit(hostname, port, now);
+    if (source === undefined) {
+      this.#untracked++;
+      return false;
+    }
+    const total = source.address.total;
+    refill(source, this.#rate, this.#burst, now);
+    refill(total, this.#addressRate, this.#addressBurst, now);
+    if (
+      source.tokens < Math.min(cost, this.#burst) ||
+      total.tokens < Math.min(cost, this.#addressBurst)
+    ) {
+      source.refused++;
+      return false;
+    }
+    source.tokens -= cost;
+    total.tokens -= cost;
+    return true;
+  }
+
+  /**
+   * Requests from `hostname:port` refused for its rate since the last call
+   * (or since it was first seen): returns the count and resets it, so that
+   * a stamped reply can tell the client which of its losses were the
+   * limit's. A count is lost with its bucket when the client is forgotten.
+   */
+  takeRefused(hostname: string, port: number): number {
+    const source = this.#addresses.get(hostname)?.ports.get(port);
+    if (source === undefined) return 0;
+    const refused = source.refused;
+    source.refused = 0;
+    return refused;
+  }
+
+  /** Client buckets remembered, at most the capacity. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Requests refused because the table was full of buckets in debt, so
+   * that their clients could not be given a bucket. */
+  get untracked(): number {
+    return this.#untracked;
+  }
+
+  /** A full bucket for a new client, or `undefined` when the table is full
+   * and none of the buckets under the clock hand has refilled. */
+  #admit(hostname: string, port: number, now: number): SourceBucket | undefined {
+    const slot = this.#slots.length < this.#capacity
+      ? this.#slots.length
+      : this.#forgetOneRefilled(now);
+    if (slot === undefined) return undefined;
+    let address = this.#addresses.get(hostname);
+    if (address === undefined) {
+      const total = { tokens: this.#addressBurst, updatedAt: now };
+      address = { hostname, total, ports: new Map() };
+      this.#addresses.set(hostname, address);
+    }
+    const source: SourceBucket = {
+      tokens: this.#burst,
+      updatedAt: now,
+      refused: 0,
+      port,
+      address,
+      slot,
+    };
+    address.ports.set(port, source);
+    this.#slots[slot] = source;
+    return source;
+  }
+
+  /** Forgets a bucket that is full again, among the few under the clock
+   * hand, and returns its place; `undefined` when all of them are in debt
+   * (the hand moves on, so the next new client looks at others). */
+  #forgetOneRefilled(now: number): number | undefined {
+    for (let look = 0; look < EVICTION_SCAN; look++) {
+      const source = this.#slots[this.#hand]!;
+      this.#hand = (this.#hand + 1) % this.#slots.length;
+      if (this.#refilled(source, now)) {
+        this.#forget(source);
+        return source.slot;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether forgetting `source` changes nothing: its bucket is full, and
+   * so is its address's total if it is the address's last client. */
+  #refilled(source: SourceBucket, now: number): boolean {
+    refill(source, this.#rate, this.#burst, now);
+    if (source.tokens < this.#burst) return false;
+    if (source.address.ports.size > 1) return true;
+    const total = source.address.total;
+    refill(total, this.#addressRate, this.#addressBurst, now);
+    return total.tokens >= this.#addressBurst;
+  }
+
+  #forget(source: SourceBucket): void {
+    const { address } = source;
+    address.ports.delete(source.port);
+    if (address.ports.size === 0) this.#addresses.delete(address.hostname);
+  }
+}
+
+/** Adds the tokens earned since the bucket was last counted, up to `burst`.
+ * A clock that steps back earns nothing. */
+function refill(bucket: Bucket, ratePerSecond: number, burst: number, now: number): void {
+  if (now <= bucket.updatedAt) return;
+  const earned = ((now - bucket.updatedAt) * ratePerSecond) / 1000;
+  bucket.tokens = Math.min(burst, bucket.tokens + earned);
+  bucket.updatedAt = now;
+}

@@ -1,0 +1,117 @@
+/**
+ * What the server did to a reply, found by comparing it with the request
+ * the client sent (rebuilt from the echoed record): an exact echo,
+ * uppercased (the classic lab), a prefix put first, cut short, or some byte
+ * altered, as ping reports "wrong data byte". The stamp a udping server
+ * writes over the padding is not a change.
+ *
+ * @module
+ */
+
+import { encodeRequest, type PingRecord } from "../protocol.ts";
+import { escapeBytes } from "./log.ts";
+
+/** What differs between a reply and its request; every field is absent
+ * for an exact echo. */
+export interface ReplyChange {
+  /** Text the server put before the record (`OK...`), escaped. */
+  prefix?: string;
+  /** ASCII letters were uppercased. */
+  upper?: boolean;
+  /** The reply stops after this many of the request's bytes. */
+  truncated?: number;
+  /** The first byte that differs otherwise (0-based in the request). */
+  altered?: { at: number; sent: number; got: number };
+}
+
+const STAMP_MARK = 0x3d; // "="
+const STAMP_END = 0x3b; // ";"
+const LOWER_A = 0x61;
+const LOWER_Z = 0x7a;
+
+/**
+ * Compares `reply`, whose record starts at `record.offset`, with the request
+ * of `size` bytes that carried that record.
+ *
+ * @example
+ * ```ts
+ * import { checkReply } from "./reply_check.ts";
+ * import { encodeRequest, findRecord } from "../protocol.ts";
+ * import { deepStrictEqual } from "node:assert/strict";
+ * const request = encodeRequest({ seq: 1, sent: 1e12, token: "0000BEEF", size: 40 });
+ * const reply = new TextEncoder().encode("OK..." + new TextDecoder().decode(request).toUpperCase());
+ * deepStrictEqual(checkReply(reply, findRecord(reply)!, 40, false), { prefix: "OK...", upper: true });
+ * ```
+ */
+export function checkReply(
+  reply: Uint8Array,
+  record: PingRecord,
+  size: number,
+  stamp: boolean,
+): ReplyChange {
+  const request = encodeRequest({
+    seq: record.seq,
+    sent: record.sent,
+    token: record.token,
+    size,
+    stamp,
+  });
+  const change: ReplyChange = {};
+  if (record.offset > 0) change.prefix = escapeBytes(reply.subarray(0, record.offset));
+  const body = reply.subarray(record.offset);
+  const stampEnd = stampEndOf(body, record.paddingOffset - record.offset);
+  const length = Math.min(body.length, request.length);
+  for (let at = 0; at < length; at++) {
+    if (at >= record.paddingOffset - record.offset && at < stampEnd) continue;
+    const sent = request[at]!;
+    const got = body[at]!;
+    if (got === sent) continue;
+    if (sent >= LOWER_A && sent <= LOWER_Z && got === sent - 0x20) {
+      change.upper = true;
+      continue;
+    }
+    change.altered ??= { at, sent, got };
+  }
+  if (body.length < request.length) change.truncated = body.length;
+  else if (body.length > request.length) {
+    change.altered ??= { at: request.length, sent: -1, got: body[request.length]! };
+  }
+  return change;
+}
+
+/** Where a stamp written at `paddingOffset` ends (after its `;`), or
+ * `paddingOffset` when there is none. */
+function stampEndOf(body: Uint8Array, paddingOffset: number): number {
+  if (body[paddingOffset] !== STAMP_MARK) return paddingOffset;
+  const end = body.indexOf(STAMP_END, paddingOffset);
+  return end < 0 ? paddingOffset : end + 1;
+}
+
+/**
+ * The words for a change, as the reply line and the summary print them
+ * (`uppercased`, `prefixed "OK..."`, `truncated to 100 bytes`,
+ * `byte #40 should be 0x61 but was 0x41`); empty for an exact echo.
+ *
+ * @example
+ * ```ts
+ * import { describeChange } from "./reply_check.ts";
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual(describeChange({ upper: true, truncated: 20 }), ["uppercased", "truncated to 20 bytes"]);
+ * ```
+ */
+export function describeChange(change: ReplyChange): string[] {
+  const words: string[] = [];
+  if (change.prefix !== undefined) words.push(`prefixed "${change.prefix}"`);
+  if (change.upper) words.push("uppercased");
+  if (change.truncated !== undefined) words.push(`truncated to ${change.truncated} bytes`);
+  const altered = change.altered;
+  if (altered) {
+    const hex = (byte: number) => `0x${byte.toString(16).padStart(2, "0")}`;
+    words.push(
+      altered.sent < 0
+        ? `${altered.at - 0} bytes sent, more came back`
+        : `byte #${altered.at} should be ${hex(altered.sent)} but was ${hex(altered.got)}`,
+    );
+  }
+  return words;
+}

@@ -1,0 +1,164 @@
+/**
+ * Prints a ping run as the command line shows it: ping's lines and summary,
+ * flood dots, the terminal picture, JSON, JSON lines, an SVG chart; and the
+ * exit status, as ping's.
+ *
+ * @module
+ */
+
+import type { PingEvent, PingSummary } from "./events.ts";
+import {
+  colored,
+  eventLine,
+  floodMark,
+  headerLine,
+  jsonDocument,
+  jsonLine,
+  pictureLines,
+  PingRecords,
+  plain,
+  type RunOptions,
+  summaryLines,
+  targetSummaryLine,
+} from "./report.ts";
+import type { TargetEvent } from "./targets.ts";
+import { renderSvg } from "./svg.ts";
+import { EXIT_ERROR } from "./cli.ts";
+
+/** How a run is printed. */
+export interface Output {
+  format: "text" | "json" | "json-lines";
+  /** Only the header and the summary. */
+  quiet: boolean;
+  /** Dots, as ping -f. */
+  flood: boolean;
+  /** Colour and the RTT picture (a terminal only). */
+  color: boolean;
+  /** Write the run as an SVG chart to this file. */
+  svg?: string;
+  /** The header's target and size. */
+  target: string;
+  /** Several targets: each as given, `host:port`, in order. */
+  targets?: string[];
+  size: number;
+  /** Kernel timestamps were asked for. */
+  kernel: boolean;
+  /** The options, as `--json` reports them; `count` and `deadline` also
+   * decide the exit status. */
+  options: RunOptions;
+}
+
+/**
+ * The exit status of a finished run, as ping's: 0 if a reply came (and,
+ * with both `-c` and `-w`, all `-c` of them), 1 otherwise.
+ *
+ * @example
+ * ```ts
+ * import { exitStatus } from "./run_ping.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(exitStatus({ received: 0 }), 1);
+ * ```
+ */
+export function exitStatus(
+  summary: Pick<PingSummary, "received">,
+  count?: number | null,
+  deadline?: number | null,
+): number {
+  const short = deadline != null && count != null && summary.received < count;
+  return summary.received > 0 && !short ? 0 : 1;
+}
+
+const encoder = new TextEncoder();
+const write = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
+
+/** Prints the events of one run as they come; returns the exit status.
+ * Nothing is printed before the first event, so that a bad option or host
+ * is reported before the header. */
+export async function printRun(events: AsyncIterable<PingEvent>, output: Output): Promise<number> {
+  const { format, quiet } = output;
+  const paint = output.color ? colored : plain;
+  const records = (format === "json" && !quiet) || output.svg ? new PingRecords() : undefined;
+  let started = false;
+  for await (const event of events) {
+    if (!started && format === "text") {
+      const kernel = output.kernel && event.type !== "notice";
+      console.log(headerLine(output.target, output.size) + (kernel ? ", kernel timestamps" : ""));
+    }
+    started = true;
+    if (event.type === "notice") {
+      console.error(event.text);
+      continue;
+    }
+    if (event.type === "summary") return await finish(event.summary, output, records);
+    records?.add(event);
+    if (format === "json-lines") console.log(jsonLine(event));
+    if (format !== "text" || quiet) continue;
+    if (output.flood) write(floodMark(event));
+    else {
+      const text = eventLine(event, paint);
+      if (text !== undefined) console.log(text);
+    }
+  }
+  return EXIT_ERROR;
+}
+
+async function finish(
+  summary: PingSummary,
+  output: Output,
+  records?: PingRecords,
+): Promise<number> {
+  const { format, quiet } = output;
+  if (format === "json") {
+    console.log(jsonDocument(summary, output.options, quiet ? undefined : records?.list()));
+  } else if (format === "json-lines") console.log(jsonLine({ type: "summary", summary }));
+  else {
+    if (output.flood && !quiet) write("\n");
+    for (const text of summaryLines(summary)) console.log(text);
+    if (output.color) { for (const text of pictureLines(summary, colored)) console.log(text); }
+  }
+  if (output.svg && records) {
+    const svg = renderSvg({
+      target: summary.target,
+      date: new Date(Date.now() - summary.time),
+      pings: records.list(),
+      summary,
+    });
+    await Deno.writeTextFile(output.svg, svg);
+  }
+  return exitStatus(summary, output.options.count, output.options.deadline);
+}
+
+/** Prints the events of several runs, fping-style; returns the exit
+ * status (0 only if every target answered). */
+export async function printMany(
+  events: AsyncIterable<TargetEvent>,
+  output: Output,
+): Promise<number> {
+  const paint = output.color ? colored : plain;
+  const summaries = new Map<string, PingSummary>();
+  let started = false;
+  for await (const { target, event } of events) {
+    if (!started && output.format === "text") {
+      console.log(`PING ${output.targets?.length} targets (udp): ${output.size} data bytes`);
+    }
+    started = true;
+    if (output.format === "json-lines") console.log(JSON.stringify({ target, ...event }));
+    if (event.type === "summary") summaries.set(target, event.summary);
+    if (output.format !== "text" || output.quiet) continue;
+    const text = eventLine(event, paint);
+    if (text !== undefined) console.log(`${target} : ${text}`);
+  }
+  const ordered = [...summaries.values()].sort((a, b) => order(output, a) - order(output, b));
+  if (output.format === "json") console.log(JSON.stringify(ordered, null, 2));
+  if (output.format === "text") {
+    console.log();
+    for (const summary of ordered) console.log(targetSummaryLine(summary));
+  }
+  const { count, deadline } = output.options;
+  return ordered.every((summary) => exitStatus(summary, count, deadline) === 0) ? 0 : 1;
+}
+
+/** Where a summary's target stands in the order the targets were given. */
+function order(output: Output, summary: PingSummary): number {
+  return output.targets?.indexOf(summary.target) ?? 0;
+}

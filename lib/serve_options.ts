@@ -1,0 +1,144 @@
+/**
+ * The server's options: their limits (one table for `serve()` and the
+ * command line), their checks, and the line that says how it serves.
+ *
+ * @module
+ */
+
+import { DEFAULT_RATE, MAX_DELAY_MS, MAX_PREFIX_BYTES, MAX_SECONDS } from "../settings.ts";
+import { checkNumber, type NumberOption } from "./cli.ts";
+import { impairmentsSet } from "./impairments.ts";
+import { checkPort, formatAddress, isLoopback } from "./net.ts";
+import type { Impairments } from "./impairments.ts";
+import type { ReplyMode } from "./reply.ts";
+
+/** What {@linkcode serve} does; every field has a default. */
+export interface ServeOptions extends Impairments {
+  /** Address to bind.
+   * @default {"127.0.0.1"} */
+  host?: string;
+  /** Port to bind; 0 picks a free one.
+   * @default {12000} */
+  port?: number;
+  /** How to answer (`prefix` when `prefix` is given, else echo). */
+  mode?: ReplyMode;
+  /** Text put before each reply in `prefix` mode, at most
+   * `MAX_PREFIX_BYTES` bytes. */
+  prefix?: string;
+  /** Seed for repeatable impairments; random when left out. */
+  seed?: number;
+  /** Replies per second per source (address and port); 0: no limit.
+   * @default {1000} */
+  rate?: number;
+  /** Answer sources on ports below 1024 (well-known services never ping). */
+  allowPrivileged?: boolean;
+  /** Recognise heartbeats (udping records, never answered) and declare a
+   * source stopped after this many seconds of silence. */
+  heartbeat?: number;
+  /** Serve through the C library (Linux, `--allow-ffi`): about twice the
+   * replies per second, kernel receive times; no impairments. */
+  fast?: boolean;
+  /** Log times in UTC instead of local time. */
+  utc?: boolean;
+  /** Receives one line per datagram and per notice; no log when left out. */
+  log?: (line: string) => void;
+}
+
+/** The numeric options of `serve()`. */
+export const NUMERIC_OPTIONS = [
+  "loss",
+  "delay",
+  "jitter",
+  "duplicate",
+  "reorder",
+  "seed",
+  "rate",
+  "heartbeat",
+] as const;
+
+/** Each numeric option's flag and limits. */
+export const SERVE_RULES: Record<(typeof NUMERIC_OPTIONS)[number], NumberOption> = {
+  loss: { flag: "--loss", rule: { min: 0, max: 1 } },
+  duplicate: { flag: "--duplicate", rule: { min: 0, max: 1 } },
+  reorder: { flag: "--reorder", rule: { min: 0, max: 1 } },
+  delay: { flag: "--delay", rule: { min: 0, max: MAX_DELAY_MS } },
+  jitter: { flag: "--jitter", rule: { min: 0, max: MAX_DELAY_MS } },
+  seed: { flag: "--seed", rule: { min: 0, max: 2 ** 32 - 1, integer: true } },
+  rate: { flag: "--rate", rule: { min: 0, max: 1e9 } },
+  heartbeat: { flag: "--heartbeat", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
+};
+
+/**
+ * Checks `serve()`'s options: a `RangeError` names the option and its
+ * limits, a `TypeError` a combination that cannot work.
+ *
+ * @example
+ * ```ts
+ * import { checkServeOptions } from "./serve_options.ts";
+ * import { throws } from "node:assert/strict";
+ * throws(() => checkServeOptions({ loss: 2 }), RangeError);
+ * ```
+ */
+export function checkServeOptions(options: ServeOptions): void {
+  for (const name of NUMERIC_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined) checkNumber(name, value, SERVE_RULES[name].rule);
+  }
+  const prefixBytes = new TextEncoder().encode(options.prefix ?? "").length;
+  if (prefixBytes > MAX_PREFIX_BYTES) {
+    throw new RangeError(`prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
+  }
+  if (options.port !== undefined) checkPort(options.port, { allowZero: true });
+  if (!options.fast) return;
+  if (Deno.build.os !== "linux") throw new TypeError("--fast works on Linux only");
+  const impairments = impairmentsSet(options);
+  if (impairments.length > 0) {
+    throw new TypeError(`--fast leaves out the impairments: drop --${impairments.join(", --")}`);
+  }
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    throw new TypeError(
+      "--fast needs --allow-ffi (deno run --allow-net --allow-ffi server.ts --fast)",
+    );
+  }
+}
+
+/**
+ * The line the server prints when it starts, and a notice when it listens
+ * beyond loopback (then anyone who can reach the host can use it).
+ *
+ * @example
+ * ```ts
+ * import { serverBanner } from "./serve_options.ts";
+ * import { equal, ok } from "node:assert/strict";
+ * const banner = serverBanner({ mode: "upper", loss: 0.3 }, { transport: "udp", hostname: "0.0.0.0", port: 12000 });
+ * equal(banner.line, "udping server listening on 0.0.0.0:12000 (udp), mode upper, loss 0.3, at most 1000 replies/s per client");
+ * ok(banner.notice);
+ * ```
+ */
+export function serverBanner(
+  options: ServeOptions,
+  addr: Deno.NetAddr,
+): { line: string; notice?: string } {
+  const settings = [
+    options.loss ? `loss ${options.loss}` : "",
+    options.delay ? `delay ${options.delay} ms` : "",
+    options.jitter ? `jitter ±${options.jitter} ms` : "",
+    options.duplicate ? `duplicate ${options.duplicate}` : "",
+    options.reorder ? `reorder ${options.reorder}` : "",
+    options.seed !== undefined ? `seed ${options.seed}` : "",
+    options.heartbeat ? `heartbeat monitor, silence after ${options.heartbeat} s` : "",
+    options.fast ? "fast path (C library)" : "",
+    options.rate === 0
+      ? "no rate limit"
+      : `at most ${options.rate ?? DEFAULT_RATE} replies/s per client`,
+  ].filter(Boolean);
+  const where = formatAddress(addr.hostname, addr.port);
+  const mode = options.heartbeat ? "heartbeat" : options.mode ?? "echo";
+  const line = `udping server listening on ${where} (udp), mode ${mode}, ${settings.join(", ")}`;
+  if (isLoopback(addr.hostname)) return { line };
+  const every = /^(0\.0\.0\.0|::|::ffff:0\.0\.0\.0|::ffff:0:0)$/.test(addr.hostname);
+  const notice = every
+    ? "notice: listening on every interface: this echo service is reachable from the network"
+    : `notice: listening on ${addr.hostname}: this echo service is reachable from the network`;
+  return { line, notice };
+}

@@ -1,0 +1,380 @@
+/**
+ * The bookkeeping of one ping run, without I/O: what was sent when, what
+ * became of each request (answered, late, duplicated, reordered, timed
+ * out), which way the lost ones were lost, and every counter of the
+ * summary. Memory is fixed whatever the number of pings.
+ *
+ * @module
+ */
+
+import { SEQ_MODULUS } from "../protocol.ts";
+import {
+  type HistogramRow,
+  lossPercent,
+  RttStats,
+  type RttSummary,
+  Timeline,
+  type TimelineColumn,
+} from "./stats.ts";
+
+/**
+ * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ReplyVerdict } from "./tally.ts";
+ * const tally = new PingTally(1, 1000);
+ * tally.sent(1, 0, 0);
+ * const verdict: ReplyVerdict = tally.reply(1, 0.3); // { kind: "reply", rtt: 0.3, … }
+ * ```
+ */
+export type ReplyVerdict =
+  | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
+  | { kind: "duplicate"; rtt: number }
+  /** Never sent, long forgotten, or its send failed. */
+  | { kind: "unknown-seq" };
+
+/**
+ * What a stamped reply said; see protocol.ts.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ReplyStamp } from "./tally.ts";
+ * const tally = new PingTally(1, 1000);
+ * tally.sent(1, 0, 0);
+ * const stamp: ReplyStamp = { count: 1, held: 15 };
+ * tally.reply(1, 0.3, stamp);
+ * ```
+ */
+export interface ReplyStamp {
+  /** Requests with this run's token the server had received by then. */
+  count: number;
+  /** Microseconds the server held the request, when it said. */
+  held?: number;
+}
+
+/**
+ * Which way the lost requests were lost, as far as stamps can tell.
+ *
+ * @example
+ * ```ts
+ * import { type LossSplit, PingTally } from "./tally.ts";
+ * const tally = new PingTally(2, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.sent(2, 0, 0);
+ * tally.reply(2, 0.3, { count: 1 }); // the server saw one of the two
+ * const split: LossSplit | null = tally.summary().lossSplit; // { upstream: 1, downstream: 0, unknown: 0 }
+ * ```
+ */
+export interface LossSplit {
+  /** Never reached the server. */
+  upstream: number;
+  /** Reached the server; the reply was lost. */
+  downstream: number;
+  /** Sent after the last stamped reply: no stamp says where they went. */
+  unknown: number;
+}
+
+/**
+ * How well the sends kept to their schedule, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type ScheduleSummary } from "./tally.ts";
+ * const tally = new PingTally(2, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.sent(2, 10.2, 10);
+ * const schedule: ScheduleSummary = tally.summary().schedule; // worstLateness 0.2
+ * ```
+ */
+export interface ScheduleSummary {
+  /** Mean time between consecutive sends. */
+  meanInterval: number;
+  /** Mean lateness of the sends against their schedule. */
+  meanLateness: number;
+  /** How late the latest send was against its scheduled time. */
+  worstLateness: number;
+  /** The 99th percentile of send lateness. */
+  p99Lateness: number;
+}
+
+/**
+ * Every figure of a run; the basis of ping's summary and of `--json`.
+ *
+ * @example
+ * ```ts
+ * import { PingTally, type TallySummary } from "./tally.ts";
+ * const summary: TallySummary = new PingTally(1, 1000).summary();
+ * summary.transmitted; // 0
+ * ```
+ */
+export interface TallySummary {
+  /** Requests sent. */
+  transmitted: number;
+  /** Requests answered at least once, late ones included. */
+  received: number;
+  /** Extra copies of replies already received. */
+  duplicates: number;
+  /** Answered after their timeout had been reported. */
+  late: number;
+  /** Answered after a later request had been answered. */
+  reordered: number;
+  /** Datagrams that were not a reply to this run. */
+  stray: number;
+  /** Sends that failed. */
+  errors: number;
+  /** Requests neither answered nor timed out when the run ended (cut off by
+   * a deadline or an abort): counted as lost, though undecided. */
+  outstanding: number;
+  /** Loss in percent. */
+  loss: number;
+  /** Round-trip times, ms (NaN figures when no reply came). */
+  rtt: RttSummary;
+  /** `null` when no reply carried a stamp: the server does not stamp, so
+   * the direction of a loss is unknown. */
+  lossSplit: LossSplit | null;
+  /** Time the server held each request (its share of the RTT), in ms;
+   * `null` when the server did not say. */
+  serverTime: RttSummary | null;
+  /** How well sends kept to their schedule. */
+  schedule: ScheduleSummary;
+  /** RTTs in up to 8 rows, for a histogram. */
+  histogram: HistogramRow[];
+  /** The run in up to 64 columns, for a sparkline. */
+  timeline: TimelineColumn[];
+  /** Requests per timeline column. */
+  timelineSpan: number;
+  /** Replies the server changed, by what it did (`uppercased`,
+   * `prefixed`, `truncated to`, `byte #`...): empty for exact echoes. */
+  changed: Record<string, number>;
+}
+
+const PENDING = 1;
+const ANSWERED = 2;
+const TIMED_OUT = 3;
+const ANSWERED_LATE = 4;
+const SEND_FAILED = 5;
+
+/**
+ * The bookkeeping of one ping run, without I/O: what was sent when, what
+ * became of each request, and every counter. Memory is fixed: requests are
+ * remembered in a ring indexed by seq modulo its size (a power of two, so it
+ * divides 2^32 and wrapping seqs stay aligned), large enough for every
+ * request that can be in flight at once.
+ *
+ * @example
+ * ```ts
+ * import { PingTally } from "./tally.ts";
+ * const tally = new PingTally(10, 1000);
+ * tally.sent(1, 0, 0);
+ * tally.reply(1, 0.25); // { kind: "reply", rtt: 0.25, late: false, reordered: false }
+ * tally.summary().received; // 1
+ * ```
+ */
+export class PingTally {
+  readonly #mask: number;
+  readonly #seq: Float64Array;
+  readonly #index: Float64Array;
+  readonly #sentAt: Float64Array;
+  /** When each request was due: its timeout runs from there, so that with
+   * -W equal to -i a request times out exactly when the next is sent, and
+   * its timeout line comes before the next one's reply, every time. */
+  readonly #dueAt: Float64Array;
+  readonly #state: Uint8Array;
+  readonly #timeoutMs: number;
+  readonly #rtt = new RttStats();
+  readonly #lateness = new RttStats();
+  readonly #serverTime = new RttStats();
+  readonly #timeline = new Timeline();
+  #transmitted = 0;
+  #received = 0;
+  #duplicates = 0;
+  #late = 0;
+  #reordered = 0;
+  #stray = 0;
+  #errors = 0;
+  #outstanding = 0;
+  #highestIndexAnswered = -1;
+  /** The oldest request whose fate may still be open. */
+  #timeoutCursor = 0;
+  #firstSend = NaN;
+  #lastSend = NaN;
+  #stampedReplies = 0;
+  #highestStampedIndex = -1;
+  #countAtHighestStamp = 0;
+  readonly #changes = new Map<string, number>();
+
+  /** `inFlight`: how many requests can be outstanding at once. */
+  constructor(inFlight: number, timeoutMs: number) {
+    // At most 2^20 slots (26 MB): a request older than that by the time its
+    // reply comes is forgotten, and its reply counted as stray.
+    const size = 2 ** Math.min(20, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
+    this.#mask = size - 1;
+    this.#seq = new Float64Array(size).fill(-1);
+    this.#index = new Float64Array(size);
+    this.#sentAt = new Float64Array(size);
+    this.#dueAt = new Float64Array(size);
+    this.#state = new Uint8Array(size);
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Requests sent so far. */
+  get transmitted(): number {
+    return this.#transmitted;
+  }
+
+  /** Requests neither answered nor timed out nor failed. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** Records the next request, sent as `seq` at `at` (scheduled for
+   * `scheduledAt`), both `performance.now()` times; `wireAt` is the send
+   * time in the clock that times its reply (the kernel's or the same). */
+  sent(seq: number, at: number, scheduledAt: number, wireAt: number = at): void {
+    const slot = seq & this.#mask;
+    this.#seq[slot] = seq;
+    this.#index[slot] = this.#transmitted++;
+    this.#sentAt[slot] = wireAt;
+    this.#dueAt[slot] = Math.min(at, scheduledAt);
+    this.#state[slot] = PENDING;
+    this.#outstanding++;
+    this.#lateness.add(Math.max(0, at - scheduledAt));
+    if (Number.isNaN(this.#firstSend)) this.#firstSend = at;
+    this.#lastSend = at;
+  }
+
+  /** Records that the send of `seq` failed. */
+  sendFailed(seq: number): void {
+    const slot = this.#find(seq);
+    if (slot >= 0 && this.#state[slot] === PENDING) {
+      this.#state[slot] = SEND_FAILED;
+      this.#outstanding--;
+    }
+    this.#errors++;
+  }
+
+  /** Counts a reply the server changed, by what it did (`uppercased`). */
+  changed(kind: string): void {
+    // A handful of kinds at most: a server that alters bytes at random
+    // still makes only "byte #", "truncated", "prefixed", "uppercased".
+    if (this.#changes.size < 16 || this.#changes.has(kind)) {
+      this.#changes.set(kind, (this.#changes.get(kind) ?? 0) + 1);
+    }
+  }
+
+  /** Counts a datagram that was not a reply to this run. */
+  stray(): void {
+    this.#stray++;
+  }
+
+  /** Marks every request whose timeout has passed by `now` as timed out,
+   * yielding their seqs, oldest first. */
+  *expire(now: number): Generator<number> {
+    for (; this.#timeoutCursor < this.#transmitted; this.#timeoutCursor++) {
+      const seq = (this.#timeoutCursor + 1) % SEQ_MODULUS;
+      const slot = this.#find(seq);
+      if (slot < 0 || this.#state[slot] !== PENDING) continue;
+      if (this.#dueAt[slot]! + this.#timeoutMs > now) break;
+      this.#state[slot] = TIMED_OUT;
+      this.#outstanding--;
+      this.#timeline.record(this.#timeoutCursor, null);
+      yield seq;
+    }
+  }
+
+  /** When the oldest outstanding request times out (`Infinity` if none). */
+  nextTimeout(): number {
+    if (this.#timeoutCursor >= this.#transmitted) return Infinity;
+    const slot = this.#find((this.#timeoutCursor + 1) % SEQ_MODULUS);
+    return slot < 0 ? -Infinity : this.#dueAt[slot]! + this.#timeoutMs;
+  }
+
+  /** Whether every request sent so far is answered, timed out or failed. */
+  settled(): boolean {
+    return this.#timeoutCursor >= this.#transmitted;
+  }
+
+  /** Records a reply to `seq` that arrived at `at` (in the clock of
+   * `wireAt`), with its stamp if any. */
+  reply(seq: number, at: number, stamp?: ReplyStamp): ReplyVerdict {
+    const slot = this.#find(seq);
+    const state = slot < 0 ? 0 : this.#state[slot]!;
+    if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
+    const rtt = at - this.#sentAt[slot]!;
+    if (state === ANSWERED || state === ANSWERED_LATE) {
+      this.#duplicates++;
+      return { kind: "duplicate", rtt };
+    }
+    const late = state === TIMED_OUT;
+    const index = this.#index[slot]!;
+    const reordered = index < this.#highestIndexAnswered;
+    this.#highestIndexAnswered = Math.max(this.#highestIndexAnswered, index);
+    this.#state[slot] = late ? ANSWERED_LATE : ANSWERED;
+    if (!late) this.#outstanding--;
+    this.#received++;
+    if (late) this.#late++;
+    if (reordered) this.#reordered++;
+    this.#rtt.add(rtt);
+    this.#timeline.record(index, rtt, late);
+    if (stamp) {
+      this.#stampedReplies++;
+      if (index > this.#highestStampedIndex) {
+        this.#highestStampedIndex = index;
+        this.#countAtHighestStamp = stamp.count;
+      }
+      if (stamp.held !== undefined) this.#serverTime.add(stamp.held / 1000);
+    }
+    return { kind: "reply", rtt, late, reordered };
+  }
+
+  /** The figures so far. */
+  summary(): TallySummary {
+    const sends = this.#transmitted;
+    return {
+      transmitted: sends,
+      received: this.#received,
+      duplicates: this.#duplicates,
+      late: this.#late,
+      reordered: this.#reordered,
+      stray: this.#stray,
+      errors: this.#errors,
+      outstanding: this.#outstanding,
+      loss: lossPercent(sends, this.#received),
+      rtt: this.#rtt.summary(),
+      lossSplit: this.#lossSplit(),
+      serverTime: this.#serverTime.count > 0 ? this.#serverTime.summary() : null,
+      schedule: {
+        meanInterval: sends > 1 ? (this.#lastSend - this.#firstSend) / (sends - 1) : NaN,
+        meanLateness: this.#lateness.summary().avg,
+        worstLateness: this.#lateness.summary().max,
+        p99Lateness: this.#lateness.percentile(99),
+      },
+      histogram: this.#rtt.histogram(),
+      timeline: this.#timeline.columns(),
+      timelineSpan: this.#timeline.span,
+      changed: Object.fromEntries(this.#changes),
+    };
+  }
+
+  /**
+   * Requests 1..K, K the latest stamped one: the server saw C of them (its
+   * count in that stamp), so K - C were lost on the way in, and of the C it
+   * saw, all but the ones whose replies came back were lost on the way out.
+   * Requests after K may have gone either way.
+   */
+  #lossSplit(): LossSplit | null {
+    if (this.#stampedReplies === 0) return null;
+    const upTo = this.#highestStampedIndex + 1;
+    const seen = Math.min(this.#countAtHighestStamp, upTo);
+    const upstream = upTo - seen;
+    const downstream = Math.max(0, seen - this.#stampedReplies);
+    const lost = this.#transmitted - this.#received;
+    return { upstream, downstream, unknown: Math.max(0, lost - upstream - downstream) };
+  }
+
+  #find(seq: number): number {
+    const slot = seq & this.#mask;
+    return this.#seq[slot] === seq ? slot : -1;
+  }
+}

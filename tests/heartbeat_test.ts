@@ -1,0 +1,336 @@
+import { assert, assertEquals, assertThrows } from "./assert.ts";
+import {
+  describeNote,
+  HEARTBEAT_WINDOW,
+  HeartbeatMonitor,
+  type HeartbeatNote,
+  heartbeatSummaryLines,
+  localIso,
+  MAX_HEARTBEAT_JUMP,
+  MAX_HEARTBEAT_SOURCES,
+} from "../lib/heartbeat.ts";
+import { SEQ_MODULUS } from "../protocol.ts";
+
+const SOURCE = "127.0.0.1:5555";
+/** 2026-11-26T04:09:23.523+05:30 */
+const T0 = Date.UTC(2026, 10, 25, 22, 39, 23, 523);
+
+type Beat = Extract<HeartbeatNote, { kind: "beat" }>;
+
+/** Feeds one heartbeat sent 0.25 ms before `received` and returns its notes. */
+function beat(
+  monitor: HeartbeatMonitor,
+  seq: number,
+  received = T0 + seq * 1000,
+  source = SOURCE,
+): HeartbeatNote[] {
+  return monitor.beat({ source, seq, sent: received - 0.25, received });
+}
+
+/** The `beat` note of one heartbeat. */
+function beatNote(monitor: HeartbeatMonitor, seq: number, received?: number, source?: string) {
+  const note = beat(monitor, seq, received, source).at(-1);
+  assert(note?.kind === "beat", `no beat note for seq ${seq}`);
+  return note as Beat;
+}
+
+/** A monitor that has taken `seqs` from SOURCE, one a second. */
+function fed(seqs: number[], silenceSeconds = 3): HeartbeatMonitor {
+  const monitor = new HeartbeatMonitor(silenceSeconds);
+  seqs.forEach((seq, index) => beat(monitor, seq, T0 + index * 1000));
+  return monitor;
+}
+
+const totals = (monitor: HeartbeatMonitor, source = SOURCE) => {
+  const row = monitor.summary().find((row) => row.source === source);
+  assert(row !== undefined, `${source} is not in the summary`);
+  return { received: row.received, lost: row.lost, outOfOrder: row.outOfOrder };
+};
+
+// ------------------------------------------------------------ the sequence
+
+Deno.test("beat() counts nothing lost before a source's first heartbeat, whether seq 1 or 7", () => {
+  for (const first of [1, 7]) {
+    const monitor = new HeartbeatMonitor(3);
+    const note = beatNote(monitor, first);
+    assertEquals([note.lost, note.outOfOrder, note.duplicate, note.restarted], [
+      0,
+      false,
+      false,
+      false,
+    ]);
+    assertEquals(totals(monitor), { received: 1, lost: 0, outOfOrder: 0 });
+  }
+});
+
+Deno.test("beat() counts the gaps as lost: seqs 1, 2, 5 lose 3 and 4", () => {
+  const monitor = fed([1, 2]);
+  assertEquals(beatNote(monitor, 5).lost, 2);
+  assertEquals(totals(monitor), { received: 3, lost: 2, outOfOrder: 0 });
+});
+
+Deno.test("beat() takes a late seq off the lost and flags it out of order", () => {
+  const monitor = fed([1, 2, 5]);
+  const late = beatNote(monitor, 3);
+  assertEquals([late.outOfOrder, late.lost, late.duplicate], [true, -1, false]);
+  assertEquals(totals(monitor), { received: 4, lost: 1, outOfOrder: 1 });
+});
+
+Deno.test("beat() counts a duplicate neither as received nor against the lost", () => {
+  const monitor = fed([1, 2, 5, 3]);
+  for (const seq of [5, 3, 1]) {
+    const note = beatNote(monitor, seq);
+    assertEquals([note.duplicate, note.lost, note.outOfOrder], [true, 0, false], `seq ${seq}`);
+  }
+  assertEquals(totals(monitor), { received: 4, lost: 1, outOfOrder: 1 });
+});
+
+Deno.test("beat() counts a seq before the first one seen as out of order, lost unchanged", () => {
+  const monitor = fed([7, 8]);
+  const early = beatNote(monitor, 5);
+  assertEquals([early.outOfOrder, early.lost], [true, 0]);
+  assertEquals(beatNote(monitor, 5).duplicate, true);
+  assertEquals(totals(monitor), { received: 3, lost: 0, outOfOrder: 1 });
+});
+
+Deno.test("beat() remembers the last HEARTBEAT_WINDOW seqs: older late ones are out of order as is", () => {
+  const newest = HEARTBEAT_WINDOW + 1;
+  const monitor = fed([1, newest]); // 2 ... newest - 1 lost
+  assertEquals(totals(monitor).lost, newest - 2);
+  // Seq 2 is HEARTBEAT_WINDOW - 1 behind: still in the window.
+  assertEquals(beatNote(monitor, 2).lost, -1);
+  assertEquals(beatNote(monitor, 2).duplicate, true);
+  // Seq 1 is HEARTBEAT_WINDOW behind: forgotten, so neither a duplicate nor
+  // taken off the lost.
+  const old = beatNote(monitor, 1);
+  assertEquals([old.outOfOrder, old.duplicate, old.lost], [true, false, 0]);
+  assertEquals(totals(monitor), { received: 4, lost: newest - 3, outOfOrder: 2 });
+});
+
+Deno.test("beat() forgets what a seq's window slot held the last time round", () => {
+  // Seq 5 and seq 5 + HEARTBEAT_WINDOW share a slot in the bitmap.
+  const shared = 5 + HEARTBEAT_WINDOW;
+  const stepping = fed([1, 5, shared - 1]); // still in the window: slots cleared one by one
+  beat(stepping, shared + 1);
+  const late = beatNote(stepping, shared);
+  assertEquals([late.duplicate, late.outOfOrder, late.lost], [false, true, -1]);
+  const jumping = fed([1, 5, shared + 1]); // a window ahead: all slots cleared at once
+  const lateAgain = beatNote(jumping, shared);
+  assertEquals([lateAgain.duplicate, lateAgain.outOfOrder, lateAgain.lost], [false, true, -1]);
+});
+
+Deno.test("beat() reads the wrap at 2^32 as forward progress", () => {
+  const top = SEQ_MODULUS - 1;
+  const monitor = fed([top - 1, top]);
+  const wrapped = beatNote(monitor, 0);
+  assertEquals([wrapped.lost, wrapped.outOfOrder, wrapped.restarted], [0, false, false]);
+  assertEquals(beatNote(monitor, 2).lost, 1); // 1 missing
+  assertEquals(beatNote(monitor, 1).lost, -1); // late across the wrap
+  assertEquals(beatNote(monitor, top).duplicate, true);
+  assertEquals(totals(monitor), { received: 5, lost: 0, outOfOrder: 1 });
+});
+
+Deno.test("beat() restarts the sequence after a jump beyond MAX_HEARTBEAT_JUMP either way", () => {
+  const monitor = fed([1]);
+  assertEquals(beatNote(monitor, 1 + MAX_HEARTBEAT_JUMP).lost, MAX_HEARTBEAT_JUMP - 1);
+  const forged = beatNote(monitor, 2 + 2 * MAX_HEARTBEAT_JUMP + 1);
+  assertEquals([forged.restarted, forged.lost, forged.outOfOrder], [true, 0, false]);
+  const back = beatNote(monitor, 3);
+  assertEquals([back.restarted, back.lost, back.outOfOrder], [true, 0, false]);
+  // A late seq from before the restart is not taken off the lost.
+  assertEquals(beatNote(monitor, 2).lost, 0);
+  assertEquals(totals(monitor).lost, MAX_HEARTBEAT_JUMP - 1);
+});
+
+Deno.test("beat() throws a RangeError for a seq outside 0 to 2^32 - 1 or a time that is not finite", () => {
+  const monitor = new HeartbeatMonitor(3);
+  for (const seq of [-1, SEQ_MODULUS, 1.5, NaN]) {
+    assertThrows(() => beat(monitor, seq, T0), /seq must be a whole number from 0 to 2\^32 - 1/);
+  }
+  assertThrows(() => monitor.beat({ source: SOURCE, seq: 1, sent: NaN, received: T0 }), RangeError);
+  const late = { source: SOURCE, seq: 1, sent: T0, received: Infinity };
+  assertThrows(() => monitor.beat(late), /received must be a finite time/);
+  assertEquals(monitor.summary(), []);
+});
+
+Deno.test("new HeartbeatMonitor() throws a RangeError for a bad silence or capacity", () => {
+  for (const silence of [0, -1, NaN, Infinity]) {
+    assertThrows(() => new HeartbeatMonitor(silence), /silenceSeconds must be a number above 0/);
+  }
+  for (const capacity of [0, 1.5, -3]) {
+    assertThrows(() => new HeartbeatMonitor(3, capacity), /capacity must be a whole number from 1/);
+  }
+});
+
+// ------------------------------------------------------------ silence
+
+Deno.test("check() declares a silent source stopped once per silence", () => {
+  const monitor = fed([1]);
+  assertEquals(monitor.check(T0 + 2999), []);
+  assertEquals(monitor.check(T0 + 3500), [{ kind: "stopped", source: SOURCE, silentFor: 3.5 }]);
+  assertEquals(monitor.check(T0 + 10_000), []);
+});
+
+Deno.test("beat() reports a stopped source resumed, which can then stop again", () => {
+  const monitor = fed([1]);
+  monitor.check(T0 + 3000);
+  const notes = beat(monitor, 2, T0 + 7200);
+  assertEquals(notes.map((note) => note.kind), ["resumed", "beat"]);
+  assertEquals(notes[0], { kind: "resumed", source: SOURCE, after: 7.2 });
+  assertEquals(beat(monitor, 3, T0 + 8200).map((note) => note.kind), ["beat"]);
+  assertEquals(monitor.check(T0 + 11_200).map((note) => note.kind), ["stopped"]);
+  assertEquals(beat(monitor, 4, T0 + 12_000).map((note) => note.kind), ["resumed", "beat"]);
+});
+
+Deno.test("check() stops only the silent sources, and nextCheck() says when the next is due", () => {
+  const monitor = new HeartbeatMonitor(3);
+  assertEquals(monitor.nextCheck(), Infinity);
+  beat(monitor, 1, T0, "a:1");
+  beat(monitor, 1, T0 + 1000, "b:1");
+  beat(monitor, 2, T0 + 1500, "a:1"); // a is now heard after b
+  assertEquals(monitor.nextCheck(), T0 + 4000);
+  assertEquals(monitor.check(T0 + 4000).map((note) => note.source), ["b:1"]);
+  assertEquals(monitor.nextCheck(), T0 + 4500);
+  assertEquals(monitor.check(T0 + 4500).map((note) => note.source), ["a:1"]);
+  assertEquals(monitor.nextCheck(), Infinity);
+});
+
+Deno.test("check(nextCheck()) fires even when the sum rounds, and not a µs before", () => {
+  // (received + 300.00000000000006) - received is 300: below the silence.
+  const monitor = new HeartbeatMonitor(0.1 + 0.2);
+  beat(monitor, 1, 1764064800123.456);
+  const due = monitor.nextCheck();
+  assertEquals(monitor.check(due - 0.001), []);
+  assertEquals(monitor.check(due).length, 1);
+});
+
+// ------------------------------------------------------------ memory
+
+Deno.test("beat() forgets the least recently heard source beyond the capacity", () => {
+  const monitor = new HeartbeatMonitor(3, 2);
+  beat(monitor, 1, T0, "a:1");
+  beat(monitor, 1, T0 + 1, "b:1");
+  beat(monitor, 2, T0 + 2, "a:1");
+  beat(monitor, 1, T0 + 3, "c:1");
+  assertEquals(monitor.summary().map((row) => row.source), ["a:1", "c:1"]);
+  // Forgotten, b starts afresh: its first heartbeat again, nothing lost.
+  assertEquals(beatNote(monitor, 9, T0 + 4, "b:1").lost, 0);
+  assertEquals(monitor.summary().map((row) => row.source), ["c:1", "b:1"]);
+});
+
+Deno.test("beat() forgets a stopped source before a live one", () => {
+  const monitor = new HeartbeatMonitor(3, 2);
+  beat(monitor, 1, T0, "a:1");
+  monitor.check(T0 + 3000);
+  beat(monitor, 1, T0 + 3100, "b:1");
+  beat(monitor, 1, T0 + 3200, "c:1");
+  assertEquals(monitor.summary().map((row) => row.source), ["b:1", "c:1"]);
+  assertEquals(monitor.nextCheck(), T0 + 6100);
+});
+
+Deno.test("HeartbeatMonitor remembers MAX_HEARTBEAT_SOURCES sources by default", () => {
+  const monitor = new HeartbeatMonitor(3);
+  for (let port = 0; port <= MAX_HEARTBEAT_SOURCES; port++) {
+    beat(monitor, 1, T0, `10.0.0.1:${port}`);
+  }
+  const sources = monitor.summary().map((row) => row.source);
+  assertEquals(sources.length, MAX_HEARTBEAT_SOURCES);
+  assertEquals(sources[0], "10.0.0.1:1");
+});
+
+// ------------------------------------------------------------ wording
+
+Deno.test("describeNote() gives the one-way delay in ms with 3 decimals, labelled with its clocks", () => {
+  const monitor = fed([1, 2]);
+  assertEquals(
+    describeNote(beatNote(monitor, 4, T0 + 2000)),
+    "127.0.0.1:5555 heartbeat seq=4 one-way 0.250 ms (receiver − sender clock), 1 lost before it",
+  );
+  const behind = monitor.beat({ source: "[::1]:5555", seq: 1, sent: T0 + 0.5, received: T0 });
+  assertEquals(
+    describeNote(behind[0]!),
+    "[::1]:5555 heartbeat seq=1 one-way -0.500 ms (receiver − sender clock)",
+  );
+});
+
+Deno.test("describeNote() says out of order, duplicate and restarted", () => {
+  const monitor = fed([1, 2, 5]);
+  const line = (seq: number) => describeNote(beatNote(monitor, seq, T0 + 3000));
+  assertEquals(
+    line(3),
+    `${SOURCE} heartbeat seq=3 one-way 0.250 ms (receiver − sender clock), ` +
+      "out of order, no longer counted lost",
+  );
+  assertEquals(
+    line(3),
+    `${SOURCE} heartbeat seq=3 one-way 0.250 ms (receiver − sender clock), duplicate`,
+  );
+  const old = 5 + HEARTBEAT_WINDOW;
+  beat(monitor, old, T0 + 3000);
+  const tooLate = line(5);
+  assert(tooLate.endsWith("(receiver − sender clock), out of order"), tooLate);
+  const restarted = line(old + MAX_HEARTBEAT_JUMP + 1);
+  assert(restarted.endsWith("clock), sequence restarted"), restarted);
+});
+
+Deno.test("describeNote() words a stop and a resumption with the source and the seconds", () => {
+  const stopped: HeartbeatNote = { kind: "stopped", source: SOURCE, silentFor: 3.0004 };
+  assertEquals(describeNote(stopped), "127.0.0.1:5555 silent for 3 s: presumed stopped");
+  const resumed: HeartbeatNote = { kind: "resumed", source: "[::1]:5555", after: 7.2 };
+  assertEquals(describeNote(resumed), "[::1]:5555 resumed after 7.2 s");
+  // One decimal of a second, three below one second.
+  assertEquals(describeNote({ ...resumed, after: 3.04 }), "[::1]:5555 resumed after 3 s");
+  assertEquals(describeNote({ ...resumed, after: 0.125 }), "[::1]:5555 resumed after 0.125 s");
+});
+
+Deno.test("heartbeatSummaryLines() lists received, lost, out of order and last seen per source", () => {
+  const monitor = fed([1, 2, 5, 3]);
+  beat(monitor, 1, T0 + 5000, "[::1]:6000");
+  assertEquals(heartbeatSummaryLines(monitor.summary()), [
+    `heartbeats from ${SOURCE}: 4 received, 1 lost, 1 out of order, last seen ${
+      localIso(T0 + 3000)
+    }`,
+    `heartbeats from [::1]:6000: 1 received, 0 lost, last seen ${localIso(T0 + 5000)}`,
+  ]);
+  assertEquals(heartbeatSummaryLines([]), []);
+});
+
+// ------------------------------------------------------------ local time
+
+Deno.test("localIso() writes the given offset as ±HH:MM, +00:00 rather than Z", () => {
+  assertEquals(localIso(T0, 330), "2026-11-26T04:09:23.523+05:30");
+  assertEquals(localIso(T0, 0), "2026-11-25T22:39:23.523+00:00");
+  assertEquals(localIso(T0, -210), "2026-11-25T19:09:23.523-03:30");
+  assertEquals(localIso(T0 + 0.999, 345), "2026-11-26T04:24:23.523+05:45");
+  assertThrows(() => localIso(NaN), /ms must be a finite time/);
+  assertThrows(() => localIso(T0, 24 * 60), /offsetMinutes must be within/);
+});
+
+/** localIso() of each time, in a fresh runtime with `TZ` set. */
+async function localIsoIn(tz: string, times: number[]): Promise<string[]> {
+  const module = new URL("../lib/heartbeat.ts", import.meta.url).href;
+  const code = `import { localIso } from ${JSON.stringify(module)};\n` +
+    `console.log(JSON.stringify(${JSON.stringify(times)}.map((t) => localIso(t))));`;
+  const { code: status, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: { TZ: tz },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  assertEquals(status, 0, decoder.decode(stderr));
+  return JSON.parse(decoder.decode(stdout));
+}
+
+Deno.test("localIso() uses the local zone's offset at that instant (TZ)", async () => {
+  const july = Date.UTC(2026, 6, 1, 12);
+  assertEquals(await localIsoIn("Asia/Kolkata", [T0, july]), [
+    "2026-11-26T04:09:23.523+05:30",
+    "2026-07-01T17:30:00.000+05:30",
+  ]);
+  assertEquals(await localIsoIn("UTC", [T0]), ["2026-11-25T22:39:23.523+00:00"]);
+  assertEquals(await localIsoIn("America/New_York", [T0, july]), [
+    "2026-11-25T17:39:23.523-05:00",
+    "2026-07-01T08:00:00.000-04:00",
+  ]);
+});

@@ -1,0 +1,305 @@
+/**
+ * The FFI socket with kernel timestamps, over real loopback sockets: round
+ * trips on IPv4 and IPv6, the kernel's times against user-space ones, ICMP
+ * port unreachable, deadlines, aborts, closing while waiting, and no leaked
+ * file descriptors. Linux only, with `--allow-ffi`.
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./assert.ts";
+import {
+  kernelStampsAvailable,
+  type StampedReceive,
+  StampedSocket,
+} from "../lib/stamped_socket.ts";
+
+const ignore = !kernelStampsAvailable();
+const PAYLOAD = new TextEncoder().encode("udping stamped socket test");
+/** Generous bound for anything that should settle promptly. */
+const SETTLE_MS = 2000;
+
+/** A Deno socket on loopback that echoes every datagram back until disposed. */
+function echoServer(hostname = "127.0.0.1") {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  const loop = (async () => {
+    try {
+      for (;;) {
+        const [data, from] = await socket.receive();
+        await socket.send(data, from);
+      }
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    port: (socket.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      socket.close();
+      await loop;
+    },
+  };
+}
+
+/** A Deno socket on loopback that receives and never answers. */
+function silentPeer(hostname = "127.0.0.1") {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  return {
+    socket,
+    port: (socket.addr as Deno.NetAddr).port,
+    [Symbol.dispose]: () => socket.close(),
+  };
+}
+
+/** A loopback port that nothing listens on: bound, noted, then closed. */
+function closedPort(hostname = "127.0.0.1"): number {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  const port = (socket.addr as Deno.NetAddr).port;
+  socket.close();
+  return port;
+}
+
+/** How many file descriptors this process has open. The runtime lets only
+ * --allow-all read /proc/self/fd, so `ls` lists it from outside. */
+async function openFds(): Promise<number> {
+  const { stdout } = await new Deno.Command("ls", { args: [`/proc/${Deno.pid}/fd`] }).output();
+  return new TextDecoder().decode(stdout).trim().split("\n").length;
+}
+
+/** `promise`, or a rejection naming `what` if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The datagram of a receive, or a failure that says what came instead. */
+function datagramOf(received: StampedReceive | undefined) {
+  assert(received?.kind === "datagram", `expected a datagram, got ${JSON.stringify(received)}`);
+  return received;
+}
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+Deno.test({
+  name: "StampedSocket round trips time shorter in the kernel than in user space",
+  ignore,
+  async fn() {
+    await using echo = echoServer();
+    await using socket = StampedSocket.open("127.0.0.1", 4, echo.port);
+    assertEquals(socket.clock, "kernel");
+    const kernel: number[] = [];
+    const user: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const start = performance.now();
+      const sent = socket.send(PAYLOAD);
+      const reply = datagramOf(await socket.receive(start + SETTLE_MS));
+      user.push(performance.now() - start);
+      kernel.push(reply.at - sent);
+      assertEquals(reply.data, PAYLOAD);
+      assertEquals(reply.from, { transport: "udp", hostname: "127.0.0.1", port: echo.port });
+    }
+    assert(kernel.every((rtt) => rtt > 0), `kernel RTTs not all positive: ${kernel}`);
+    const shorter = kernel.filter((rtt, i) => rtt <= user[i]!).length;
+    assert(shorter >= 45, `kernel RTT ≤ user-space RTT for only ${shorter} of 50 pings`);
+    assert(
+      median(kernel) < median(user),
+      `kernel median ${median(kernel)} ms, user-space median ${median(user)} ms`,
+    );
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.receive() gives the kernel's arrival time, not the time it was called",
+  ignore,
+  async fn() {
+    using server = silentPeer();
+    await using socket = StampedSocket.open("127.0.0.1", 4, server.port);
+    socket.send(PAYLOAD);
+    const [data, from] = await server.socket.receive();
+    await server.socket.send(data, from);
+    // The reply waits in the socket's queue while this test waits.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const asked = Date.now();
+    const reply = datagramOf(await socket.receive(performance.now() + SETTLE_MS));
+    assert(asked - reply.at >= 30, `arrival ${asked - reply.at} ms before the receive`);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket works over IPv6 and reports the sender",
+  ignore,
+  async fn() {
+    await using echo = echoServer("::1");
+    await using socket = StampedSocket.open("::1", 6, echo.port);
+    const sent = socket.send(PAYLOAD);
+    const reply = datagramOf(await socket.receive(performance.now() + SETTLE_MS));
+    assertEquals(reply.data, PAYLOAD);
+    assertEquals(reply.from, { transport: "udp", hostname: "::1", port: echo.port });
+    assert(reply.at > sent, `received at ${reply.at}, sent at ${sent}`);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.receive() reports a closed port as refused",
+  ignore,
+  async fn() {
+    for (const [host, family] of [["127.0.0.1", 4], ["::1", 6]] as const) {
+      await using socket = StampedSocket.open(host, family, closedPort(host));
+      socket.send(PAYLOAD);
+      const received = await within(
+        socket.receive(performance.now() + SETTLE_MS),
+        2 * SETTLE_MS,
+        "receive()",
+      );
+      assertEquals(received, { kind: "refused" }, host);
+    }
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.send() throws ConnectionRefused while a port unreachable is pending",
+  ignore,
+  async fn() {
+    await using socket = StampedSocket.open("127.0.0.1", 4, closedPort());
+    // Each send that goes out brings an ICMP error back; the next send sees it.
+    const deadline = performance.now() + SETTLE_MS;
+    let refused: unknown;
+    while (refused === undefined && performance.now() < deadline) {
+      try {
+        socket.send(PAYLOAD);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      } catch (error) {
+        refused = error;
+      }
+    }
+    assert(refused instanceof Deno.errors.ConnectionRefused, `send() threw ${refused}`);
+    assertMatch(refused.message, /^cannot send to 127\.0\.0\.1:\d+: Connection refused$/);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.receive() returns undefined at its deadline and on abort",
+  ignore,
+  async fn() {
+    using silent = silentPeer();
+    await using socket = StampedSocket.open("127.0.0.1", 4, silent.port);
+    socket.send(PAYLOAD);
+    const timedOut = socket.receive(performance.now() + 100);
+    assertEquals(await within(timedOut, SETTLE_MS, "receive() at its deadline"), undefined);
+
+    const controller = new AbortController();
+    const aborted = socket.receive(performance.now() + 60_000, controller.signal);
+    setTimeout(() => controller.abort(), 10);
+    assertEquals(await within(aborted, SETTLE_MS, "receive() on abort"), undefined);
+    // A signal aborted before the call: nothing is waited for.
+    assertEquals(await socket.receive(performance.now() + 60_000, controller.signal), undefined);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.close() settles a waiting receive() with undefined",
+  ignore,
+  async fn() {
+    using silent = silentPeer();
+    const socket = StampedSocket.open("127.0.0.1", 4, silent.port);
+    const waiting = socket.receive(performance.now() + 60_000);
+    await within(socket.close(), SETTLE_MS, "close()");
+    assertEquals(await within(waiting, SETTLE_MS, "the waiting receive()"), undefined);
+    await socket.close();
+    await assertRejects(() => socket.receive(performance.now() + 10), Deno.errors.BadResource);
+    assertThrows(() => socket.send(PAYLOAD), Deno.errors.BadResource);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket reports a datagram longer than its buffer as truncated",
+  ignore,
+  async fn() {
+    await using echo = echoServer();
+    await using socket = StampedSocket.open("127.0.0.1", 4, echo.port, { receiveBytes: 8 });
+    socket.send(PAYLOAD);
+    assertEquals(
+      await socket.receive(performance.now() + SETTLE_MS),
+      { kind: "error", message: "datagram truncated" },
+    );
+  },
+});
+
+Deno.test({
+  name: "StampedSocket leaks no file descriptor over 100 open/close cycles",
+  ignore,
+  async fn() {
+    await using echo = echoServer();
+    // The first child process makes the runtime open a socket pair (for
+    // SIGCHLD) that stays: count once before counting.
+    await openFds();
+    const before = await openFds();
+    for (let i = 0; i < 100; i++) {
+      await using socket = StampedSocket.open("127.0.0.1", 4, echo.port);
+      socket.send(PAYLOAD);
+      datagramOf(await socket.receive(performance.now() + SETTLE_MS));
+    }
+    assertEquals(await openFds(), before);
+  },
+});
+
+Deno.test({
+  name: "StampedSocket.open() refuses bad arguments with RangeError",
+  ignore,
+  fn() {
+    for (
+      const [address, family, port] of [
+        ["::1", 4, 9],
+        ["127.0.0.1", 6, 9],
+        ["localhost", 4, 9],
+        ["127.0.0.1", 4, 0],
+        ["127.0.0.1", 4, 65536],
+      ] as const
+    ) {
+      let thrown: unknown;
+      try {
+        StampedSocket.open(address, family, port).close();
+      } catch (error) {
+        thrown = error;
+      }
+      assert(thrown instanceof RangeError, `${address} ${family} ${port}: ${thrown}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "without --allow-ffi, kernel stamps are unavailable and open() says so in one line",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const module = new URL("../lib/stamped_socket.ts", import.meta.url).href;
+    const script = `
+      import { kernelStampsAvailable, StampedSocket } from "${module}";
+      console.log(kernelStampsAvailable());
+      try { StampedSocket.open("127.0.0.1", 4, 9); } catch (e) { console.log(e.name, e.message); }
+    `;
+    // --allow-net but not --allow-ffi; --no-prompt: a prompt would be a denial.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--allow-net", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    const output = new TextDecoder().decode(stdout);
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+    assertEquals(output, "false\nTypeError kernel timestamps need Linux and --allow-ffi\n");
+  },
+});
