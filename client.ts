@@ -22,6 +22,7 @@ import { classify, type PingEvent, type PingSummary } from "./lib/events.ts";
 import { openPingSocket, targetOf } from "./lib/ping_socket.ts";
 import { type PingOptions, planRun } from "./lib/ping_options.ts";
 import { PingTally } from "./lib/tally.ts";
+import { dueBy } from "./lib/timer.ts";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
 import { runMain, VERSION } from "./lib/cli.ts";
 import { parseClientCommand, USAGE } from "./lib/client_cli.ts";
@@ -32,8 +33,9 @@ import { runBeacon } from "./lib/beacon.ts";
 
 export type { PingEvent, PingSummary, StrayReason } from "./lib/events.ts";
 export type { PingOptions };
+export type { TallySummary } from "./lib/tally.ts";
 export { chat, type ChatEvent, type ChatOptions } from "./lib/chat.ts";
-export { beacon, type BeaconOptions } from "./lib/beacon.ts";
+export { beacon, type BeaconOptions, type BeaconSent } from "./lib/beacon.ts";
 export type { Target, TargetEvent };
 
 /**
@@ -91,7 +93,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   };
   let settledAt: number | undefined;
   while (!signal?.aborted && performance.now() < endAt) {
-    for (let due = nextSendAt(); due <= performance.now() && !signal?.aborted; due = nextSendAt()) {
+    for (let due = nextSendAt(); dueBy(due) && !signal?.aborted; due = nextSendAt()) {
       const seq = (tally.transmitted + 1) % SEQ_MODULUS;
       const sent = performance.timeOrigin + performance.now();
       const bytes = encodeRequest({ seq, sent, token, size: plan.size, stamp: plan.stamp });
@@ -108,7 +110,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       if (intervalMs < 1) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     const now = performance.now();
-    for (const seq of tally.expire(now)) yield { type: "timeout", seq };
+    for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
     if (tally.transmitted >= count && tally.settled()) settledAt ??= now;
     const lingerEnd = settledAt === undefined
       ? Infinity
@@ -120,7 +122,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     );
     if (arrival === undefined) continue;
     // Timeouts that fell due while we waited come first, in time order.
-    for (const seq of tally.expire(performance.now())) yield { type: "timeout", seq };
+    for (const seq of tally.expire(performance.now(), dueBy)) yield { type: "timeout", seq };
     if (arrival.kind === "datagram") {
       yield classify(arrival.data, arrival.from, arrival.at, expected);
     } else yield unreachable(tally, arrival, target, targetOf(socket));

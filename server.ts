@@ -40,6 +40,7 @@ import {
 } from "./lib/serve_options.ts";
 
 export type { ReplyMode, ServeOptions, ServerStats };
+export type { Impairments } from "./lib/impairments.ts";
 
 /** A running server; `await using server = await serve()` closes it. */
 export interface Server extends AsyncDisposable {

@@ -39,9 +39,13 @@ export interface BeaconOptions {
 
 /** One datagram the beacon sent, or failed to. */
 export interface BeaconSent {
+  /** Its counter, from 1. */
   seq: number;
+  /** What was sent, as text. */
   text: string;
+  /** Its size in bytes. */
   bytes: number;
+  /** Where it went, `ip:port`. */
   to: string;
   /** Why the send failed, if it did. */
   error?: string;

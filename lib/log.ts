@@ -58,8 +58,9 @@ const two = (n: number) => String(n).padStart(2, "0");
  * ```
  */
 export function isoTime(ms: number, utc = false): string {
-  const whole = Math.floor(ms);
-  const micro = String(Math.floor((ms - whole) * 1000)).padStart(3, "0");
+  const micros = Math.round(ms * 1000);
+  const whole = Math.floor(micros / 1000);
+  const micro = String(micros - whole * 1000).padStart(3, "0");
   const date = new Date(whole);
   if (utc) return date.toISOString().replace("Z", `${micro}Z`);
   const offset = -date.getTimezoneOffset();

@@ -8,6 +8,8 @@
  * - One bucket per address for all its ports together, `rate ×`
  *   {@linkcode ADDRESS_RATE_FACTOR}: a forger who puts a victim's address on
  *   datagrams with ever new source ports still aims only that much at it.
+ *   The total is shared: eight ports of one address flooding at full rate
+ *   can crowd out a quiet ninth.
  * - A bucket holds `max(1, rate)` tokens, so `--rate 0.5` answers one
  *   request every two seconds instead of none.
  * - Every datagram sent costs a token: a duplicated reply costs two.
@@ -15,8 +17,8 @@
  *   a bucket never hands its source a fresh one: only a bucket that has
  *   refilled to full is forgotten, since a new bucket is the same as it.
  *   A clock hand goes round the table for one; when the buckets under it
- *   are all in debt, a new source is refused until one refills (at most
- *   `max(1, rate) / rate` seconds, plus one reply's cost).
+ *   are all in debt, a new source is refused (and counted) until one has
+ *   refilled, which an emptied bucket does in `max(1, rate) / rate` s.
  *
  * @module
  */

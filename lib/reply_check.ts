@@ -38,9 +38,9 @@ const LOWER_Z = 0x7a;
  * import { checkReply } from "./reply_check.ts";
  * import { encodeRequest, findRecord } from "../protocol.ts";
  * import { deepStrictEqual } from "node:assert/strict";
- * const request = encodeRequest({ seq: 1, sent: 1e12, token: "0000BEEF", size: 40 });
+ * const request = encodeRequest({ seq: 1, sent: 1e12, token: "0000BEEF", size: 50 });
  * const reply = new TextEncoder().encode("OK..." + new TextDecoder().decode(request).toUpperCase());
- * deepStrictEqual(checkReply(reply, findRecord(reply)!, 40, false), { prefix: "OK...", upper: true });
+ * deepStrictEqual(checkReply(reply, findRecord(reply)!, 50, false), { prefix: "OK...", upper: true });
  * ```
  */
 export function checkReply(

@@ -9,7 +9,7 @@
 
 import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
 import { describeError, formatAddress } from "./net.ts";
-import { type Alarm, alarmAt } from "./timer.ts";
+import { type Alarm, alarmAt, dueBy } from "./timer.ts";
 
 /**
  * The error for a socket that cannot listen on `where`: the runtime's own
@@ -223,7 +223,7 @@ export class Receiver {
       const outcome = await Promise.race([this.#pending, alarm.rung]);
       if (outcome === undefined) {
         if (this.#alarm === alarm) this.#alarm = undefined;
-        if (performance.now() >= deadline || signal?.aborted) return undefined;
+        if (dueBy(deadline) || signal?.aborted) return undefined;
         continue;
       }
       this.#pending = undefined;

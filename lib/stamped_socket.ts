@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kernelStampsAvailable, StampedSocket } from "./stamped_socket.ts";
  *
  * if (kernelStampsAvailable()) {
@@ -20,7 +21,7 @@
  *   const [data, from] = await echo.receive();
  *   await echo.send(data, from);
  *   const reply = await socket.receive(performance.now() + 1000);
- *   if (reply?.kind !== "datagram" || reply.at <= sent) throw new Error("no reply");
+ *   assert(reply?.kind === "datagram" && reply.at > sent);
  *   echo.close();
  * }
  * ```
@@ -130,7 +131,8 @@ export class StampedSocket {
   #polling: Promise<number> | undefined;
   #receiving = false;
   #closing: Promise<void> | undefined;
-  readonly #closed = new AbortController();
+  // Aborted by close(), to wake a waiting receive.
+  readonly #closer = new AbortController();
 
   private constructor(libc: Libc, fd: number, where: string, receiveBytes: number) {
     this.#libc = libc;
@@ -236,7 +238,7 @@ export class StampedSocket {
    * that no thread polls a closed, perhaps reused, fd. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closed.abort();
+      this.#closer.abort();
       await this.#polling;
       this.#libc.symbols.close(this.#fd);
       this.#libc.close();
@@ -274,23 +276,25 @@ export class StampedSocket {
     };
   }
 
-  /** Waits until the socket may be readable, `timeout` ms pass, or
-   * `signal` aborts or the socket closes. A poll left running by an abort
-   * is waited on again rather than doubled. */
+  /** Waits until the socket may be readable, `timeout` ms pass, `signal`
+   * aborts or the socket closes. */
   async #readable(timeout: number, signal?: AbortSignal): Promise<void> {
+    // A poll that an abort left running is joined, not doubled; it may run
+    // longer than this wait, so a timer keeps this wait's timeout.
+    const joined = this.#polling !== undefined;
     this.#polling ??= this.#libc.symbols.poll(this.#pollfd, 1n, timeout).finally(() => {
       this.#polling = undefined;
     });
-    const stops = [this.#closed.signal, signal].filter((s) => s !== undefined);
-    let stop = () => {};
-    const stopped = new Promise<void>((resolve) => {
-      stop = resolve;
-      for (const s of stops) s.addEventListener("abort", stop, { once: true });
-    });
+    const stop = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
+    let wake = () => {};
+    const woken = new Promise<void>((resolve) => wake = resolve);
+    stop.addEventListener("abort", wake, { once: true });
+    const timer = joined ? setTimeout(wake, timeout) : undefined;
     try {
-      await Promise.race([this.#polling, stopped]);
+      await Promise.race([this.#polling, woken]);
     } finally {
-      for (const s of stops) s.removeEventListener("abort", stop);
+      stop.removeEventListener("abort", wake);
+      clearTimeout(timer);
     }
   }
 

@@ -90,11 +90,11 @@ export interface LossSplit {
 export interface ScheduleSummary {
   /** Mean time between consecutive sends. */
   meanInterval: number;
-  /** Mean lateness of the sends against their schedule. */
+  /** Mean distance of the sends from their schedule, early or late. */
   meanLateness: number;
   /** How late the latest send was against its scheduled time. */
   worstLateness: number;
-  /** The 99th percentile of send lateness. */
+  /** The 99th percentile of that distance. */
   p99Lateness: number;
 }
 
@@ -239,7 +239,8 @@ export class PingTally {
     this.#dueAt[slot] = Math.min(at, scheduledAt);
     this.#state[slot] = PENDING;
     this.#outstanding++;
-    this.#lateness.add(Math.max(0, at - scheduledAt));
+    // Early counts as much as late: a schedule error either way.
+    this.#lateness.add(Math.abs(at - scheduledAt));
     if (Number.isNaN(this.#firstSend)) this.#firstSend = at;
     this.#lastSend = at;
   }
@@ -268,14 +269,16 @@ export class PingTally {
     this.#stray++;
   }
 
-  /** Marks every request whose timeout has passed by `now` as timed out,
-   * yielding their seqs, oldest first. */
-  *expire(now: number): Generator<number> {
+  /** Marks every request whose timeout has passed by `now` as timed out
+   * (or is `due`, when given: an alarm may ring a little early), yielding
+   * their seqs, oldest first. */
+  *expire(now: number, due?: (deadline: number) => boolean): Generator<number> {
     for (; this.#timeoutCursor < this.#transmitted; this.#timeoutCursor++) {
       const seq = (this.#timeoutCursor + 1) % SEQ_MODULUS;
       const slot = this.#find(seq);
       if (slot < 0 || this.#state[slot] !== PENDING) continue;
-      if (this.#dueAt[slot]! + this.#timeoutMs > now) break;
+      const deadline = this.#dueAt[slot]! + this.#timeoutMs;
+      if (deadline > now && !due?.(deadline)) break;
       this.#state[slot] = TIMED_OUT;
       this.#outstanding--;
       this.#timeline.record(this.#timeoutCursor, null);

@@ -2,15 +2,13 @@
  * Waking up on time without burning a core. The runtime's timers fire late
  * (about 1 ms on these machines, with millisecond resolution), so an alarm
  * learns how late its timers have been and aims that much early (irtt's
- * "comp" timer), then walks at most the last {@linkcode SPIN_MS} with
- * `setImmediate`, which lets network I/O in between steps.
+ * "comp" timer). It never spins: one timer, one wake-up per deadline. A
+ * wake-up a little before the deadline (less than half the learned
+ * lateness) counts as on time, since waiting again would mostly end later
+ * than the deadline by more; {@linkcode dueBy} tells callers the same.
  *
  * @module
  */
-
-/** The longest stretch walked with `setImmediate` before a deadline: the
- * only CPU spent waiting. */
-export const SPIN_MS = 0.25;
 /** How fast the learned lateness follows a change (an exponential average
  * over about this many wake-ups). */
 const LEARNING_WINDOW = 16;
@@ -61,7 +59,6 @@ export function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
   const rung = new Promise<undefined>((resolve) => {
     if (signal?.aborted) return resolve(undefined);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let step: ReturnType<typeof setImmediate> | undefined;
     const ring = () => {
       cancel();
       resolve(undefined);
@@ -70,11 +67,7 @@ export function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
       const now = performance.now();
       if (Number.isFinite(aimedAt)) learn(now - aimedAt);
       const left = deadline - now;
-      if (left <= 0) return ring();
-      if (left <= SPIN_MS) {
-        step = setImmediate(() => check(NaN));
-        return;
-      }
+      if (left <= early()) return ring();
       const wait = Math.max(0, left - Math.min(lateness, MAX_COMPENSATION_MS));
       const aim = now + wait;
       timer = setTimeout(() => check(aim), wait);
@@ -82,12 +75,32 @@ export function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
     signal?.addEventListener("abort", ring, { once: true });
     cancel = () => {
       clearTimeout(timer);
-      if (step !== undefined) clearImmediate(step);
       signal?.removeEventListener("abort", ring);
     };
     if (Number.isFinite(deadline)) check(NaN);
   });
   return { deadline, rung, cancel: () => cancel() };
+}
+
+/** How early a wake-up may come and still count as on time, ms. */
+function early(): number {
+  return Math.min(lateness, MAX_COMPENSATION_MS) / 2;
+}
+
+/**
+ * Whether `deadline` (a `performance.now()` time) counts as come: passed,
+ * or close enough that an alarm for it rings now.
+ *
+ * @example
+ * ```ts
+ * import { dueBy } from "./timer.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(dueBy(performance.now() - 1), true);
+ * equal(dueBy(performance.now() + 60_000), false);
+ * ```
+ */
+export function dueBy(deadline: number): boolean {
+  return performance.now() >= deadline - early();
 }
 
 /** Folds one timer's lateness into the average. */

@@ -44,7 +44,7 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
       assertMatch(
         lines[i + 1]!,
         new RegExp(
-          `^64 bytes from 127\\.0\\.0\\.1:${server.port}: seq=${seq} time=\\d+(\\.\\d+)? ms$`,
+          `^64 bytes from 127\\.0\\.0\\.1:${server.port}: seq=${seq} time=\\d+(\\.\\d+)? ms \\(uppercased\\)$`,
         ),
       );
     }
@@ -56,8 +56,9 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
       /^rtt min\/avg\/max\/mdev = \d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3} ms$/,
     );
     assertMatch(lines[8]!, /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/);
-    assertMatch(lines[9]!, /^lost upstream 0, downstream 0; server time avg [\d.]+ ms$/);
-    assertEquals(lines.length, 10);
+    assertEquals(lines[9], "replies: 3 uppercased by the server");
+    assertMatch(lines[10]!, /^lost upstream 0, downstream 0; server time avg [\d.]+ ms$/);
+    assertEquals(lines.length, 11);
     assertEquals(client.stderr, "");
   } finally {
     const stopped = await server.stop("SIGTERM");

@@ -64,18 +64,21 @@ const hostileDatagram: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 /** Sends each datagram from one socket and returns the reply (or
  * `undefined` when none comes within `waitMs`). */
+/**
+ * Sends each datagram from a fresh port and waits for its reply. A fresh
+ * port per datagram, because fast-check repeats a datagram while it
+ * shrinks, and the same bytes coming back at once from where the server
+ * just sent them is an echo loop, which the server stops (loop_guard.ts).
+ */
 function exchanger(port: number) {
-  const socket = udpSocket();
-  const receiver = new Receiver(socket);
   return {
     async exchange(data: Uint8Array, waitMs = 1000): Promise<Uint8Array | undefined> {
+      using socket = udpSocket();
+      using receiver = new Receiver(socket);
       await socket.send(data, { transport: "udp", hostname: "127.0.0.1", port });
       return (await receiver.next(performance.now() + waitMs))?.data.slice();
     },
-    close: () => {
-      receiver.close();
-      socket.close();
-    },
+    close: () => {},
   };
 }
 

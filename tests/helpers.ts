@@ -7,6 +7,7 @@
  */
 
 import { type PingEvent, type PingSummary } from "../client.ts";
+import { openSocket } from "../lib/socket.ts";
 
 /** The project folder, where deno.json (and its "unstable": ["net"]) lives. */
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -34,8 +35,8 @@ export function ofType<Type extends PingEvent["type"]>(
 }
 
 /** A bare UDP socket on loopback, for peers that misbehave on purpose. */
-export function udpSocket(hostname = "127.0.0.1"): Deno.DatagramConn {
-  return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+export function udpSocket(hostname = "127.0.0.1"): Deno.DatagramConn & Disposable {
+  return openSocket(hostname, 0);
 }
 
 /** The port a socket is bound to. */

@@ -205,3 +205,19 @@ Deno.test("LoopGuard remembers at most MAX_LOOP_ENTRIES peers among 100,000 sour
   guard.sent(last, 5000, data, now);
   assertEquals(guard.check(last, 5000, data, now), "loop");
 });
+
+Deno.test("LoopGuard makes room by forgetting peers whose replies expired, not one in the window", () => {
+  const guard = new LoopGuard({ ownAddresses: [] });
+  const data = bytes("hi");
+  const answer = (hostname: string, now: number) => {
+    const verdict = guard.check(hostname, 12000, data, now);
+    if (verdict === "ok") guard.sent(hostname, 12000, data, now);
+    return verdict;
+  };
+  for (let i = 0; i < MAX_LOOP_ENTRIES; i++) answer(`10.0.${i >> 8}.${i & 255}`, 0);
+  const later = LOOP_WINDOW_MS + 100;
+  assertEquals(answer("10.0.0.0", later), "ok"); // the first peer is answered again
+  for (let i = 0; i < 10; i++) answer(`10.1.0.${i}`, later); // newcomers need room
+  assertEquals(answer("10.0.0.0", later + 1), "ok", "its reply bounced once");
+  assertEquals(answer("10.0.0.0", later + 2), "loop", "and twice: it was not forgotten");
+});

@@ -111,7 +111,7 @@ Deno.test("RateLimiter refuses new sources while every bucket it could forget is
   assertEquals(limiter.size, 2);
 });
 
-Deno.test("RateLimiter forgets a refilled bucket, not one in debt behind it", () => {
+Deno.test("RateLimiter makes room by forgetting a refilled bucket, never one in debt", () => {
   const limiter = new RateLimiter(10, 2);
   assertEquals(allowed(limiter, 1, 0, 10), 10); // port 1 in debt, least recently used
   assertEquals(allowed(limiter, 2, 0, 1), 1); // port 2 refills within 100 ms
