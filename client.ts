@@ -19,8 +19,8 @@
 import { FLOOD_GAP_MS, LINGER_MS, settings } from "./settings.ts";
 import { encodeRequest, SEQ_MODULUS } from "./protocol.ts";
 import { classify, type PingEvent, type PingSummary } from "./lib/events.ts";
-import { openPingSocket, targetOf } from "./lib/ping_socket.ts";
-import { type PingOptions, planRun } from "./lib/ping_options.ts";
+import { openPingSocket, type PingSocket, targetOf } from "./lib/ping_socket.ts";
+import { type PingOptions, planRun, type RunPlan } from "./lib/ping_options.ts";
 import { PingTally } from "./lib/tally.ts";
 import { dueBy } from "./lib/timer.ts";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
@@ -59,23 +59,13 @@ export type { Target, TargetEvent };
  * ```
  */
 export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent, PingSummary> {
-  const target = formatAddress(
-    unbracket(options.host ?? settings.host),
-    checkPort(options.port ?? settings.port),
-  );
-  const opened = await openPingSocket(
-    options.host ?? settings.host,
-    options.port ?? settings.port,
-    {
-      kernel: options.kernelStamps,
-    },
-  );
+  const { host = settings.host, port = settings.port, signal } = options;
+  const target = formatAddress(unbracket(host), checkPort(port));
+  const opened = await openPingSocket(host, port, { kernel: options.kernelStamps });
   using socket = opened.socket;
   const plan = planRun(options, socket.address.includes(":") ? 6 : 4);
   if (opened.notice) yield { type: "notice", text: opened.notice };
-  const { count, intervalMs, timeoutMs, flood, token } = plan;
-  const { signal } = options;
-  const tally = new PingTally(plan.inFlight, timeoutMs);
+  const tally = new PingTally(plan.inFlight, plan.timeoutMs);
   const expected = {
     ...plan,
     address: socket.address,
@@ -85,41 +75,25 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   };
   const start = performance.now();
   const endAt = start + plan.deadlineMs;
-  let lastSendAt = start;
   const nextSendAt = () => {
-    if (tally.transmitted >= count) return Infinity;
-    if (!flood) return start + tally.transmitted * intervalMs;
-    return tally.outstanding === 0 ? 0 : lastSendAt + FLOOD_GAP_MS;
+    if (tally.transmitted >= plan.count) return Infinity;
+    if (!plan.flood) return start + tally.transmitted * plan.intervalMs;
+    return tally.outstanding === 0 ? 0 : tally.lastSendAt + FLOOD_GAP_MS;
   };
   let settledAt: number | undefined;
   while (!signal?.aborted && performance.now() < endAt) {
     for (let due = nextSendAt(); dueBy(due) && !signal?.aborted; due = nextSendAt()) {
-      const seq = (tally.transmitted + 1) % SEQ_MODULUS;
-      const sent = performance.timeOrigin + performance.now();
-      const bytes = encodeRequest({ seq, sent, token, size: plan.size, stamp: plan.stamp });
-      lastSendAt = performance.now();
-      try {
-        tally.sent(seq, lastSendAt, due || lastSendAt, await socket.send(bytes));
-        yield { type: "sent", seq, bytes: bytes.length, time: sent };
-      } catch (error) {
-        tally.sent(seq, lastSendAt, due || lastSendAt);
-        tally.sendFailed(seq);
-        yield { type: "error", seq, target, message: describeError(error) };
-      }
+      yield await sendRequest(socket, tally, plan, due, target);
       // Let signals in between sends, however short the interval.
-      if (intervalMs < 1) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (plan.intervalMs < 1) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
-    if (tally.transmitted >= count && tally.settled()) settledAt ??= now;
-    const lingerEnd = settledAt === undefined
-      ? Infinity
-      : settledAt + Math.min(LINGER_MS, timeoutMs);
+    if (tally.transmitted >= plan.count && tally.settled()) settledAt ??= now;
+    const lingerEnd = (settledAt ?? Infinity) + Math.min(LINGER_MS, plan.timeoutMs);
     if (now >= lingerEnd) break;
-    const arrival = await socket.receive(
-      Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd),
-      signal,
-    );
+    const wake = Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd);
+    const arrival = await socket.receive(wake, signal);
     if (arrival === undefined) continue;
     // Timeouts that fell due while we waited come first, in time order.
     for (const seq of tally.expire(performance.now(), dueBy)) yield { type: "timeout", seq };
@@ -127,15 +101,38 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       yield classify(arrival.data, arrival.from, arrival.at, expected);
     } else yield unreachable(tally, arrival, target, targetOf(socket));
   }
-  const summary: PingSummary = {
+  const time = tally.transmitted > 0 ? (settledAt ?? performance.now()) - start : 0;
+  const summary = {
     target,
     address: targetOf(socket),
     clock: socket.clock,
     ...tally.summary(),
-    time: tally.transmitted > 0 ? (settledAt ?? performance.now()) - start : 0,
+    time,
   };
   yield { type: "summary", summary };
   return summary;
+}
+
+/** Sends the next request of `plan`, due at `due`, and records it. */
+async function sendRequest(
+  socket: PingSocket,
+  tally: PingTally,
+  plan: RunPlan,
+  due: number,
+  target: string,
+): Promise<PingEvent> {
+  const seq = (tally.transmitted + 1) % SEQ_MODULUS;
+  const sent = performance.timeOrigin + performance.now();
+  const bytes = encodeRequest({ seq, sent, token: plan.token, size: plan.size, stamp: plan.stamp });
+  const at = performance.now();
+  try {
+    tally.sent(seq, at, due || at, await socket.send(bytes));
+    return { type: "sent", seq, bytes: bytes.length, time: sent };
+  } catch (error) {
+    tally.sent(seq, at, due || at);
+    tally.sendFailed(seq);
+    return { type: "error", seq, target, message: describeError(error) };
+  }
 }
 
 /** A refused or failed receive, charged to the latest request. */

@@ -24,8 +24,8 @@ import {
 } from "./lib/cli.ts";
 import { FastSocket } from "./lib/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/heartbeat.ts";
-import { escapeBytes, logTime } from "./lib/log.ts";
-import { describeError, formatAddress, parsePort, resolveHost } from "./lib/net.ts";
+import { escapeBytes, logger } from "./lib/log.ts";
+import { describeError, parsePort, resolveHost } from "./lib/net.ts";
 import { Outbox } from "./lib/outbox.ts";
 import type { ReplyMode } from "./lib/reply.ts";
 import { newServerStats, type ServerStats, serverSummary } from "./lib/server_stats.ts";
@@ -79,11 +79,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     : new RuntimeSocket(address, port, prefix);
   const stats = newServerStats();
   const policy = new Policy({ ...options, mode, own: socket.addr }, stats);
-  const log = options.log;
-  const logLine = (from: Deno.NetAddr | undefined, text: string) =>
-    log?.(
-      `${logTime(options.utc)} ${from ? formatAddress(from.hostname, from.port) + " " : ""}${text}`,
-    );
+  const logLine = logger(options.log, options.utc);
   const outbox = new Outbox((data, to) => socket.send(data, to), {
     mode,
     prefixLength: prefix.length,
@@ -108,13 +104,12 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       const { length, from, at } = arrival;
       const request = socket.buffer.subarray(prefix.length, prefix.length + length);
       const verdict = policy.decide(request, from, at);
-      if (log) logLine(from, describe(verdict, length, `"${escapeBytes(request)}"`));
+      const beat = verdict.kind === "ignored" ? verdict.heartbeat : undefined;
+      if (monitor && beat) {
+        monitor.beat(beat).forEach((note) => logLine(undefined, describeNote(note)));
+      } else if (options.log) logLine(from, describe(verdict, length, `"${escapeBytes(request)}"`));
       if (verdict.kind === "reply") {
         await outbox.reply(socket.buffer, length, from, verdict.fate, verdict.stamp);
-      }
-      const beat = verdict.kind === "ignored" ? verdict.heartbeat : undefined;
-      for (const note of monitor && beat ? monitor.beat(beat) : []) {
-        logLine(undefined, describeNote(note));
       }
     }
   }

@@ -188,15 +188,7 @@ export function parseClientCommand(args: string[]): Command {
     : targets.length > 1
     ? "many"
     : "ping";
-  for (const [name, value] of Object.entries(values)) {
-    const flag = FLAGS[name as keyof typeof FLAGS];
-    if (value !== undefined && !(flag.modes as readonly Mode[]).includes(mode)) {
-      const given = "short" in flag ? `-${flag.short}` : `--${name}`;
-      throw new TypeError(
-        `${given} does not apply to ${MODE_NAMES[mode]} (see the mode table in README)`,
-      );
-    }
-  }
+  refuseFlagsOutside(mode, values);
   const [{ host, port }] = targets as [Target];
   const numbers = {
     count: numberFlag(values.count, PING_RULES.count),
@@ -227,26 +219,7 @@ export function parseClientCommand(args: string[]): Command {
     verbose: values.verbose,
     kernelStamps: kernelStampsAvailable(),
   };
-  const output: Output = {
-    format: values.json ? "json" : values["json-lines"] ? "json-lines" : "text",
-    quiet: values.quiet ?? false,
-    flood,
-    // Deno.noColor reflects NO_COLOR without needing --allow-env.
-    color: Deno.stdout.isTerminal() && !Deno.noColor && !values["no-color"],
-    svg: values.svg,
-    target: formatAddress(unbracket(host), port),
-    targets: targets.map((each) => formatAddress(each.host, each.port)),
-    size: size ?? settings.size,
-    kernel: ping.kernelStamps ?? false,
-    options: {
-      count: numbers.count ?? (numbers.deadline === undefined ? settings.count : null),
-      interval: flood ? 0 : numbers.interval ?? settings.interval,
-      timeout: numbers.timeout ?? settings.timeout,
-      size: size ?? settings.size,
-      deadline: numbers.deadline ?? null,
-      flood,
-    },
-  };
+  const output = outputOf(values, targets, ping);
   return mode === "many" ? { mode, targets, ping, output } : { mode, ping, output };
 }
 
@@ -268,4 +241,54 @@ function intervalFlag(text: string | undefined): number | undefined {
     }
     throw error;
   }
+}
+
+/** Refuses, with one line, a flag given to a mode it does not apply to. */
+function refuseFlagsOutside(mode: Mode, values: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(values)) {
+    const flag = FLAGS[name as keyof typeof FLAGS];
+    if (value !== undefined && !(flag.modes as readonly Mode[]).includes(mode)) {
+      const given = "short" in flag ? `-${flag.short}` : `--${name}`;
+      throw new TypeError(
+        `${given} does not apply to ${MODE_NAMES[mode]} (see the mode table in README)`,
+      );
+    }
+  }
+}
+
+/** How a ping run (or several) is printed, from the flags. */
+function outputOf(
+  values: {
+    json?: boolean;
+    "json-lines"?: boolean;
+    quiet?: boolean;
+    "no-color"?: boolean;
+    svg?: string;
+  },
+  targets: Target[],
+  ping: PingOptions,
+): Output {
+  const { host = settings.host, port = settings.port, flood = false } = ping;
+  const numbers = ping;
+  const size = ping.size;
+  return {
+    format: values.json ? "json" : values["json-lines"] ? "json-lines" : "text",
+    quiet: values.quiet ?? false,
+    flood,
+    // Deno.noColor reflects NO_COLOR without needing --allow-env.
+    color: Deno.stdout.isTerminal() && !Deno.noColor && !values["no-color"],
+    svg: values.svg,
+    target: formatAddress(unbracket(host), port),
+    targets: targets.map((each) => formatAddress(each.host, each.port)),
+    size: size ?? settings.size,
+    kernel: ping.kernelStamps ?? false,
+    options: {
+      count: numbers.count ?? (numbers.deadline === undefined ? settings.count : null),
+      interval: flood ? 0 : numbers.interval ?? settings.interval,
+      timeout: numbers.timeout ?? settings.timeout,
+      size: size ?? settings.size,
+      deadline: numbers.deadline ?? null,
+      flood,
+    },
+  };
 }

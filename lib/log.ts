@@ -7,6 +7,7 @@
  */
 
 import { PREVIEW_BYTES } from "../settings.ts";
+import { formatAddress } from "./net.ts";
 
 const BACKSLASH = 0x5c;
 const QUOTE = 0x22;
@@ -84,4 +85,28 @@ export function isoTime(ms: number, utc = false): string {
  */
 export function logTime(utc = false): string {
   return isoTime(performance.timeOrigin + performance.now(), utc);
+}
+
+/**
+ * A log writer: each line starts with the time and, when given, the
+ * address it is about. Writes nothing without `log`.
+ *
+ * @example
+ * ```ts
+ * import { logger } from "./log.ts";
+ * import { match } from "node:assert/strict";
+ * const lines: string[] = [];
+ * logger((line) => lines.push(line), true)({ transport: "udp", hostname: "::1", port: 9 }, "hi");
+ * match(lines[0]!, /Z \[::1\]:9 hi$/);
+ * ```
+ */
+export function logger(
+  log: ((line: string) => void) | undefined,
+  utc = false,
+): (about: Deno.NetAddr | undefined, text: string) => void {
+  return (about, text) => {
+    if (!log) return;
+    const where = about ? `${formatAddress(about.hostname, about.port)} ` : "";
+    log(`${logTime(utc)} ${where}${text}`);
+  };
 }

@@ -129,12 +129,18 @@ export function summaryLines(summary: PingSummary): string[] {
 function lossSplitLine(summary: PingSummary): string | undefined {
   const lost = summary.transmitted - summary.received;
   const { lossSplit, serverTime } = summary;
+  if (summary.stampProblem) {
+    return `lost upstream/downstream and server time: unknown (${summary.stampProblem})`;
+  }
   if (lossSplit === null) {
     return lost > 0 && summary.received > 0
       ? "lost upstream/downstream: unknown (the server does not stamp replies)"
       : undefined;
   }
   const parts = [`lost upstream ${lossSplit.upstream}, downstream ${lossSplit.downstream}`];
+  if (lossSplit.rateLimited > 0) {
+    parts[0] += `, rate-limited by the server ${lossSplit.rateLimited}`;
+  }
   if (lossSplit.unknown > 0) parts[0] += `, unknown ${lossSplit.unknown} (after the last reply)`;
   if (serverTime !== null) parts.push(`server time avg ${ms3(serverTime.avg)} ms`);
   return parts.join("; ");

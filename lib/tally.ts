@@ -51,6 +51,8 @@ export interface ReplyStamp {
   count: number;
   /** Microseconds the server held the request, when it said. */
   held?: number;
+  /** Requests the server refused by its rate limit since its last stamp. */
+  refused?: number;
 }
 
 /**
@@ -73,6 +75,9 @@ export interface LossSplit {
   downstream: number;
   /** Sent after the last stamped reply: no stamp says where they went. */
   unknown: number;
+  /** Reached the server, which refused them by its rate limit (counted
+   * apart from upstream loss). */
+  rateLimited: number;
 }
 
 /**
@@ -130,8 +135,12 @@ export interface TallySummary {
   loss: number;
   /** Round-trip times, ms (NaN figures when no reply came). */
   rtt: RttSummary;
-  /** `null` when no reply carried a stamp: the server does not stamp, so
-   * the direction of a loss is unknown. */
+  /** Why the stamps were not believed (a count that went backwards or
+   * past what was sent, a hold longer than the round trip), or `null`.
+   * Then `lossSplit` and `serverTime` are `null`: unknown, never wrong. */
+  stampProblem: string | null;
+  /** `null` when no reply carried a stamp (the server does not stamp) or
+   * the stamps were not believed: the direction of a loss is unknown. */
   lossSplit: LossSplit | null;
   /** Time the server held each request (its share of the RTT), in ms;
    * `null` when the server did not say. */
@@ -200,6 +209,8 @@ export class PingTally {
   #firstSend = NaN;
   #lastSend = NaN;
   #stampedReplies = 0;
+  #refusedByServer = 0;
+  #stampProblem: string | null = null;
   #highestStampedIndex = -1;
   #countAtHighestStamp = 0;
   readonly #changes = new Map<string, number>();
@@ -221,6 +232,12 @@ export class PingTally {
   /** Requests sent so far. */
   get transmitted(): number {
     return this.#transmitted;
+  }
+
+  /** When the latest request was sent, a `performance.now()` time (NaN
+   * before the first). */
+  get lastSendAt(): number {
+    return this.#lastSend;
   }
 
   /** Requests neither answered nor timed out nor failed. */
@@ -320,8 +337,10 @@ export class PingTally {
     if (reordered) this.#reordered++;
     this.#rtt.add(rtt);
     this.#timeline.record(index, rtt, late);
-    if (stamp) {
+    if (stamp) this.#believe(stamp, index, rtt);
+    if (stamp && this.#stampProblem === null) {
       this.#stampedReplies++;
+      this.#refusedByServer += stamp.refused ?? 0;
       if (index > this.#highestStampedIndex) {
         this.#highestStampedIndex = index;
         this.#countAtHighestStamp = stamp.count;
@@ -346,7 +365,10 @@ export class PingTally {
       loss: lossPercent(sends, this.#received),
       rtt: this.#rtt.summary(),
       lossSplit: this.#lossSplit(),
-      serverTime: this.#serverTime.count > 0 ? this.#serverTime.summary() : null,
+      stampProblem: this.#stampProblem,
+      serverTime: this.#serverTime.count > 0 && this.#stampProblem === null
+        ? this.#serverTime.summary()
+        : null,
       schedule: {
         meanInterval: sends > 1 ? (this.#lastSend - this.#firstSend) / (sends - 1) : NaN,
         meanLateness: this.#lateness.summary().avg,
@@ -367,13 +389,41 @@ export class PingTally {
    * Requests after K may have gone either way.
    */
   #lossSplit(): LossSplit | null {
-    if (this.#stampedReplies === 0) return null;
+    if (this.#stampedReplies === 0 || this.#stampProblem !== null) return null;
     const upTo = this.#highestStampedIndex + 1;
     const seen = Math.min(this.#countAtHighestStamp, upTo);
-    const upstream = upTo - seen;
+    // Requests the server refused by rate were not counted by it either.
+    const rateLimited = Math.min(this.#refusedByServer, upTo - seen);
+    const upstream = upTo - seen - rateLimited;
     const downstream = Math.max(0, seen - this.#stampedReplies);
     const lost = this.#transmitted - this.#received;
-    return { upstream, downstream, unknown: Math.max(0, lost - upstream - downstream) };
+    const unknown = Math.max(0, lost - upstream - downstream - rateLimited);
+    return { upstream, downstream, unknown, rateLimited };
+  }
+
+  /**
+   * Checks a stamp against what this run knows, and stops believing stamps
+   * for the run at the first one that cannot be true: a count of requests
+   * that went backwards (the server forgot this run's token) or past the
+   * requests sent so far, or a hold longer than the round trip. A server
+   * that lies or forgets then leaves the figures unknown, never wrong.
+   */
+  #believe(stamp: ReplyStamp, index: number, rtt: number): void {
+    if (this.#stampProblem !== null) return;
+    if (stamp.count < 1 || stamp.count > index + 1) {
+      this.#stampProblem = `a stamp counted ${stamp.count} requests where ${
+        index + 1
+      } had been sent`;
+    } else if (
+      this.#stampedReplies > 0 &&
+      (index > this.#highestStampedIndex
+        ? stamp.count < this.#countAtHighestStamp
+        : stamp.count > this.#countAtHighestStamp)
+    ) {
+      this.#stampProblem = "the server's count of requests went backwards (it forgot this run?)";
+    } else if (stamp.held !== undefined && stamp.held / 1000 > rtt) {
+      this.#stampProblem = "the server claimed to hold a request longer than its round trip";
+    }
   }
 
   #find(seq: number): number {

@@ -13,130 +13,102 @@ const encoder = new TextEncoder();
 const fast = { interval: 0.01, timeout: 1 };
 
 Deno.test("ping() gets every reply from an echo server", async () => {
-  const server = await serve({ port: 0 });
-  try {
-    const events = await collect(ping({ port: server.addr.port, count: 5, ...fast }));
-    const replies = ofType(events, "reply");
-    assertEquals(replies.map((reply) => reply.seq), [1, 2, 3, 4, 5]);
-    assert(replies.every((reply) => reply.rtt > 0 && reply.bytes === 64));
-    const summary = summaryOf(events);
-    assertEquals([summary.transmitted, summary.received, summary.loss], [5, 5, 0]);
-    assertEquals(summary.rtt.count, 5);
-    assert(summary.rtt.min <= summary.rtt.avg && summary.rtt.avg <= summary.rtt.max);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0 });
+  const events = await collect(ping({ port: server.addr.port, count: 5, ...fast }));
+  const replies = ofType(events, "reply");
+  assertEquals(replies.map((reply) => reply.seq), [1, 2, 3, 4, 5]);
+  assert(replies.every((reply) => reply.rtt > 0 && reply.bytes === 64));
+  const summary = summaryOf(events);
+  assertEquals([summary.transmitted, summary.received, summary.loss], [5, 5, 0]);
+  assertEquals(summary.rtt.count, 5);
+  assert(summary.rtt.min <= summary.rtt.avg && summary.rtt.avg <= summary.rtt.max);
 });
 
 for (
   const [name, options] of [["upper", { mode: "upper" }], ["prefix", { prefix: "OK..." }]] as const
 ) {
   Deno.test(`ping() reads its record back from a ${name} server's replies`, async () => {
-    const server = await serve({ port: 0, ...options });
-    try {
-      const summary = summaryOf(
-        await collect(ping({ port: server.addr.port, count: 3, ...fast, size: 100 })),
-      );
-      assertEquals([summary.received, summary.stray], [3, 0]);
-    } finally {
-      await server.close();
-    }
+    await using server = await serve({ port: 0, ...options });
+    const summary = summaryOf(
+      await collect(ping({ port: server.addr.port, count: 3, ...fast, size: 100 })),
+    );
+    assertEquals([summary.received, summary.stray], [3, 0]);
   });
 }
 
 Deno.test("ping() reports every request to a silent server as timed out", async () => {
-  const server = await serve({ port: 0, mode: "silent" });
-  try {
-    const events = await collect(
-      ping({ port: server.addr.port, count: 3, interval: 0.01, timeout: 0.1 }),
-    );
-    assertEquals(ofType(events, "timeout").map((event) => event.seq), [1, 2, 3]);
-    const summary = summaryOf(events);
-    assertEquals([summary.received, summary.loss], [0, 100]);
-    assertEquals(summary.rtt.count, 0);
-    assertEquals(server.stats.ignored, 3);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, mode: "silent" });
+  const events = await collect(
+    ping({ port: server.addr.port, count: 3, interval: 0.01, timeout: 0.1 }),
+  );
+  assertEquals(ofType(events, "timeout").map((event) => event.seq), [1, 2, 3]);
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.loss], [0, 100]);
+  assertEquals(summary.rtt.count, 0);
+  assertEquals(server.stats.ignored, 3);
 });
 
 Deno.test("ping() against a seeded lossy server loses exactly the predicted requests", async () => {
   const seed = 7;
   const count = 30;
-  const server = await serve({ port: 0, loss: 0.3, seed });
-  try {
-    const random = createRandom(seed);
-    const predicted: number[] = [];
-    for (let seq = 1; seq <= count; seq++) {
-      if (random() < 0.3) predicted.push(seq);
-      random(), random(), random(); // the jitter, duplicate and reorder draws
-    }
-    assert(predicted.length > 0 && predicted.length < count);
-    const events = await collect(
-      ping({ port: server.addr.port, count, interval: 0.01, timeout: 0.3 }),
-    );
-    assertEquals(ofType(events, "timeout").map((event) => event.seq), predicted);
-    assertEquals(server.stats.dropped, predicted.length);
-    assertEquals(summaryOf(events).received, count - predicted.length);
-  } finally {
-    await server.close();
+  await using server = await serve({ port: 0, loss: 0.3, seed });
+  const random = createRandom(seed);
+  const predicted: number[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    if (random() < 0.3) predicted.push(seq);
+    random(), random(), random(); // the jitter, duplicate and reorder draws
   }
+  assert(predicted.length > 0 && predicted.length < count);
+  const events = await collect(
+    ping({ port: server.addr.port, count, interval: 0.01, timeout: 0.3 }),
+  );
+  assertEquals(ofType(events, "timeout").map((event) => event.seq), predicted);
+  assertEquals(server.stats.dropped, predicted.length);
+  assertEquals(summaryOf(events).received, count - predicted.length);
 });
 
 Deno.test("ping() measures at least the server's --delay on every reply", async () => {
-  const server = await serve({ port: 0, delay: 40 });
-  try {
-    const events = await collect(
-      ping({ port: server.addr.port, count: 4, interval: 0.01, timeout: 2 }),
-    );
-    const replies = ofType(events, "reply");
-    assertEquals(replies.length, 4);
-    for (const reply of replies) assert(reply.rtt >= 40, `rtt ${reply.rtt} below the delay`);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, delay: 40 });
+  const events = await collect(
+    ping({ port: server.addr.port, count: 4, interval: 0.01, timeout: 2 }),
+  );
+  const replies = ofType(events, "reply");
+  assertEquals(replies.length, 4);
+  for (const reply of replies) assert(reply.rtt >= 40, `rtt ${reply.rtt} below the delay`);
 });
 
 Deno.test("ping() keeps several requests in flight when the interval is below the timeout", async () => {
-  const server = await serve({ port: 0, delay: 100 });
-  try {
-    let receivedAtFirstReply: number | undefined;
-    const events: PingEvent[] = [];
-    const run = ping({ port: server.addr.port, count: 5, interval: 0.01, timeout: 2 });
-    for await (const event of run) {
-      if (event.type === "reply") receivedAtFirstReply ??= server.stats.received;
-      events.push(event);
-    }
-    // All five requests were at the server before the first reply came back.
-    assertEquals(receivedAtFirstReply, 5);
-    assertEquals(summaryOf(events).received, 5);
-    assertEquals(server.stats.received, 5);
-  } finally {
-    await server.close();
+  await using server = await serve({ port: 0, delay: 100 });
+  let receivedAtFirstReply: number | undefined;
+  const events: PingEvent[] = [];
+  const run = ping({ port: server.addr.port, count: 5, interval: 0.01, timeout: 2 });
+  for await (const event of run) {
+    if (event.type === "reply") receivedAtFirstReply ??= server.stats.received;
+    events.push(event);
   }
+  // All five requests were at the server before the first reply came back.
+  assertEquals(receivedAtFirstReply, 5);
+  assertEquals(summaryOf(events).received, 5);
+  assertEquals(server.stats.received, 5);
 });
 
 Deno.test("ping() marks a second reply to the same request as a duplicate", async () => {
-  const twice = customServer(async (socket, data, from) => {
+  await using twice = customServer(async (socket, data, from) => {
     await socket.send(data, from);
     await socket.send(data, from);
   });
-  try {
-    const events = await collect(ping({ port: twice.port, count: 3, ...fast }));
-    assertEquals(ofType(events, "reply").length, 3);
-    // The run lingers a moment after the last reply: the copy of seq 3,
-    // sent right behind it, is seen too.
-    assertEquals(ofType(events, "duplicate").map((event) => event.seq), [1, 2, 3]);
-    const summary = summaryOf(events);
-    assertEquals([summary.received, summary.duplicates, summary.loss], [3, 3, 0]);
-  } finally {
-    await twice.close();
-  }
+  const events = await collect(ping({ port: twice.port, count: 3, ...fast }));
+  assertEquals(ofType(events, "reply").length, 3);
+  // The run lingers a moment after the last reply: the copy of seq 3,
+  // sent right behind it, is seen too.
+  assertEquals(ofType(events, "duplicate").map((event) => event.seq), [1, 2, 3]);
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.duplicates, summary.loss], [3, 3, 0]);
 });
 
 Deno.test("ping() ignores replies from a foreign socket, with a wrong token, or garbled", async () => {
-  const foreign = udpSocket();
-  const hostile = customServer(async (socket, data, from) => {
+  using foreign = udpSocket();
+  await using hostile = customServer(async (socket, data, from) => {
     const text = new TextDecoder().decode(data);
     await foreign.send(data, from); // right record, wrong source address
     await socket.send(encoder.encode(text.replace("0000BEEF", "0BADBEEF")), from);
@@ -144,198 +116,153 @@ Deno.test("ping() ignores replies from a foreign socket, with a wrong token, or 
     await socket.send(encoder.encode(text.replace(/^PING \d+/, "PING 999")), from);
     await socket.send(data, from);
   });
-  try {
-    const events = await collect(
-      ping({ port: hostile.port, count: 3, ...fast, token: "0000BEEF" }),
-    );
-    const strays = ofType(events, "stray").map((event) => event.reason);
-    const tally = (reason: string) => strays.filter((r) => r === reason).length;
-    assertEquals(
-      [tally("foreign-address"), tally("wrong-token"), tally("no-record"), tally("unknown-seq")],
-      [3, 3, 3, 3],
-    );
-    const summary = summaryOf(events);
-    assertEquals([summary.received, summary.duplicates, summary.stray], [3, 0, 12]);
-  } finally {
-    await hostile.close();
-    foreign.close();
-  }
+  const events = await collect(
+    ping({ port: hostile.port, count: 3, ...fast, token: "0000BEEF" }),
+  );
+  const strays = ofType(events, "stray").map((event) => event.reason);
+  const tally = (reason: string) => strays.filter((r) => r === reason).length;
+  assertEquals(
+    [tally("foreign-address"), tally("wrong-token"), tally("no-record"), tally("unknown-seq")],
+    [3, 3, 3, 3],
+  );
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.duplicates, summary.stray], [3, 0, 12]);
 });
 
 Deno.test("ping() counts a reply that arrives after its timeout as late, not lost", async () => {
-  const server = await serve({ port: 0, delay: 200 });
-  try {
-    // seq 1 times out at 50 ms, its reply comes at 200 ms while seq 2
-    // (sent at 300 ms) is not yet due; seq 2 times out and ends the run.
-    const events = await collect(
-      ping({ port: server.addr.port, count: 2, interval: 0.3, timeout: 0.05 }),
-    );
-    assertEquals(
-      events.map((event) => event.type),
-      ["sent", "timeout", "reply", "sent", "timeout", "summary"],
-    );
-    const late = ofType(events, "reply")[0]!;
-    assertEquals([late.seq, late.late], [1, true]);
-    const summary = summaryOf(events);
-    assertEquals([summary.transmitted, summary.received, summary.late, summary.loss], [
-      2,
-      1,
-      1,
-      50,
-    ]);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, delay: 200 });
+  // seq 1 times out at 50 ms, its reply comes at 200 ms while seq 2
+  // (sent at 300 ms) is not yet due; seq 2 times out and ends the run.
+  const events = await collect(
+    ping({ port: server.addr.port, count: 2, interval: 0.3, timeout: 0.05 }),
+  );
+  assertEquals(
+    events.map((event) => event.type),
+    ["sent", "timeout", "reply", "sent", "timeout", "summary"],
+  );
+  const late = ofType(events, "reply")[0]!;
+  assertEquals([late.seq, late.late], [1, true]);
+  const summary = summaryOf(events);
+  assertEquals([summary.transmitted, summary.received, summary.late, summary.loss], [
+    2,
+    1,
+    1,
+    50,
+  ]);
 });
 
 Deno.test("ping()'s counters match what a seeded server did over 1,000 pings", async () => {
-  const server = await serve({ port: 0, loss: 0.05, duplicate: 0.05, reorder: 0.05, seed: 2026 });
-  try {
-    const summary = summaryOf(
-      await collect(ping({ port: server.addr.port, count: 1000, interval: 0.002, timeout: 3 })),
-    );
-    const { stats } = server;
-    assert(stats.dropped > 0 && stats.duplicated > 0 && stats.reordered > 0, JSON.stringify(stats));
-    assertEquals(summary.transmitted, 1000);
-    assertEquals(summary.received, 1000 - stats.dropped);
-    assertEquals(summary.duplicates, stats.duplicated);
-    assertEquals(summary.reordered, stats.reordered);
-    assertEquals(summary.late, 0);
-    // Every drop happened on the way in; drops after the last reply have
-    // no stamp to say so.
-    const split = summary.lossSplit!;
-    assertEquals([split.upstream + split.unknown, split.downstream], [stats.dropped, 0]);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, loss: 0.05, duplicate: 0.05, reorder: 0.05, seed: 2026 });
+  const summary = summaryOf(
+    await collect(ping({ port: server.addr.port, count: 1000, interval: 0.002, timeout: 3 })),
+  );
+  const { stats } = server;
+  assert(stats.dropped > 0 && stats.duplicated > 0 && stats.reordered > 0, JSON.stringify(stats));
+  assertEquals(summary.transmitted, 1000);
+  assertEquals(summary.received, 1000 - stats.dropped);
+  assertEquals(summary.duplicates, stats.duplicated);
+  assertEquals(summary.reordered, stats.reordered);
+  assertEquals(summary.late, 0);
+  // Every drop happened on the way in; drops after the last reply have
+  // no stamp to say so.
+  const split = summary.lossSplit!;
+  assertEquals([split.upstream + split.unknown, split.downstream], [stats.dropped, 0]);
 });
 
 Deno.test("ping() tells upstream from downstream loss only when the server stamps", async () => {
-  const stamping = await serve({ port: 0, loss: 0.5, seed: 3 });
-  try {
-    const events = await collect(
-      ping({ port: stamping.addr.port, count: 20, interval: 0.005, timeout: 0.3 }),
-    );
-    const { lossSplit, serverTime } = summaryOf(events);
-    assertEquals(lossSplit!.upstream + lossSplit!.unknown, stamping.stats.dropped);
-    assert(serverTime !== null && serverTime.avg >= 0);
-  } finally {
-    await stamping.close();
-  }
-  const plainEcho = customServer((socket, data, from) => socket.send(data, from).then(() => {}));
-  try {
-    const events = await collect(ping({ port: plainEcho.port, count: 3, ...fast }));
-    assertEquals([summaryOf(events).lossSplit, summaryOf(events).serverTime], [null, null]);
-  } finally {
-    await plainEcho.close();
-  }
+  await using stamping = await serve({ port: 0, loss: 0.5, seed: 3 });
+  const events = await collect(
+    ping({ port: stamping.addr.port, count: 20, interval: 0.005, timeout: 0.3 }),
+  );
+  const { lossSplit, serverTime } = summaryOf(events);
+  assertEquals(lossSplit!.upstream + lossSplit!.unknown, stamping.stats.dropped);
+  assert(serverTime !== null && serverTime.avg >= 0);
+  await using plainEcho = customServer((socket, data, from) => socket.send(data, from).then(() => {}));
+  const events = await collect(ping({ port: plainEcho.port, count: 3, ...fast }));
+  assertEquals([summaryOf(events).lossSplit, summaryOf(events).serverTime], [null, null]);
 });
 
 Deno.test("ping() with flood sends the next request as soon as a reply is in", async () => {
-  const server = await serve({ port: 0 });
-  try {
-    const events = await collect(ping({ port: server.addr.port, count: 50, flood: true }));
-    const summary = summaryOf(events);
-    assertEquals([summary.transmitted, summary.received], [50, 50]);
-    // Each send after the first follows a reply, or comes FLOOD_GAP_MS after
-    // the previous send when the reply is slow.
-    let previous: PingEvent | undefined;
-    let previousSend = -Infinity;
-    for (const event of events) {
-      if (event.type === "sent") {
-        if (previous?.type === "sent") {
-          assert(event.time - previousSend >= FLOOD_GAP_MS - 1, `seq ${event.seq} sent early`);
-        }
-        previousSend = event.time;
+  await using server = await serve({ port: 0 });
+  const events = await collect(ping({ port: server.addr.port, count: 50, flood: true }));
+  const summary = summaryOf(events);
+  assertEquals([summary.transmitted, summary.received], [50, 50]);
+  // Each send after the first follows a reply, or comes FLOOD_GAP_MS after
+  // the previous send when the reply is slow.
+  let previous: PingEvent | undefined;
+  let previousSend = -Infinity;
+  for (const event of events) {
+    if (event.type === "sent") {
+      if (previous?.type === "sent") {
+        assert(event.time - previousSend >= FLOOD_GAP_MS - 1, `seq ${event.seq} sent early`);
       }
-      if (event.type === "sent" || event.type === "reply") previous = event;
+      previousSend = event.time;
     }
-  } finally {
-    await server.close();
+    if (event.type === "sent" || event.type === "reply") previous = event;
   }
 });
 
 Deno.test("ping() keeps to its schedule: the achieved mean interval is the asked one", async () => {
-  const server = await serve({ port: 0 });
-  try {
-    const { schedule } = summaryOf(
-      await collect(ping({ port: server.addr.port, count: 50, interval: 0.01 })),
-    );
-    // No cumulative drift: the mean interval of a fixed schedule is exact
-    // up to the lateness of the first and last sends.
-    assert(
-      Math.abs(schedule.meanInterval - 10) * 49 <= schedule.worstLateness * 2 + 1e-9,
-      JSON.stringify(schedule),
-    );
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0 });
+  const { schedule } = summaryOf(
+    await collect(ping({ port: server.addr.port, count: 50, interval: 0.01 })),
+  );
+  // No cumulative drift: the mean interval of a fixed schedule is exact
+  // up to the lateness of the first and last sends.
+  assert(
+    Math.abs(schedule.meanInterval - 10) * 49 <= schedule.worstLateness * 2 + 1e-9,
+    JSON.stringify(schedule),
+  );
 });
 
 Deno.test("ping() stops at the deadline with requests outstanding", async () => {
-  const server = await serve({ port: 0, mode: "silent" });
-  try {
-    const events = await collect(
-      ping({ port: server.addr.port, interval: 0.05, timeout: 10, deadline: 0.3 }),
-    );
-    const summary = summaryOf(events);
-    assert(summary.transmitted >= 1, "nothing sent before the deadline");
-    assertEquals(summary.received, 0);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, mode: "silent" });
+  const events = await collect(
+    ping({ port: server.addr.port, interval: 0.05, timeout: 10, deadline: 0.3 }),
+  );
+  const summary = summaryOf(events);
+  assert(summary.transmitted >= 1, "nothing sent before the deadline");
+  assertEquals(summary.received, 0);
 });
 
 Deno.test("ping() ends early with a summary when its signal aborts", async () => {
-  const server = await serve({ port: 0 });
+  await using server = await serve({ port: 0 });
   const controller = new AbortController();
-  try {
-    const events: PingEvent[] = [];
-    for await (
-      const event of ping({
-        port: server.addr.port,
-        count: 1000,
-        interval: 0.01,
-        signal: controller.signal,
-      })
-    ) {
-      events.push(event);
-      if (event.type === "reply" && event.seq === 3) controller.abort();
-    }
-    const summary = summaryOf(events);
-    assert(summary.transmitted >= 3 && summary.transmitted < 1000);
-  } finally {
-    await server.close();
+  const events: PingEvent[] = [];
+  for await (
+    const event of ping({
+      port: server.addr.port,
+      count: 1000,
+      interval: 0.01,
+      signal: controller.signal,
+    })
+  ) {
+    events.push(event);
+    if (event.type === "reply" && event.seq === 3) controller.abort();
   }
+  const summary = summaryOf(events);
+  assert(summary.transmitted >= 3 && summary.transmitted < 1000);
 });
 
 Deno.test("ping() works over IPv6 loopback", async () => {
-  const server = await serve({ host: "::1", port: 0 });
-  try {
-    const events = await collect(ping({ host: "::1", port: server.addr.port, count: 2, ...fast }));
-    assertEquals(ofType(events, "reply").map((reply) => reply.from), [
-      `[::1]:${server.addr.port}`,
-      `[::1]:${server.addr.port}`,
-    ]);
-    assertEquals(summaryOf(events).target, `[::1]:${server.addr.port}`);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ host: "::1", port: 0 });
+  const events = await collect(ping({ host: "::1", port: server.addr.port, count: 2, ...fast }));
+  assertEquals(ofType(events, "reply").map((reply) => reply.from), [
+    `[::1]:${server.addr.port}`,
+    `[::1]:${server.addr.port}`,
+  ]);
+  assertEquals(summaryOf(events).target, `[::1]:${server.addr.port}`);
 });
 
 Deno.test("ping() sends requests of the asked size, record first", async () => {
   const sizes: number[] = [];
-  const recorder = customServer(async (socket, data, from) => {
+  await using recorder = customServer(async (socket, data, from) => {
     sizes.push(data.length);
     assert(findRecord(data) !== null);
     await socket.send(data, from);
   });
-  try {
-    await collect(ping({ port: recorder.port, count: 2, ...fast, size: 1000 }));
-    assertEquals(sizes, [1000, 1000]);
-  } finally {
-    await recorder.close();
-  }
+  await collect(ping({ port: recorder.port, count: 2, ...fast, size: 1000 }));
+  assertEquals(sizes, [1000, 1000]);
 });
 
 Deno.test("ping() rejects out-of-range options and unknown hosts", async () => {
@@ -356,51 +283,38 @@ Deno.test("ping() rejects out-of-range options and unknown hosts", async () => {
 });
 
 Deno.test("chat() sends each line and yields the server's reply", async () => {
-  const server = await serve({ port: 0, mode: "upper" });
-  try {
-    const events = await collect(chat(["hello", "world"], { port: server.addr.port }));
-    assertEquals(
-      events.filter((event) => event.type === "reply").map((event) =>
-        event.type === "reply" && event.text
-      ),
-      ["HELLO", "WORLD"],
-    );
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, mode: "upper" });
+  const events = await collect(chat(["hello", "world"], { port: server.addr.port }));
+  assertEquals(
+    events.filter((event) => event.type === "reply").map((event) =>
+      event.type === "reply" && event.text
+    ),
+    ["HELLO", "WORLD"],
+  );
 });
 
 Deno.test("chat() resends an unanswered line --retries times", async () => {
-  const server = await serve({ port: 0, mode: "silent" });
-  try {
-    const events = await collect(
-      chat(["anyone?"], { port: server.addr.port, timeout: 0.05, retries: 2 }),
-    );
-    assertEquals(events.map((event) => event.type), ["sent", "sent", "sent", "no-reply"]);
-    assertEquals(server.stats.received, 3);
-  } finally {
-    await server.close();
-  }
+  await using server = await serve({ port: 0, mode: "silent" });
+  const events = await collect(
+    chat(["anyone?"], { port: server.addr.port, timeout: 0.05, retries: 2 }),
+  );
+  assertEquals(events.map((event) => event.type), ["sent", "sent", "sent", "no-reply"]);
+  assertEquals(server.stats.received, 3);
 });
 
 Deno.test("beacon() sends its text count times, expanding {seq} and {now}", async () => {
-  const listener = udpSocket();
-  const receiver = new Receiver(listener);
-  try {
-    const sent = await collect(
-      beacon({ port: portOf(listener), text: "tick {seq} {now}", count: 3, interval: 0.01 }),
-    );
-    assert(/^tick 3 \d{4}-\d\d-\d\dT/.test(sent[2]?.text ?? ""), sent[2]?.text);
-    const arrived: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const datagram = await receiver.next(performance.now() + 2000);
-      arrived.push(new TextDecoder().decode(datagram?.data));
-    }
-    assertEquals(arrived, sent.map((each) => each.text));
-  } finally {
-    receiver.close();
-    listener.close();
+  using listener = udpSocket();
+  using receiver = new Receiver(listener);
+  const sent = await collect(
+    beacon({ port: portOf(listener), text: "tick {seq} {now}", count: 3, interval: 0.01 }),
+  );
+  assert(/^tick 3 \d{4}-\d\d-\d\dT/.test(sent[2]?.text ?? ""), sent[2]?.text);
+  const arrived: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const datagram = await receiver.next(performance.now() + 2000);
+    arrived.push(new TextDecoder().decode(datagram?.data));
   }
+  assertEquals(arrived, sent.map((each) => each.text));
   assertEquals(expandBeacon("{seq}/{seq} {now}", 2, 0, true), "2/2 1970-01-01T00:00:00.000000Z");
 });
 

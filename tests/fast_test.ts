@@ -43,7 +43,7 @@ Deno.test({
         const events = await collect(ping({ host, port: server.port, count: 5, interval: 0.01 }));
         assertEquals(ofType(events, "reply").length, 5);
         const summary = summaryOf(events);
-        assertEquals(summary.lossSplit, { upstream: 0, downstream: 0, unknown: 0 });
+        assertEquals(summary.lossSplit, { upstream: 0, downstream: 0, unknown: 0, rateLimited: 0 });
         assert(summary.serverTime !== null);
       } finally {
         const stopped = await server.stop("SIGINT");

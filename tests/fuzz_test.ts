@@ -84,36 +84,31 @@ function exchanger(port: number) {
 
 Deno.test("serve() survives 10,000 hostile datagrams: counters add up, logs stay inert, pings still work", async () => {
   const lines: string[] = [];
-  const server = await serve({ port: 0, rate: 0, log: (line) => lines.push(line) });
-  const peer = exchanger(server.addr.port);
-  try {
-    await fc.assert(
-      fc.asyncProperty(hostileDatagram, async (datagram) => {
-        const reply = await peer.exchange(datagram);
-        // Echo: byte for byte, however large; a stamp is written over the
-        // padding in place.
-        assertEquals(reply?.length, datagram.length);
-        if (!findRequest(datagram)?.stampWanted) assertEquals(reply, datagram);
-      }),
-      { numRuns: 10_000, seed: 20261125 },
-    );
-    const { stats } = server;
-    assertEquals(stats.received, lines.length);
-    assertEquals(
-      stats.replied + stats.dropped + stats.limited + stats.ignored + stats.failed + stats.held,
-      stats.received,
-    );
-    for (const line of lines) {
-      assert(!hasControlCharacter(line), `raw control character in ${JSON.stringify(line)}`);
-    }
-    const summary = summaryOf(
-      await collect(ping({ port: server.addr.port, count: 3, interval: 0.01 })),
-    );
-    assertEquals(summary.received, 3);
-  } finally {
-    peer.close();
-    await server.close();
+  await using server = await serve({ port: 0, rate: 0, log: (line) => lines.push(line) });
+  await using peer = exchanger(server.addr.port);
+  await fc.assert(
+    fc.asyncProperty(hostileDatagram, async (datagram) => {
+      const reply = await peer.exchange(datagram);
+      // Echo: byte for byte, however large; a stamp is written over the
+      // padding in place.
+      assertEquals(reply?.length, datagram.length);
+      if (!findRequest(datagram)?.stampWanted) assertEquals(reply, datagram);
+    }),
+    { numRuns: 10_000, seed: 20261125 },
+  );
+  const { stats } = server;
+  assertEquals(stats.received, lines.length);
+  assertEquals(
+    stats.replied + stats.dropped + stats.limited + stats.ignored + stats.failed + stats.held,
+    stats.received,
+  );
+  for (const line of lines) {
+    assert(!hasControlCharacter(line), `raw control character in ${JSON.stringify(line)}`);
   }
+  const summary = summaryOf(
+    await collect(ping({ port: server.addr.port, count: 3, interval: 0.01 })),
+  );
+  assertEquals(summary.received, 3);
 });
 
 for (
@@ -123,48 +118,38 @@ for (
   ][]
 ) {
   Deno.test(`serve() in ${mode} mode never replies with more than the request plus the prefix`, async () => {
-    const server = await serve({ port: 0, mode, prefix, rate: 0 });
-    const peer = exchanger(server.addr.port);
-    try {
-      await fc.assert(
-        fc.asyncProperty(hostileDatagram, async (datagram) => {
-          // Stamp requests included: a stamp is written over the padding.
-          const tooLarge = datagram.length + prefix.length > 65507;
-          const failedBefore = server.stats.failed;
-          const reply = await peer.exchange(datagram, tooLarge ? 50 : 1000);
-          if (tooLarge) {
-            // Too large to send with the prefix: no reply, counted as failed.
-            assertEquals([reply, server.stats.failed], [undefined, failedBefore + 1]);
-            return;
-          }
-          assert(reply !== undefined, `no reply to ${datagram.length} bytes`);
-          assert(
-            reply.length <= datagram.length + prefix.length,
-            `${reply.length} > ${datagram.length}`,
-          );
-        }),
-        { numRuns: 2000, seed: 7 },
-      );
-    } finally {
-      peer.close();
-      await server.close();
-    }
+    await using server = await serve({ port: 0, mode, prefix, rate: 0 });
+    await using peer = exchanger(server.addr.port);
+    await fc.assert(
+      fc.asyncProperty(hostileDatagram, async (datagram) => {
+        // Stamp requests included: a stamp is written over the padding.
+        const tooLarge = datagram.length + prefix.length > 65507;
+        const failedBefore = server.stats.failed;
+        const reply = await peer.exchange(datagram, tooLarge ? 50 : 1000);
+        if (tooLarge) {
+          // Too large to send with the prefix: no reply, counted as failed.
+          assertEquals([reply, server.stats.failed], [undefined, failedBefore + 1]);
+          return;
+        }
+        assert(reply !== undefined, `no reply to ${datagram.length} bytes`);
+        assert(
+          reply.length <= datagram.length + prefix.length,
+          `${reply.length} > ${datagram.length}`,
+        );
+      }),
+      { numRuns: 2000, seed: 7 },
+    );
   });
 }
 
 Deno.test("serve() receives and echoes whole the largest IPv4 and IPv6 datagrams", async () => {
   for (const [hostname, size] of [["127.0.0.1", 65507], ["::1", 65527]] as const) {
-    const server = await serve({ host: hostname, port: 0 });
-    const socket = udpSocket(hostname);
-    try {
-      const datagram = Uint8Array.from({ length: size }, (_, i) => i % 251);
-      await socket.send(datagram, { transport: "udp", hostname, port: server.addr.port });
-      const reply = await receiveWithin(socket, 2000, 70000);
-      assertEquals(reply?.data.length, size);
-      assertEquals(reply?.data, datagram);
-    } finally {
-      socket.close();
-      await server.close();
-    }
+    await using server = await serve({ host: hostname, port: 0 });
+    using socket = udpSocket(hostname);
+    const datagram = Uint8Array.from({ length: size }, (_, i) => i % 251);
+    await socket.send(datagram, { transport: "udp", hostname, port: server.addr.port });
+    const reply = await receiveWithin(socket, 2000, 70000);
+    assertEquals(reply?.data.length, size);
+    assertEquals(reply?.data, datagram);
   }
 });

@@ -44,6 +44,13 @@ export function portOf(socket: { addr: Deno.Addr }): number {
   return (socket.addr as Deno.NetAddr).port;
 }
 
+/** A peer a test started: `await using peer = ...` closes it on every exit. */
+export interface Peer extends AsyncDisposable {
+  socket: Deno.DatagramConn;
+  port: number;
+  close(): Promise<void>;
+}
+
 /**
  * A hand-written echo peer that runs `answer` for each datagram until
  * closed; `answer` sends whatever the test wants.
@@ -51,7 +58,7 @@ export function portOf(socket: { addr: Deno.Addr }): number {
 export function customServer(
   answer: (socket: Deno.DatagramConn, data: Uint8Array, from: Deno.NetAddr) => Promise<void>,
   hostname = "127.0.0.1",
-): { socket: Deno.DatagramConn; port: number; close(): Promise<void> } {
+): Peer {
   const socket = udpSocket(hostname);
   const loop = (async () => {
     for (;;) {
@@ -64,14 +71,34 @@ export function customServer(
       await answer(socket, received[0], received[1] as Deno.NetAddr);
     }
   })();
-  return {
-    socket,
-    port: portOf(socket),
-    async close() {
-      socket.close();
-      await loop;
-    },
+  const close = async () => {
+    socket[Symbol.dispose]();
+    await loop;
   };
+  return { socket, port: portOf(socket), close, [Symbol.asyncDispose]: close };
+}
+
+/** How long {@linkcode waitUntil} waits by default. */
+export const WAIT_MS = 5_000;
+
+/**
+ * Waits until `condition()` holds, checking every millisecond or so;
+ * throws an error naming `what` (a text, or a function that says how
+ * things stand) if it still does not hold after `waitMs`.
+ */
+export async function waitUntil(
+  condition: () => boolean,
+  what: string | (() => string),
+  waitMs = WAIT_MS,
+): Promise<void> {
+  const deadline = performance.now() + waitMs;
+  while (!condition()) {
+    if (performance.now() >= deadline) {
+      const text = typeof what === "string" ? what : what();
+      throw new Error(`timed out after ${waitMs} ms waiting for ${text}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 /** What a finished subprocess said. */
@@ -120,11 +147,13 @@ export function runClient(
   return runScript("client.ts", ["127.0.0.1", String(port), ...args], options);
 }
 
-/** A server started as a subprocess, with the port it announced. */
-export interface ServerProcess {
+/** A server started as a subprocess, with the port it announced;
+ * `await using` stops it (SIGTERM) unless the test already has. */
+export interface ServerProcess extends AsyncDisposable {
   port: number;
   child: Deno.ChildProcess;
-  /** Lines of stdout read so far, then the rest once it has stopped. */
+  /** Stops it with `signal` (the first call's; later calls wait for that
+   * stop) and returns all it printed. */
   stop(signal?: Deno.Signal): Promise<Output>;
 }
 
@@ -157,11 +186,14 @@ export async function startServerProcess(
     const match = /listening on .*:(\d+) /.exec(seen);
     if (match) port = Number(match[1]);
   }
-  return {
-    port,
-    child,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      child.kill(signal);
+  let stopped: Promise<Output> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") =>
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // It has ended already: what it printed is still to be read.
+      }
       let rest = "";
       for (;;) {
         const { value, done } = await lines.read();
@@ -173,6 +205,13 @@ export async function startServerProcess(
         new Response(child.stderr).text(),
       ]);
       return { code: status.code, stdout: seen + rest, stderr };
+    })();
+  return {
+    port,
+    child,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
     },
   };
 }

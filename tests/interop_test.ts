@@ -87,14 +87,10 @@ for (const upper of [false, true]) {
     } server`,
     ignore: !PYTHON,
     async fn() {
-      const server = await startPythonServer(upper ? ["--upper"] : []);
-      try {
-        const events = await collect(ping({ port: server.port, count: 5, interval: 0.02 }));
-        assertEquals(ofType(events, "reply").map((reply) => reply.seq), [1, 2, 3, 4, 5]);
-        assertEquals(summaryOf(events).lossSplit, null);
-      } finally {
-        await server.stop();
-      }
+      await using server = await startPythonServer(upper ? ["--upper"] : []);
+      const events = await collect(ping({ port: server.port, count: 5, interval: 0.02 }));
+      assertEquals(ofType(events, "reply").map((reply) => reply.seq), [1, 2, 3, 4, 5]);
+      assertEquals(summaryOf(events).lossSplit, null);
     },
   });
 }
@@ -103,21 +99,17 @@ Deno.test({
   name: "serve() answers a datagram sent by socat",
   ignore: !SOCAT,
   async fn() {
-    const server = await serve({ port: 0, mode: "upper" });
-    try {
-      const socat = new Deno.Command("socat", {
-        args: ["-t", "0.5", "-", `UDP4:127.0.0.1:${server.addr.port}`],
-        stdin: "piped",
-        stdout: "piped",
-      }).spawn();
-      const writer = socat.stdin.getWriter();
-      await writer.write(new TextEncoder().encode("hello from socat\n"));
-      await writer.close();
-      const output = await socat.output();
-      assertEquals(new TextDecoder().decode(output.stdout), "HELLO FROM SOCAT\n");
-    } finally {
-      await server.close();
-    }
+    await using server = await serve({ port: 0, mode: "upper" });
+    const socat = new Deno.Command("socat", {
+      args: ["-t", "0.5", "-", `UDP4:127.0.0.1:${server.addr.port}`],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const writer = socat.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("hello from socat\n"));
+    await writer.close();
+    const output = await socat.output();
+    assertEquals(new TextDecoder().decode(output.stdout), "HELLO FROM SOCAT\n");
   },
 });
 
@@ -126,16 +118,12 @@ for (const host of ["127.0.0.1", "::1"]) {
     name: `serve() answers a datagram sent by Python 3 over ${host}`,
     ignore: !PYTHON,
     async fn() {
-      const server = await serve({ host, port: 0, prefix: "OK..." });
-      try {
-        const output = await new Deno.Command(PYTHON!, {
-          args: [`${ROOT}tests/peers/udp_send.py`, host, String(server.addr.port), "ping 1"],
-          stdout: "piped",
-        }).output();
-        assertMatch(new TextDecoder().decode(output.stdout), /^OK\.\.\.ping 1\n$/);
-      } finally {
-        await server.close();
-      }
+      await using server = await serve({ host, port: 0, prefix: "OK..." });
+      const output = await new Deno.Command(PYTHON!, {
+        args: [`${ROOT}tests/peers/udp_send.py`, host, String(server.addr.port), "ping 1"],
+        stdout: "piped",
+      }).output();
+      assertMatch(new TextDecoder().decode(output.stdout), /^OK\.\.\.ping 1\n$/);
     },
   });
 }

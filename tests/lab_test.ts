@@ -50,14 +50,10 @@ for (const [index, step] of steps.entries()) {
     assertEquals(serverScript, "server.ts");
     // A free port instead of 12000, so a lab server already running on this
     // machine does not get in the way.
-    const server = await startServerProcess(serverArgs);
-    try {
-      const [clientScript, clientArgs] = command(step.client);
-      const args = clientArgs.map((arg) => (arg === "12000" ? String(server.port) : arg));
-      const result = await runScript(clientScript, args);
-      assertEquals(shape(result.stdout), shape(step.output));
-    } finally {
-      await server.stop();
-    }
+    await using server = await startServerProcess(serverArgs);
+    const [clientScript, clientArgs] = command(step.client);
+    const args = clientArgs.map((arg) => (arg === "12000" ? String(server.port) : arg));
+    const result = await runScript(clientScript, args);
+    assertEquals(shape(result.stdout), shape(step.output));
   });
 }

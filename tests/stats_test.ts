@@ -110,8 +110,56 @@ Deno.test("PingTally splits loss by the latest stamp's count", () => {
   for (const [i, seq] of seen.entries()) {
     if (seq !== 4) tally.reply(seq, 1, { count: i + 1 });
   }
-  assertEquals(tally.summary().lossSplit, { upstream: 2, downstream: 1, unknown: 3 });
+  assertEquals(tally.summary().lossSplit, {
+    upstream: 2,
+    downstream: 1,
+    unknown: 3,
+    rateLimited: 0,
+  });
   assertEquals(tally.summary().received, 4);
+});
+
+Deno.test("PingTally counts requests the server refused by rate apart from upstream loss", () => {
+  // 6 sent; the server refused 3 and 4 by rate and said so in the stamp of 5.
+  const tally = tallyOf(6);
+  tally.reply(1, 1, { count: 1 });
+  tally.reply(2, 1, { count: 2 });
+  tally.reply(5, 1, { count: 3, refused: 2 });
+  tally.reply(6, 1, { count: 4 });
+  assertEquals(tally.summary().lossSplit, {
+    upstream: 0,
+    downstream: 0,
+    unknown: 0,
+    rateLimited: 2,
+  });
+});
+
+Deno.test("PingTally believes no stamp that cannot be true: the figures become unknown", () => {
+  const cases: [string, (tally: PingTally) => void, RegExp][] = [
+    ["a count of 0", (tally) => tally.reply(1, 1, { count: 0 }), /counted 0 requests where 1/],
+    ["a count past what was sent", (tally) => tally.reply(2, 1, { count: 7 }), /counted 7/],
+    ["a count that goes backwards (a forgotten token)", (tally) => {
+      tally.reply(1, 1, { count: 1 });
+      tally.reply(2, 1, { count: 2 });
+      tally.reply(3, 1, { count: 1 });
+    }, /went backwards/],
+    ["a hold longer than the round trip", (tally) => {
+      tally.reply(1, 0.5, { count: 1, held: 9_999_999_999 });
+    }, /longer than its round trip/],
+  ];
+  for (const [name, feed, reason] of cases) {
+    const tally = tallyOf(3);
+    feed(tally);
+    const summary = tally.summary();
+    assertEquals([summary.lossSplit, summary.serverTime], [null, null], name);
+    assert(reason.test(summary.stampProblem ?? ""), `${name}: ${summary.stampProblem}`);
+  }
+  // An honest run keeps its figures.
+  const honest = tallyOf(2);
+  honest.reply(1, 1, { count: 1, held: 20 });
+  honest.reply(2, 1, { count: 2, held: 20 });
+  assertEquals(honest.summary().stampProblem, null);
+  assertEquals(honest.summary().serverTime?.avg, 0.02);
 });
 
 Deno.test("PingTally leaves the split unknown without stamps", () => {
