@@ -130,7 +130,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   return {
     addr: socket.addr,
     stats,
-    heartbeats: () => monitor ? heartbeatSummaryLines(monitor.summary()) : [],
+    heartbeats: () => monitor ? heartbeatSummaryLines(monitor.summary(), options.utc) : [],
     close,
     finished,
     [Symbol.asyncDispose]: close,

@@ -9,7 +9,7 @@
 
 import { settings } from "../settings.ts";
 import { encodeRequest, randomToken } from "../protocol.ts";
-import { checkNumber } from "./cli.ts";
+import { checkNumber, printLine } from "./cli.ts";
 import { isoTime } from "./log.ts";
 import { checkPort, describeError, formatAddress, resolveHost } from "./net.ts";
 import { PING_RULES } from "./ping_options.ts";
@@ -96,9 +96,9 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
   const start = performance.now();
   const { signal } = options;
   for (let seq = 1; seq <= count && !signal?.aborted; seq++) {
-    const due = start + (seq - 1) * intervalMs;
-    if (due - start >= deadlineMs) break;
-    await sleepUntil(due, signal);
+    const offset = (seq - 1) * intervalMs;
+    if (offset >= deadlineMs) break;
+    await sleepUntil(start + offset, signal);
     if (signal?.aborted) break;
     const now = performance.timeOrigin + performance.now();
     const data = options.text === undefined
@@ -118,10 +118,9 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
 export async function runBeacon(options: BeaconOptions, signal: AbortSignal): Promise<number> {
   let sent = 0;
   for await (const each of beacon({ ...options, signal })) {
-    if (each.error) console.log(`not sent to ${each.to}: seq=${each.seq} ${each.error}`);
-    else {console.log(`sent ${each.bytes} bytes to ${each.to}: seq=${each.seq} ${each.text}`),
-        sent++;}
+    if (each.error) printLine(`not sent to ${each.to}: seq=${each.seq} ${each.error}`);
+    else printLine(`sent ${each.bytes} bytes to ${each.to}: seq=${each.seq} ${each.text}`), sent++;
   }
-  if (signal.aborted) console.log(`\nbeacon stopped: ${sent} sent`);
+  if (signal.aborted) printLine(`\nbeacon stopped: ${sent} sent`);
   return 0;
 }

@@ -12,7 +12,7 @@ import {
   settings,
   SHOWN_PAYLOAD_BYTES,
 } from "../settings.ts";
-import { checkNumber } from "./cli.ts";
+import { checkNumber, printLine, write } from "./cli.ts";
 import { escapeBytes } from "./log.ts";
 import { checkPort, describeError, formatAddress, resolveHost, sameAddress } from "./net.ts";
 import { PING_RULES } from "./ping_options.ts";
@@ -165,9 +165,7 @@ export const EXIT_INTERRUPTED = 130;
  */
 export async function runChat(options: ChatOptions, signal: AbortSignal): Promise<number> {
   const interactive = Deno.stdin.isTerminal();
-  const encoder = new TextEncoder();
-  const prompt = () =>
-    interactive && !signal.aborted && Deno.stdout.writeSync(encoder.encode("> "));
+  const prompt = () => interactive && !signal.aborted && write("> ");
   async function* promptedLines() {
     prompt();
     for await (const text of readLines(Deno.stdin.readable, signal)) {
@@ -179,17 +177,17 @@ export async function runChat(options: ChatOptions, signal: AbortSignal): Promis
   for await (const event of chat(promptedLines(), { ...options, signal })) {
     if (event.type === "sent") event.attempt > 1 ? counts.retried++ : counts.sent++;
     if (event.type === "reply") counts.answered++;
-    if (event.type === "reply") console.log(`reply from ${event.from}: ${event.text}`);
+    if (event.type === "reply") printLine(`reply from ${event.from}: ${event.text}`);
     if (event.type === "sent" && event.attempt > 1) {
-      console.log(`no reply, resending (attempt ${event.attempt})`);
+      printLine(`no reply, resending (attempt ${event.attempt})`);
     }
     if (event.type === "no-reply") counts.unanswered++;
-    if (event.type === "no-reply") console.log(`no reply after ${event.attempts} attempt(s)`);
-    if (event.type === "not-sent") console.log(`not sent: ${event.reason}`);
+    if (event.type === "no-reply") printLine(`no reply after ${event.attempts} attempt(s)`);
+    if (event.type === "not-sent") printLine(`not sent: ${event.reason}`);
   }
-  if (interactive || signal.aborted) console.log();
+  if (interactive || signal.aborted) printLine();
   if (signal.aborted) {
-    console.log(
+    printLine(
       `chat interrupted: ${counts.sent} sent, ${counts.answered} answered, ` +
         `${counts.retried} retried, ${counts.unanswered} unanswered`,
     );

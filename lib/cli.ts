@@ -152,17 +152,45 @@ export function numberFlag(text: string | undefined, option: NumberOption): numb
   return checkNumber(option.flag, numeric ? Number(text) : NaN, option.rule, text);
 }
 
+/** Exit status when standard output was closed early (`| head -1`):
+ * 128 + SIGPIPE, what ping's status is when the pipe kills it. */
+export const EXIT_BROKEN_PIPE = 141;
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes `text` to standard output as it is (no newline added). Unlike
+ * `console.log`, a closed pipe (`| head -1`) throws
+ * `Deno.errors.BrokenPipe`, so that the run stops at once.
+ *
+ * @example
+ * ```ts
+ * import { write } from "./cli.ts";
+ * write("PING 127.0.0.1:12000 (udp): 64 data bytes\n");
+ * ```
+ */
+export function write(text: string): void {
+  const bytes = encoder.encode(text);
+  for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+}
+
+/** {@linkcode write} with a newline. */
+export function printLine(text = ""): void {
+  write(`${text}\n`);
+}
+
 /**
  * Runs a CLI's main function and exits with its status. Anything thrown is
- * reported as one line on stderr (never a stack trace) with exit status 2.
- * A closed standard output (`| head -1`) ends the program quietly.
+ * reported as one line on stderr (never a stack trace) with exit status 2;
+ * a closed standard output ends the program quietly with
+ * {@linkcode EXIT_BROKEN_PIPE}.
  */
 export async function runMain(program: string, main: () => Promise<number>): Promise<never> {
   let status: number;
   try {
     status = await main();
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0);
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(EXIT_BROKEN_PIPE);
     console.error(`${program}: ${describeError(error)}`);
     status = EXIT_ERROR;
   }

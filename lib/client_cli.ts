@@ -189,6 +189,14 @@ export function parseClientCommand(args: string[]): Command {
     ? "many"
     : "ping";
   refuseFlagsOutside(mode, values);
+  if (
+    values.svg !== undefined &&
+    Deno.permissions.querySync({ name: "write", path: values.svg }).state !== "granted"
+  ) {
+    throw new TypeError(
+      `--svg needs --allow-write (deno run --allow-net --allow-write client.ts ... --svg ${values.svg})`,
+    );
+  }
   const [{ host, port }] = targets as [Target];
   const numbers = {
     count: numberFlag(values.count, PING_RULES.count),

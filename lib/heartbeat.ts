@@ -31,6 +31,7 @@
  */
 
 import { SEQ_MODULUS } from "../protocol.ts";
+import { isoTime } from "./log.ts";
 
 /** Sources a {@linkcode HeartbeatMonitor} remembers unless told otherwise. */
 export const MAX_HEARTBEAT_SOURCES = 10_000;
@@ -395,39 +396,13 @@ function formatSeconds(seconds: number): string {
  * match(line!, /^heartbeats from 127\.0\.0\.1:5555: 10 received, 2 lost, last seen \d{4}-/);
  * ```
  */
-export function heartbeatSummaryLines(summary: readonly HeartbeatSourceSummary[]): string[] {
+export function heartbeatSummaryLines(
+  summary: readonly HeartbeatSourceSummary[],
+  utc = false,
+): string[] {
   return summary.map(({ source, received, lost, outOfOrder, lastSeen }) => {
     const late = outOfOrder > 0 ? `, ${outOfOrder} out of order` : "";
     return `heartbeats from ${source}: ${received} received, ${lost} lost${late}, ` +
-      `last seen ${localIso(lastSeen)}`;
+      `last seen ${isoTime(lastSeen, utc)}`;
   });
-}
-
-const two = (n: number) => String(n).padStart(2, "0");
-
-/**
- * A time (ms since the Unix epoch) as local ISO 8601 with its offset,
- * `2026-11-26T04:09:23.523+05:30`; `+00:00`, never `Z`, at offset 0. The
- * offset is the local time zone's at that instant (so summer time counts),
- * or `offsetMinutes` east of UTC when given. Fractions of a ms are dropped.
- *
- * @example
- * ```ts
- * import { localIso } from "./heartbeat.ts";
- * import { equal } from "node:assert/strict";
- * equal(localIso(Date.UTC(2026, 10, 25, 22, 39, 23, 523), 330), "2026-11-26T04:09:23.523+05:30");
- * ```
- */
-export function localIso(ms: number, offsetMinutes?: number): string {
-  if (!Number.isFinite(ms)) throw new RangeError(`ms must be a finite time, got ${ms}`);
-  // Rounded: a historical zone offset with seconds (local mean time) cannot
-  // be written as ±HH:MM, and the printed time must agree with the offset.
-  const offset = Math.round(offsetMinutes ?? -new Date(ms).getTimezoneOffset());
-  if (!(Math.abs(offset) < 24 * 60)) {
-    throw new RangeError(`offsetMinutes must be within ±1439, got ${offsetMinutes}`);
-  }
-  const local = new Date(Math.floor(ms) + offset * 60_000).toISOString().slice(0, -1);
-  const sign = offset < 0 ? "-" : "+";
-  const absolute = Math.abs(offset);
-  return `${local}${sign}${two(Math.floor(absolute / 60))}:${two(absolute % 60)}`;
 }

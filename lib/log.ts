@@ -48,28 +48,36 @@ const two = (n: number) => String(n).padStart(2, "0");
 
 /**
  * A time (ms since the Unix epoch, fractions allowed) as ISO 8601 with
- * microseconds and the local offset, `2026-11-26T04:09:23.523417+05:30`;
- * with `utc`, the same in UTC ending `Z`.
+ * microseconds and its local offset, `2026-11-26T04:09:23.523417+05:30`
+ * (`+00:00`, not `Z`, at offset 0): the local time zone's offset at that
+ * instant, so summer time counts, or `offsetMinutes` east of UTC when
+ * given. With `utc`, the same in UTC ending `Z`.
  *
  * @example
  * ```ts
  * import { isoTime } from "./log.ts";
  * import { equal } from "node:assert/strict";
- * equal(isoTime(Date.UTC(2026, 10, 26, 4, 9, 23, 523) + 0.417, true), "2026-11-26T04:09:23.523417Z");
+ * const t = Date.UTC(2026, 10, 25, 22, 39, 23, 523) + 0.417;
+ * equal(isoTime(t, true), "2026-11-25T22:39:23.523417Z");
+ * equal(isoTime(t, false, 330), "2026-11-26T04:09:23.523417+05:30");
  * ```
  */
-export function isoTime(ms: number, utc = false): string {
+export function isoTime(ms: number, utc = false, offsetMinutes?: number): string {
+  if (!Number.isFinite(ms)) throw new RangeError(`ms must be a finite time, got ${ms}`);
   const micros = Math.round(ms * 1000);
   const whole = Math.floor(micros / 1000);
   const micro = String(micros - whole * 1000).padStart(3, "0");
-  const date = new Date(whole);
-  if (utc) return date.toISOString().replace("Z", `${micro}Z`);
-  const offset = -date.getTimezoneOffset();
-  const sign = offset < 0 ? "-" : "+";
+  if (utc) return new Date(whole).toISOString().replace("Z", `${micro}Z`);
+  // Rounded: a historical zone offset with seconds (local mean time) cannot
+  // be written as ±HH:MM, and the printed time must agree with the offset.
+  const offset = Math.round(offsetMinutes ?? -new Date(whole).getTimezoneOffset());
+  if (!(Math.abs(offset) < 24 * 60)) {
+    throw new RangeError(`offsetMinutes must be within ±1439, got ${offsetMinutes}`);
+  }
   const local = new Date(whole + offset * 60_000).toISOString().slice(0, -1);
-  return `${local}${micro}${sign}${two(Math.floor(Math.abs(offset) / 60))}:${
-    two(Math.abs(offset) % 60)
-  }`;
+  const sign = offset < 0 ? "-" : "+";
+  const absolute = Math.abs(offset);
+  return `${local}${micro}${sign}${two(Math.floor(absolute / 60))}:${two(absolute % 60)}`;
 }
 
 /**

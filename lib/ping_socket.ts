@@ -11,7 +11,8 @@
 
 import { openSocket, Receiver } from "./socket.ts";
 import { formatAddress, resolveHost } from "./net.ts";
-import { StampedSocket } from "./stamped_socket.ts";
+import { POLL_MS, StampedSocket } from "./stamped_socket.ts";
+import { alarmAt } from "./timer.ts";
 
 /** What a receive gives: a datagram timed in the socket's clock (ms), an
  * ICMP port unreachable, or an error as one phrase. */
@@ -128,8 +129,17 @@ class KernelPingSocket implements PingSocket {
     return this.#socket.send(data);
   }
 
-  receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
-    return this.#socket.receive(deadline, signal);
+  /** The socket's own wait ends on whole milliseconds (`poll`): the
+   * learning alarm ends it on time instead. */
+  async receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
+    const alarm = alarmAt(deadline, signal);
+    const rung = new AbortController();
+    void alarm.rung.then(() => rung.abort());
+    try {
+      return await this.#socket.receive(deadline + POLL_MS, rung.signal);
+    } finally {
+      alarm.cancel();
+    }
   }
 
   close(): void {

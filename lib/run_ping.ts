@@ -23,7 +23,7 @@ import {
 } from "./report.ts";
 import type { TargetEvent } from "./targets.ts";
 import { renderSvg } from "./svg.ts";
-import { EXIT_ERROR } from "./cli.ts";
+import { EXIT_ERROR, printLine, write } from "./cli.ts";
 
 /** How a run is printed. */
 export interface Output {
@@ -68,9 +68,6 @@ export function exitStatus(
   return summary.received > 0 && !short ? 0 : 1;
 }
 
-const encoder = new TextEncoder();
-const write = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
-
 /** Prints the events of one run as they come; returns the exit status.
  * Nothing is printed before the first event, so that a bad option or host
  * is reported before the header. */
@@ -82,7 +79,7 @@ export async function printRun(events: AsyncIterable<PingEvent>, output: Output)
   for await (const event of events) {
     if (!started && format === "text") {
       const kernel = output.kernel && event.type !== "notice";
-      console.log(headerLine(output.target, output.size) + (kernel ? ", kernel timestamps" : ""));
+      printLine(headerLine(output.target, output.size) + (kernel ? ", kernel timestamps" : ""));
     }
     started = true;
     if (event.type === "notice") {
@@ -91,12 +88,12 @@ export async function printRun(events: AsyncIterable<PingEvent>, output: Output)
     }
     if (event.type === "summary") return await finish(event.summary, output, records);
     records?.add(event);
-    if (format === "json-lines") console.log(jsonLine(event));
+    if (format === "json-lines") printLine(jsonLine(event));
     if (format !== "text" || quiet) continue;
     if (output.flood) write(floodMark(event));
     else {
       const text = eventLine(event, paint);
-      if (text !== undefined) console.log(text);
+      if (text !== undefined) printLine(text);
     }
   }
   return EXIT_ERROR;
@@ -109,12 +106,12 @@ async function finish(
 ): Promise<number> {
   const { format, quiet } = output;
   if (format === "json") {
-    console.log(jsonDocument(summary, output.options, quiet ? undefined : records?.list()));
-  } else if (format === "json-lines") console.log(jsonLine({ type: "summary", summary }));
+    printLine(jsonDocument(summary, output.options, quiet ? undefined : records?.list()));
+  } else if (format === "json-lines") printLine(jsonLine({ type: "summary", summary }));
   else {
     if (output.flood && !quiet) write("\n");
-    for (const text of summaryLines(summary)) console.log(text);
-    if (output.color) { for (const text of pictureLines(summary, colored)) console.log(text); }
+    for (const text of summaryLines(summary)) printLine(text);
+    if (output.color) { for (const text of pictureLines(summary, colored)) printLine(text); }
   }
   if (output.svg && records) {
     const svg = renderSvg({
@@ -139,20 +136,20 @@ export async function printMany(
   let started = false;
   for await (const { target, event } of events) {
     if (!started && output.format === "text") {
-      console.log(`PING ${output.targets?.length} targets (udp): ${output.size} data bytes`);
+      printLine(`PING ${output.targets?.length} targets (udp): ${output.size} data bytes`);
     }
     started = true;
-    if (output.format === "json-lines") console.log(JSON.stringify({ target, ...event }));
+    if (output.format === "json-lines") printLine(JSON.stringify({ target, ...event }));
     if (event.type === "summary") summaries.set(target, event.summary);
     if (output.format !== "text" || output.quiet) continue;
     const text = eventLine(event, paint);
-    if (text !== undefined) console.log(`${target} : ${text}`);
+    if (text !== undefined) printLine(`${target} : ${text}`);
   }
   const ordered = [...summaries.values()].sort((a, b) => order(output, a) - order(output, b));
-  if (output.format === "json") console.log(JSON.stringify(ordered, null, 2));
+  if (output.format === "json") printLine(JSON.stringify(ordered, null, 2));
   if (output.format === "text") {
-    console.log();
-    for (const summary of ordered) console.log(targetSummaryLine(summary));
+    printLine();
+    for (const summary of ordered) printLine(targetSummaryLine(summary));
   }
   const { count, deadline } = output.options;
   return ordered.every((summary) => exitStatus(summary, count, deadline) === 0) ? 0 : 1;

@@ -5,11 +5,13 @@ import {
   HeartbeatMonitor,
   type HeartbeatNote,
   heartbeatSummaryLines,
-  localIso,
   MAX_HEARTBEAT_JUMP,
   MAX_HEARTBEAT_SOURCES,
 } from "../lib/heartbeat.ts";
 import { SEQ_MODULUS } from "../protocol.ts";
+import { isoTime } from "../lib/log.ts";
+
+const localIso = (ms: number, offsetMinutes?: number) => isoTime(ms, false, offsetMinutes);
 
 const SOURCE = "127.0.0.1:5555";
 /** 2026-11-26T04:09:23.523+05:30 */
@@ -297,20 +299,20 @@ Deno.test("heartbeatSummaryLines() lists received, lost, out of order and last s
 
 // ------------------------------------------------------------ local time
 
-Deno.test("localIso() writes the given offset as ±HH:MM, +00:00 rather than Z", () => {
-  assertEquals(localIso(T0, 330), "2026-11-26T04:09:23.523+05:30");
-  assertEquals(localIso(T0, 0), "2026-11-25T22:39:23.523+00:00");
-  assertEquals(localIso(T0, -210), "2026-11-25T19:09:23.523-03:30");
-  assertEquals(localIso(T0 + 0.999, 345), "2026-11-26T04:24:23.523+05:45");
+Deno.test("isoTime() writes the given offset as ±HH:MM, +00:00 rather than Z", () => {
+  assertEquals(localIso(T0, 330), "2026-11-26T04:09:23.523000+05:30");
+  assertEquals(localIso(T0, 0), "2026-11-25T22:39:23.523000+00:00");
+  assertEquals(localIso(T0, -210), "2026-11-25T19:09:23.523000-03:30");
+  assertEquals(localIso(T0 + 0.999, 345), "2026-11-26T04:24:23.523999+05:45");
   assertThrows(() => localIso(NaN), /ms must be a finite time/);
   assertThrows(() => localIso(T0, 24 * 60), /offsetMinutes must be within/);
 });
 
-/** localIso() of each time, in a fresh runtime with `TZ` set. */
+/** isoTime() of each time, in a fresh runtime with `TZ` set. */
 async function localIsoIn(tz: string, times: number[]): Promise<string[]> {
-  const module = new URL("../lib/heartbeat.ts", import.meta.url).href;
-  const code = `import { localIso } from ${JSON.stringify(module)};\n` +
-    `console.log(JSON.stringify(${JSON.stringify(times)}.map((t) => localIso(t))));`;
+  const module = new URL("../lib/log.ts", import.meta.url).href;
+  const code = `import { isoTime } from ${JSON.stringify(module)};\n` +
+    `console.log(JSON.stringify(${JSON.stringify(times)}.map((t) => isoTime(t))));`;
   const { code: status, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["eval", code],
     env: { TZ: tz },
@@ -322,15 +324,15 @@ async function localIsoIn(tz: string, times: number[]): Promise<string[]> {
   return JSON.parse(decoder.decode(stdout));
 }
 
-Deno.test("localIso() uses the local zone's offset at that instant (TZ)", async () => {
+Deno.test("isoTime() uses the local zone's offset at that instant (TZ)", async () => {
   const july = Date.UTC(2026, 6, 1, 12);
   assertEquals(await localIsoIn("Asia/Kolkata", [T0, july]), [
-    "2026-11-26T04:09:23.523+05:30",
-    "2026-07-01T17:30:00.000+05:30",
+    "2026-11-26T04:09:23.523000+05:30",
+    "2026-07-01T17:30:00.000000+05:30",
   ]);
-  assertEquals(await localIsoIn("UTC", [T0]), ["2026-11-25T22:39:23.523+00:00"]);
+  assertEquals(await localIsoIn("UTC", [T0]), ["2026-11-25T22:39:23.523000+00:00"]);
   assertEquals(await localIsoIn("America/New_York", [T0, july]), [
-    "2026-11-25T17:39:23.523-05:00",
-    "2026-07-01T08:00:00.000-04:00",
+    "2026-11-25T17:39:23.523000-05:00",
+    "2026-07-01T08:00:00.000000-04:00",
   ]);
 });

@@ -1,0 +1,313 @@
+/**
+ * The command line as its users live it (the lab, the everyday check): chat
+ * and beacon under Ctrl-C, the heartbeat exercise, what the server did to
+ * each reply, sizes, local times, pipes closed early, errors before the
+ * header, the demo's banner, the SVG chart, the rate limit seen by `-f`.
+ * Every test runs the real scripts as subprocesses over loopback.
+ */
+
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { ROOT, runClient, runScript, udpSocket } from "./helpers.ts";
+
+const decoder = new TextDecoder();
+
+/** A script running as a subprocess whose output lines are collected as
+ * they come, so a test can wait for one. */
+interface Running extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  lines: string[];
+  errors: string[];
+  /** Waits (bounded) for a stdout line matching `pattern`. */
+  line(pattern: RegExp, waitMs?: number): Promise<string>;
+  /** Writes to its standard input. */
+  type(text: string): Promise<void>;
+  /** Sends `signal` and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+function start(
+  script: string,
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: boolean } = {},
+): Running {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", script, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const errors: string[] = [];
+  const collect = async (stream: ReadableStream<Uint8Array>, into: string[]) => {
+    let rest = "";
+    for await (const chunk of stream) {
+      const parts = (rest + decoder.decode(chunk)).split("\n");
+      rest = parts.pop() ?? "";
+      into.push(...parts);
+    }
+    if (rest) into.push(rest);
+  };
+  const done = Promise.all([collect(child.stdout, lines), collect(child.stderr, errors)]);
+  const writer = options.stdin ? child.stdin.getWriter() : undefined;
+  let status: Promise<number> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    status ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Already ended.
+      }
+      const { code } = await child.status;
+      await done;
+      return code;
+    })();
+    return status;
+  };
+  return {
+    child,
+    lines,
+    errors,
+    async line(pattern, waitMs = 10_000) {
+      const deadline = performance.now() + waitMs;
+      for (;;) {
+        const found = lines.find((line) => pattern.test(line));
+        if (found !== undefined) return found;
+        if (performance.now() > deadline) {
+          throw new Error(`no line like ${pattern} in ${waitMs} ms:\n${lines.join("\n")}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    async type(text) {
+      await writer!.write(new TextEncoder().encode(text));
+    },
+    stop,
+    async [Symbol.asyncDispose]() {
+      await writer?.close().catch(() => {});
+      await stop();
+    },
+  };
+}
+
+/** A server subprocess; resolves once it has said where it listens. */
+async function server(args: string[], env?: Record<string, string>) {
+  const running = start("server.ts", ["--port", "0", ...args], { env });
+  const line = await running.line(/listening on/);
+  const port = Number(/:(\d+) \(udp\)/.exec(line)![1]);
+  return Object.assign(running, { port });
+}
+
+Deno.test("--chat: Ctrl-C ends it at once, with a summary and exit 130, while waiting for a reply or for input", async () => {
+  await using silent = await server(["--silent"]);
+  await using chat = start("client.ts", ["127.0.0.1", String(silent.port), "--chat", "-W", "30"], {
+    stdin: true,
+  });
+  await chat.type("hello\n");
+  await silent.line(/"hello" not answered/);
+  const status = await chat.stop("SIGINT");
+  assertEquals(status, 130, chat.errors.join("\n"));
+  assertEquals(chat.lines.at(-1), "chat interrupted: 1 sent, 0 answered, 0 retried, 0 unanswered");
+  // Waiting at the prompt for the next line ends the same way.
+  await using upper = await server(["--upper", "-q"]);
+  await using idle = start("client.ts", ["127.0.0.1", String(upper.port), "--chat"], {
+    stdin: true,
+  });
+  await idle.type("hi\n");
+  await idle.line(/: HI$/);
+  assertEquals(await idle.stop("SIGINT"), 130);
+  assertEquals(idle.lines.at(-1), "chat interrupted: 1 sent, 1 answered, 0 retried, 0 unanswered");
+});
+
+Deno.test("--chat: an empty line sends nothing; a line too long for a datagram is reported and the chat goes on", async () => {
+  await using upper = await server(["--upper"]);
+  const long = "x".repeat(70_000);
+  const result = await runClient(upper.port, ["--chat"], { stdin: `one\n\n${long}\ntwo\n` });
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(result.stdout.trimEnd().split("\n"), [
+    `reply from 127.0.0.1:${upper.port}: ONE`,
+    "not sent: 70000 bytes is over the 65507-byte datagram limit",
+    `reply from 127.0.0.1:${upper.port}: TWO`,
+  ]);
+  await upper.stop();
+  assertEquals(upper.lines.filter((line) => / bytes "/.test(line)).length, 2);
+});
+
+Deno.test("--send runs until Ctrl-C without -c, then says how many it sent; -w bounds it", async () => {
+  await using sink = await server(["--silent", "-q"]);
+  await using beacon = start("client.ts", [
+    "127.0.0.1",
+    String(sink.port),
+    "--send",
+    "tick {seq}",
+    "-i",
+    "0.05",
+  ]);
+  await beacon.line(/seq=12 tick 12$/);
+  assertEquals(await beacon.stop("SIGINT"), 0);
+  const sent = beacon.lines.filter((line) => /^sent \d+ bytes/.test(line)).length;
+  assertEquals(beacon.lines.at(-1), `beacon stopped: ${sent} sent`);
+  assert(sent >= 12, `${sent} sent`);
+  // -w 1 with -i 0.5: sends at 0 s and 0.5 s, not the 5 that -c asks for.
+  const bounded = await runClient(sink.port, ["--send", "hi", "-c", "5", "-i", "0.5", "-w", "1"]);
+  assertEquals(bounded.code, 0, bounded.stderr);
+  assertEquals(bounded.stdout.trimEnd().split("\n").length, 2, bounded.stdout);
+});
+
+Deno.test("--heartbeat: one-way delay per heartbeat, gaps counted lost, silence, resumption, and the summary", async () => {
+  await using monitor = await server(["--heartbeat", "0.4"]);
+  // Heartbeats from one port: seqs 1, 2, then 5 (3 and 4 lost), a pause, 6.
+  using socket = udpSocket();
+  const source = `127.0.0.1:${(socket.addr as Deno.NetAddr).port}`;
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: monitor.port };
+  const beat = (seq: number) =>
+    socket.send(new TextEncoder().encode(`PING ${seq} ${Date.now().toFixed(3)} 0000BEEF`), to);
+  for (const seq of [1, 2, 5]) await beat(seq);
+  assertMatch(
+    await monitor.line(/heartbeat seq=1 /),
+    new RegExp(
+      `^\\S+ ${source} heartbeat seq=1 one-way -?\\d+\\.\\d{3} ms \\(receiver − sender clock\\)$`,
+    ),
+  );
+  assertMatch(await monitor.line(/heartbeat seq=5 /), /2 lost before it/);
+  assertMatch(
+    await monitor.line(/presumed stopped/),
+    new RegExp(`${source} silent for 0\\.\\d+ s: presumed stopped`),
+  );
+  await beat(6);
+  await monitor.line(new RegExp(`${source} resumed after`));
+  await monitor.line(/heartbeat seq=6 /);
+  assertEquals(await monitor.stop(), 0);
+  assertMatch(
+    monitor.lines.at(-1) ?? "",
+    new RegExp(
+      `^heartbeats from ${source}: 4 received, 2 lost, last seen \\d{4}-\\S+[+-]\\d\\d:\\d\\d$`,
+    ),
+  );
+  // The client's --send '' sends exactly such records.
+  await using second = await server(["--heartbeat", "5"]);
+  const sent = await runClient(second.port, ["--send", "", "-c", "2", "-i", "0.05"]);
+  assertEquals(sent.code, 0, sent.stderr);
+  await second.line(/heartbeat seq=2 one-way/);
+});
+
+Deno.test("server and beacon times are local ISO 8601 with the offset and µs; --utc gives Z", async () => {
+  const env = { TZ: "Asia/Kolkata" };
+  await using local = await server([], env);
+  await runScript("client.ts", ["127.0.0.1", String(local.port), "-c", "1"]);
+  assertMatch(await local.line(/ bytes "PING/), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+05:30 /);
+  await using utc = await server(["--utc"], env);
+  await runScript("client.ts", ["127.0.0.1", String(utc.port), "-c", "1"]);
+  assertMatch(await utc.line(/ bytes "PING/), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z /);
+  await using beacon = start("client.ts", [
+    "127.0.0.1",
+    String(utc.port),
+    "--send",
+    "{now}",
+    "-c",
+    "1",
+  ], {
+    env,
+  });
+  assertMatch(await beacon.line(/seq=1/), /seq=1 \d{4}-\S+\.\d{6}\+05:30$/);
+});
+
+Deno.test("ping marks replies the server changed and summarises them; -v shows each reply escaped", async () => {
+  await using prefixed = await server(["--prefix", "OK...", "-q"]);
+  const result = await runClient(prefixed.port, ["-c", "2", "-i", "0.05", "-v"]);
+  assertEquals(result.code, 0, result.stderr);
+  const lines = result.stdout.split("\n");
+  assertMatch(lines[1]!, /^69 bytes from .*: seq=1 time=\S+ ms \(prefixed "OK\.\.\."\)$/);
+  assertMatch(lines[2]!, /^ {4}"OK\.\.\.PING 1 \d+\.\d{3} [0-9A-F]{8} =1,[\d.]+,\d+;[0-9a-z]+"$/);
+  assert(lines.includes('replies: 2 prefixed "OK..." by the server'), result.stdout);
+});
+
+Deno.test("-s is the size sent; the IPv6 limit is accepted for ::1", async () => {
+  await using v6 = start("server.ts", ["--host", "::1", "--port", "0", "-q"]);
+  const port = Number(/:(\d+) \(udp\)/.exec(await v6.line(/listening on/))![1]);
+  const result = await runScript("client.ts", [
+    "::1",
+    String(port),
+    "-c",
+    "1",
+    "-s",
+    "65527",
+    "--json",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(JSON.parse(result.stdout).received, 1);
+  const exact = await runScript("client.ts", ["::1", String(port), "-c", "1", "-s", "33", "-v"]);
+  assertMatch(exact.stdout, /^33 bytes from /m);
+});
+
+Deno.test("errors come before the header: a bad address prints one line and no PING line", async () => {
+  const result = await runScript("client.ts", ["41701", "-c", "1"]);
+  assertEquals(result.code, 2);
+  assertEquals(result.stdout, "");
+  assertEquals(result.stderr, "client.ts: '41701' is not a valid IPv4 address\n");
+});
+
+Deno.test("a pipe closed early (| head -1) stops the client at once, quietly, as ping's SIGPIPE status", async () => {
+  await using echo = await server(["-q"]);
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `"${Deno.execPath()}" run --allow-net client.ts 127.0.0.1 ${echo.port} -c 100 -i 0.05 | head -1; echo "status $?"`,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const started = performance.now();
+  const { stdout, stderr } = await child.output();
+  const elapsed = performance.now() - started;
+  assertEquals(
+    decoder.decode(stdout).split("\n")[0],
+    `PING 127.0.0.1:${echo.port} (udp): 64 data bytes`,
+  );
+  assertEquals(decoder.decode(stderr), "");
+  // 100 pings at 50 ms take 5 s: stopping at once takes a small part of it.
+  assert(elapsed < 2500, `the client went on after the pipe closed (${elapsed.toFixed(0)} ms)`);
+});
+
+Deno.test("-f against a server's rate limit: the summary says rate-limited by the server, not upstream loss", async () => {
+  await using limited = await server(["--rate", "10", "-q"]);
+  const result = await runClient(limited.port, ["-c", "200", "-f", "-q", "-W", "0.2", "--json"]);
+  const summary = JSON.parse(result.stdout);
+  // 200 requests as fast as replies come, against 10 a second: most are
+  // refused, and the stamps say so (the last refusals, after the last
+  // answered request, stay unknown).
+  assert(summary.lossSplit.rateLimited > 100, JSON.stringify(summary.lossSplit));
+  assert(summary.lossSplit.upstream < 10, result.stdout);
+  const text = await runClient(limited.port, ["-c", "200", "-f", "-q", "-W", "0.2"]);
+  assertMatch(text.stdout, /lost upstream \d+, downstream \d+, rate-limited by the server \d+/);
+});
+
+Deno.test("deno task demo's banner says what the flags ask for", async () => {
+  const result = await runScript("demo.ts", ["-c", "3", "-i", "0.2"]);
+  assertEquals(result.code === 0 || result.code === 1, true, result.stderr);
+  assertMatch(result.stdout.split("\n")[0]!, /pinging it 3 times, one per 0\.2 s$/);
+  assertMatch(result.stdout, /^3 packets transmitted/m);
+});
+
+Deno.test("--svg writes the run as a chart with a mark per request", async () => {
+  await using lossy = await server(["--loss", "0.5", "--seed", "3", "-q"]);
+  const file = await Deno.makeTempFile({ suffix: ".svg" });
+  const args = ["127.0.0.1", String(lossy.port), "-c", "10", "-i", "0.02", "-W", "0.2"];
+  const refused = await runScript("client.ts", [...args, "--svg", file, "-q"]);
+  assertEquals([refused.code, refused.stdout], [2, ""]);
+  assertMatch(refused.stderr, /--svg needs --allow-write/);
+  const result = await runScript("client.ts", [...args, "--svg", file, "-q"], {
+    permissions: ["--allow-net", "--allow-write"],
+  });
+  const summary = /(\d+) received/.exec(result.stdout);
+  assert(summary !== null, result.stdout + result.stderr);
+  const svg = await Deno.readTextFile(file);
+  await Deno.remove(file);
+  const received = Number(summary![1]);
+  assertEquals((svg.match(/<circle class="reply"/g) ?? []).length, received);
+  assertEquals((svg.match(/<path class="timeout"/g) ?? []).length, 10 - received);
+  assert(svg.includes(`127.0.0.1:${lossy.port}`));
+});
