@@ -62,7 +62,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   const { host = settings.host, port = settings.port, signal } = options;
   const target = formatAddress(unbracket(host), checkPort(port));
   const opened = await openPingSocket(host, port, { kernel: options.kernelStamps });
-  using socket = opened.socket;
+  await using socket = opened.socket;
   const plan = planRun(options, socket.address.includes(":") ? 6 : 4);
   if (opened.notice) yield { type: "notice", text: opened.notice };
   const tally = new PingTally(plan.inFlight, plan.timeoutMs);
@@ -131,6 +131,10 @@ async function sendRequest(
   } catch (error) {
     tally.sent(seq, at, due || at);
     tally.sendFailed(seq);
+    // An ICMP port unreachable for an earlier request, told at this send.
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      return { type: "unreachable", seq, target: targetOf(socket) };
+    }
     return { type: "error", seq, target, message: describeError(error) };
   }
 }

@@ -18,6 +18,7 @@ import {
   CLOCK_REALTIME,
   EAGAIN,
   EINTR,
+  enableKernelStamps,
   errnoOf,
   type Libc,
   openLibc,
@@ -26,6 +27,7 @@ import {
   sockaddr,
   SOCKADDR_BYTES,
   SOL_SOCKET,
+  StampedMessage,
 } from "./libc.ts";
 import { formatAddress } from "./net.ts";
 import type { Arrival, ServerSocket } from "./socket.ts";
@@ -48,12 +50,10 @@ export const WAKE_MS = 100;
  */
 export class FastSocket implements ServerSocket {
   readonly addr: Deno.NetAddr;
-  readonly buffer: Uint8Array;
+  readonly buffer: Uint8Array<ArrayBuffer>;
   readonly #libc: Libc;
   readonly #fd: number;
-  readonly #into: Uint8Array;
-  readonly #intoLength: bigint;
-  readonly #peer = new Uint8Array(SOCKADDR_BYTES);
+  readonly #message: StampedMessage;
   readonly #peerLength = new Uint32Array(1);
   /** The sender of the last datagram: a busy client costs no address
    * object (and no string) per datagram. */
@@ -66,10 +66,9 @@ export class FastSocket implements ServerSocket {
   private constructor(libc: Libc, fd: number, prefix: Uint8Array) {
     this.#libc = libc;
     this.#fd = fd;
-    this.buffer = new Uint8Array(prefix.length + RECEIVE_BUFFER_BYTES);
+    this.buffer = new Uint8Array(new ArrayBuffer(prefix.length + RECEIVE_BUFFER_BYTES));
     this.buffer.set(prefix);
-    this.#into = this.buffer.subarray(prefix.length);
-    this.#intoLength = BigInt(this.#into.length);
+    this.#message = new StampedMessage(new Uint8Array(this.buffer.buffer, prefix.length));
     const bound = new Uint8Array(SOCKADDR_BYTES);
     libc.symbols.getsockname(fd, bound, new Uint8Array(new Uint32Array([SOCKADDR_BYTES]).buffer));
     this.addr = addressOf(bound);
@@ -89,6 +88,9 @@ export class FastSocket implements ServerSocket {
     // Wake up every WAKE_MS even with nothing to receive.
     const timeout = new BigInt64Array([0n, BigInt(WAKE_MS * 1000)]);
     libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(timeout.buffer), 16);
+    // The kernel's receive time, so that a stamp's "held" covers this
+    // process's wake-up too (without it, the time of the receive's return).
+    enableKernelStamps(libc, fd);
     return new FastSocket(libc, fd, prefix);
   }
 
@@ -103,13 +105,11 @@ export class FastSocket implements ServerSocket {
   receive(): Arrival | undefined | Promise<Arrival | undefined> {
     if (performance.now() - this.#lastYield >= WAKE_MS) return this.#yieldThenReceive();
     if (this.#closed) return undefined;
-    const { symbols } = this.#libc;
-    this.#peerLength[0] = SOCKADDR_BYTES;
-    const peerLength = new Uint8Array(this.#peerLength.buffer);
-    const n = Number(
-      symbols.recvfrom(this.#fd, this.#into, this.#intoLength, 0, this.#peer, peerLength),
-    );
-    if (n >= 0) return { length: n, from: this.#sender(), at: this.clock() };
+    const n = Number(this.#libc.symbols.recvmsg(this.#fd, this.#message.prepare(), 0));
+    if (n >= 0) {
+      const at = this.#message.kernelTime() ?? this.clock();
+      return { length: n, from: this.#sender(), at };
+    }
     const errno = errnoOf(this.#libc);
     if (errno === EAGAIN || errno === EINTR) return this.#yieldThenReceive();
     throw new Error(`receive failed: error ${errno}`);
@@ -124,7 +124,7 @@ export class FastSocket implements ServerSocket {
   /** Sends `data` to `to`; throws with a one-line message on failure. */
   send(data: Uint8Array, to: Deno.NetAddr): void {
     const peer = to === this.#lastFrom
-      ? this.#peer
+      ? this.#lastPeer
       : sockaddr(to.hostname, to.hostname.includes(":") ? 6 : 4, to.port);
     const length = to === this.#lastFrom ? this.#peerLength[0]! : peer.length;
     const sent = Number(
@@ -142,13 +142,14 @@ export class FastSocket implements ServerSocket {
   }
 
   #sender(): Deno.NetAddr {
-    const length = this.#peerLength[0]!;
-    for (let i = 0; i < length; i++) {
-      if (this.#peer[i] !== this.#lastPeer[i]) {
-        this.#lastPeer.set(this.#peer);
-        return this.#lastFrom = addressOf(this.#peer);
+    const peer = this.#message.name;
+    this.#peerLength[0] = this.#message.header.getUint32(8, true);
+    for (let i = 0; i < SOCKADDR_BYTES; i++) {
+      if (peer[i] !== this.#lastPeer[i]) {
+        this.#lastPeer.set(peer);
+        return this.#lastFrom = addressOf(peer);
       }
     }
-    return this.#lastFrom ??= addressOf(this.#peer);
+    return this.#lastFrom ??= addressOf(peer);
   }
 }

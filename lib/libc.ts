@@ -143,3 +143,80 @@ export function bindError(errno: number, where: string): Error {
     : new Error(`error ${errno}`);
   return listenError(cause, where);
 }
+
+// struct msghdr (x86-64 and arm64 Linux): the offsets of its fields.
+const MSGHDR_BYTES = 56;
+const MSG_NAME = 0;
+const MSG_NAMELEN = 8;
+const MSG_IOV = 16;
+const MSG_IOVLEN = 24;
+const MSG_CONTROL = 32;
+const MSG_CONTROLLEN = 40;
+const MSG_FLAGS = 48;
+// struct cmsghdr: len (u64), level (i32), type (i32), then the data.
+const CMSG_LEVEL = 8;
+const CMSG_TYPE = 12;
+const CMSG_DATA = 16;
+// One cmsghdr and one struct timespec (tv_sec i64, tv_nsec i64).
+const CONTROL_BYTES = CMSG_DATA + 16;
+
+/**
+ * The buffers of a `recvmsg` that asks for the kernel's receive time: the
+ * `msghdr`, its one `iovec` over `data`, the sender's address and room for
+ * one `SO_TIMESTAMPNS` control message. Each buffer the kernel writes
+ * through a pointer has an ArrayBuffer of its own, which V8 never moves.
+ */
+export class StampedMessage {
+  /** The `msghdr`, to pass to `recvmsg`. */
+  readonly header = new DataView(new ArrayBuffer(MSGHDR_BYTES));
+  /** The sender's address as the kernel wrote it. */
+  readonly name = new Uint8Array(new ArrayBuffer(SOCKADDR_BYTES));
+  readonly #control = new DataView(new ArrayBuffer(CONTROL_BYTES));
+  readonly #iovec = new DataView(new ArrayBuffer(16));
+
+  /** Receives into `data`, which must have an ArrayBuffer of its own. */
+  constructor(data: Uint8Array<ArrayBuffer>) {
+    const address = (buffer: BufferSource) =>
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+    this.#iovec.setBigUint64(0, address(data), true);
+    this.#iovec.setBigUint64(8, BigInt(data.byteLength), true);
+    this.header.setBigUint64(MSG_NAME, address(this.name), true);
+    this.header.setBigUint64(MSG_IOV, address(this.#iovec), true);
+    this.header.setBigUint64(MSG_IOVLEN, 1n, true);
+    this.header.setBigUint64(MSG_CONTROL, address(this.#control), true);
+  }
+
+  /** Resets the lengths the kernel overwrites; call before each `recvmsg`. */
+  prepare(): DataView {
+    this.header.setUint32(MSG_NAMELEN, SOCKADDR_BYTES, true);
+    this.header.setUint32(MSG_CONTROLLEN, CONTROL_BYTES, true);
+    return this.header;
+  }
+
+  /** The flags `recvmsg` returned (`MSG_TRUNC`, `MSG_CTRUNC`). */
+  get flags(): number {
+    return this.header.getInt32(MSG_FLAGS, true);
+  }
+
+  /** The kernel's receive time in ms since the epoch (CLOCK_REALTIME), or
+   * `undefined` when the control message is missing or was cut. */
+  kernelTime(): number | undefined {
+    const length = this.header.getUint32(MSG_CONTROLLEN, true);
+    const control = this.#control;
+    if (
+      this.flags & MSG_CTRUNC || length < CONTROL_BYTES ||
+      control.getInt32(CMSG_LEVEL, true) !== SOL_SOCKET ||
+      control.getInt32(CMSG_TYPE, true) !== SCM_TIMESTAMPNS
+    ) return undefined;
+    // Read as 32-bit halves: a BigInt per datagram is an allocation to spare.
+    const seconds = control.getUint32(CMSG_DATA, true) +
+      control.getInt32(CMSG_DATA + 4, true) * 2 ** 32;
+    return seconds * 1000 + control.getUint32(CMSG_DATA + 8, true) / 1e6;
+  }
+}
+
+/** Turns on `SO_TIMESTAMPNS` for `fd`; whether it worked. */
+export function enableKernelStamps(libc: Libc, fd: number): boolean {
+  const on = new Uint8Array(new Int32Array([1]).buffer);
+  return libc.symbols.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, on, on.length) >= 0;
+}

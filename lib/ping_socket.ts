@@ -22,7 +22,7 @@ export type PingArrival =
   | { kind: "error"; message: string };
 
 /** A socket that sends to one target and times what comes back. */
-export interface PingSocket extends Disposable {
+export interface PingSocket extends AsyncDisposable {
   /** Which clock `send()` and `at` are in. */
   readonly clock: "kernel" | "runtime";
   /** The target's address, resolved. */
@@ -33,7 +33,8 @@ export interface PingSocket extends Disposable {
   /** The next arrival, or `undefined` at `deadline` (a `performance.now()`
    * time) or on abort. */
   receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined>;
-  close(): void;
+  /** Closes it; the kernel-stamped socket waits for its last `poll`. */
+  close(): Promise<void> | void;
 }
 
 /**
@@ -45,7 +46,7 @@ export interface PingSocket extends Disposable {
  * ```ts
  * import { openPingSocket } from "./ping_socket.ts";
  * import { equal } from "node:assert/strict";
- * using socket = (await openPingSocket("127.0.0.1", 9, { kernel: false })).socket;
+ * await using socket = (await openPingSocket("127.0.0.1", 9, { kernel: false })).socket;
  * equal(socket.clock, "runtime");
  * ```
  */
@@ -107,8 +108,9 @@ class RuntimePingSocket implements PingSocket {
     }
   }
 
-  [Symbol.dispose](): void {
+  [Symbol.asyncDispose](): Promise<void> {
     this.close();
+    return Promise.resolve();
   }
 }
 
@@ -142,12 +144,12 @@ class KernelPingSocket implements PingSocket {
     }
   }
 
-  close(): void {
-    void this.#socket.close();
+  close(): Promise<void> {
+    return this.#socket.close();
   }
 
-  [Symbol.dispose](): void {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
