@@ -109,7 +109,7 @@ export function describeChange(change: ReplyChange): string[] {
     const hex = (byte: number) => `0x${byte.toString(16).padStart(2, "0")}`;
     words.push(
       altered.sent < 0
-        ? `${altered.at - 0} bytes sent, more came back`
+        ? `${altered.at} bytes sent, more came back`
         : `byte #${altered.at} should be ${hex(altered.sent)} but was ${hex(altered.got)}`,
     );
   }

@@ -8,6 +8,7 @@
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { ROOT, runClient, runScript, udpSocket } from "./helpers.ts";
+import { FLAGS, type Mode, parseClientCommand } from "../lib/client_cli.ts";
 
 const decoder = new TextDecoder();
 
@@ -345,4 +346,33 @@ Deno.test({
     assertMatch(text, /^2 packets transmitted/m);
     assert(!/npm|fast-check/i.test(decoder.decode(stderr)), decoder.decode(stderr));
   },
+});
+
+Deno.test("every flag is accepted in the modes the table gives it and refused in the others", () => {
+  const modeArgs: Record<Mode, string[]> = {
+    ping: ["127.0.0.1"],
+    many: ["127.0.0.1:1", "127.0.0.1:2"],
+    chat: ["--chat"],
+    send: ["--send", "hi"],
+  };
+  const value: Record<string, string[]> = { svg: ["/dev/null"], send: ["hi"] };
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    if (name === "help" || name === "version" || name === "chat" || name === "send") continue;
+    const given = flag.type === "string" ? [`--${name}`, ...(value[name] ?? ["1"])] : [`--${name}`];
+    for (const mode of Object.keys(modeArgs) as Mode[]) {
+      const args = [...modeArgs[mode], ...given];
+      let refusal = "";
+      try {
+        parseClientCommand(args);
+      } catch (error) {
+        refusal = String(error);
+      }
+      const applies = (flag.modes as readonly Mode[]).includes(mode);
+      assertEquals(
+        /does not apply/.test(refusal),
+        !applies,
+        `${args.join(" ")}: ${refusal || "accepted"}`,
+      );
+    }
+  }
 });

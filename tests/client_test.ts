@@ -6,7 +6,7 @@ import { parseTargets } from "../lib/targets.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/impairments.ts";
 import { findRecord } from "../protocol.ts";
-import { collect, customServer, ofType, portOf, summaryOf, udpSocket } from "./helpers.ts";
+import { collect, customServer, ofType, portOf, summaryOf, udpSocket, within } from "./helpers.ts";
 import { Receiver } from "../lib/socket.ts";
 
 const encoder = new TextEncoder();
@@ -152,7 +152,13 @@ Deno.test("ping() counts a reply that arrives after its timeout as late, not los
 });
 
 Deno.test("ping()'s counters match what a seeded server did over 1,000 pings", async () => {
-  await using server = await serve({ port: 0, loss: 0.05, duplicate: 0.05, reorder: 0.05, seed: 2026 });
+  await using server = await serve({
+    port: 0,
+    loss: 0.05,
+    duplicate: 0.05,
+    reorder: 0.05,
+    seed: 2026,
+  });
   const summary = summaryOf(
     await collect(ping({ port: server.addr.port, count: 1000, interval: 0.002, timeout: 3 })),
   );
@@ -170,31 +176,58 @@ Deno.test("ping()'s counters match what a seeded server did over 1,000 pings", a
 });
 
 Deno.test("ping() tells upstream from downstream loss only when the server stamps", async () => {
-  await using stamping = await serve({ port: 0, loss: 0.5, seed: 3 });
-  const events = await collect(
-    ping({ port: stamping.addr.port, count: 20, interval: 0.005, timeout: 0.3 }),
-  );
-  const { lossSplit, serverTime } = summaryOf(events);
-  assertEquals(lossSplit!.upstream + lossSplit!.unknown, stamping.stats.dropped);
-  assert(serverTime !== null && serverTime.avg >= 0);
-  await using plainEcho = customServer((socket, data, from) => socket.send(data, from).then(() => {}));
-  const events = await collect(ping({ port: plainEcho.port, count: 3, ...fast }));
-  assertEquals([summaryOf(events).lossSplit, summaryOf(events).serverTime], [null, null]);
+  {
+    await using stamping = await serve({ port: 0, loss: 0.5, seed: 3 });
+    const events = await collect(
+      ping({ port: stamping.addr.port, count: 20, interval: 0.005, timeout: 0.3 }),
+    );
+    const { lossSplit, serverTime } = summaryOf(events);
+    assertEquals(lossSplit!.upstream + lossSplit!.unknown, stamping.stats.dropped);
+    assert(serverTime !== null && serverTime.avg >= 0);
+  }
+  {
+    await using plainEcho = customServer((socket, data, from) =>
+      socket.send(data, from).then(() => {})
+    );
+    const events = await collect(ping({ port: plainEcho.port, count: 3, ...fast }));
+    assertEquals([summaryOf(events).lossSplit, summaryOf(events).serverTime], [null, null]);
+  }
 });
 
 Deno.test("ping() with flood sends the next request as soon as a reply is in", async () => {
   await using server = await serve({ port: 0 });
-  const events = await collect(ping({ port: server.addr.port, count: 50, flood: true }));
+  const floods = 200;
+  // Even at one send per gap the run takes 2 s: a run that stalls fails.
+  const events = await within(
+    10_000,
+    `ping() flooding ${floods} requests`,
+    (signal) => collect(ping({ port: server.addr.port, count: floods, flood: true, signal })),
+  );
   const summary = summaryOf(events);
-  assertEquals([summary.transmitted, summary.received], [50, 50]);
+  assertEquals([summary.transmitted, summary.received], [floods, floods]);
+  // A local echo answers well within FLOOD_GAP_MS, so sending on each reply
+  // puts most sends far less than a gap after the previous one; the median
+  // gap, so that a busy machine's occasional slow reply does not count.
+  const sends = ofType(events, "sent").map((event) => event.time);
+  const gaps = sends.slice(1).map((time, i) => time - sends[i]!).sort((a, b) => a - b);
+  const median = gaps[gaps.length >> 1]!;
+  assert(
+    median < FLOOD_GAP_MS / 2,
+    `median ${median.toFixed(2)} ms between floods, not far below FLOOD_GAP_MS ` +
+      `(${FLOOD_GAP_MS} ms): the sends did not follow the replies`,
+  );
   // Each send after the first follows a reply, or comes FLOOD_GAP_MS after
-  // the previous send when the reply is slow.
+  // the previous send when the reply is slow: no earlier than a timer that
+  // counts as on time may ring (lib/timer.ts: up to 2 ms before, on a busy
+  // machine whose timers fire late).
+  const early = 2;
   let previous: PingEvent | undefined;
   let previousSend = -Infinity;
   for (const event of events) {
     if (event.type === "sent") {
       if (previous?.type === "sent") {
-        assert(event.time - previousSend >= FLOOD_GAP_MS - 1, `seq ${event.seq} sent early`);
+        const gap = event.time - previousSend;
+        assert(gap >= FLOOD_GAP_MS - early, `seq ${event.seq} sent early, ${gap.toFixed(2)} ms`);
       }
       previousSend = event.time;
     }
@@ -217,12 +250,25 @@ Deno.test("ping() keeps to its schedule: the achieved mean interval is the asked
 
 Deno.test("ping() stops at the deadline with requests outstanding", async () => {
   await using server = await serve({ port: 0, mode: "silent" });
-  const events = await collect(
-    ping({ port: server.addr.port, interval: 0.05, timeout: 10, deadline: 0.3 }),
+  // Without its deadline the run would go on sending for ever: bound it at
+  // ten times the deadline, so that the test fails instead of hanging.
+  const events = await within(
+    3000,
+    "ping() with a 0.3 s deadline",
+    (signal) =>
+      collect(
+        ping({ port: server.addr.port, interval: 0.05, timeout: 10, deadline: 0.3, signal }),
+      ),
   );
   const summary = summaryOf(events);
   assert(summary.transmitted >= 1, "nothing sent before the deadline");
   assertEquals(summary.received, 0);
+  // None timed out (10 s) or was answered: each is still outstanding.
+  assertEquals(
+    summary.outstanding,
+    summary.transmitted,
+    `${summary.outstanding} of ${summary.transmitted} requests outstanding at the deadline`,
+  );
 });
 
 Deno.test("ping() ends early with a summary when its signal aborts", async () => {
@@ -319,34 +365,29 @@ Deno.test("beacon() sends its text count times, expanding {seq} and {now}", asyn
 });
 
 Deno.test("pingAll() pings three servers at once and summarizes each, the silent one lost", async () => {
-  const servers = await Promise.all([
-    serve({ port: 0 }),
-    serve({ port: 0, mode: "upper" }),
-    serve({ port: 0, mode: "silent" }),
-  ]);
-  try {
-    const targets = servers.map((server) => ({ host: "127.0.0.1", port: server.addr.port }));
-    const events = await collect(pingAll(targets, { count: 3, interval: 0.02, timeout: 0.2 }));
-    const received = new Map<string, number>();
-    for (const { target, event } of events) {
-      if (event.type === "summary") received.set(target, event.summary.received);
-    }
-    const expected = targets.map((
-      { port },
-      i,
-    ): [string, number] => [`127.0.0.1:${port}`, i < 2 ? 3 : 0]);
-    assertEquals(received, new Map(expected));
-    // The runs overlap: every target's first request went out before any run ended.
-    const firstSummary = events.findIndex(({ event }) => event.type === "summary");
-    const sentBefore = new Set(
-      events.slice(0, firstSummary).filter(({ event }) => event.type === "sent").map(({ target }) =>
-        target
-      ),
-    );
-    assertEquals(sentBefore.size, 3);
-  } finally {
-    await Promise.all(servers.map((server) => server.close()));
+  await using echo = await serve({ port: 0 });
+  await using upper = await serve({ port: 0, mode: "upper" });
+  await using silent = await serve({ port: 0, mode: "silent" });
+  const servers = [echo, upper, silent];
+  const targets = servers.map((server) => ({ host: "127.0.0.1", port: server.addr.port }));
+  const events = await collect(pingAll(targets, { count: 3, interval: 0.02, timeout: 0.2 }));
+  const received = new Map<string, number>();
+  for (const { target, event } of events) {
+    if (event.type === "summary") received.set(target, event.summary.received);
   }
+  const expected = targets.map((
+    { port },
+    i,
+  ): [string, number] => [`127.0.0.1:${port}`, i < 2 ? 3 : 0]);
+  assertEquals(received, new Map(expected));
+  // The runs overlap: every target's first request went out before any run ended.
+  const firstSummary = events.findIndex(({ event }) => event.type === "summary");
+  const sentBefore = new Set(
+    events.slice(0, firstSummary).filter(({ event }) => event.type === "sent").map(({ target }) =>
+      target
+    ),
+  );
+  assertEquals(sentBefore.size, 3);
 });
 
 Deno.test("parseTargets() reads host port, host:port lists and [v6]:port", () => {

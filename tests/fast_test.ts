@@ -35,23 +35,20 @@ Deno.test({
   ignore: !LINUX,
   async fn() {
     for (const host of ["127.0.0.1", "::1"]) {
-      const server = await startServerProcess(
+      await using server = await startServerProcess(
         ["--fast", "--upper", "--quiet", "--host", host],
         FAST,
       );
-      try {
-        const events = await collect(ping({ host, port: server.port, count: 5, interval: 0.01 }));
-        assertEquals(ofType(events, "reply").length, 5);
-        const summary = summaryOf(events);
-        assertEquals(summary.lossSplit, { upstream: 0, downstream: 0, unknown: 0, rateLimited: 0 });
-        assert(summary.serverTime !== null);
-      } finally {
-        const stopped = await server.stop("SIGINT");
-        assertEquals(stopped.code, 0);
-        assertMatch(stopped.stdout, /fast path \(C library\)/);
-        const { received, replied, clients } = counters(stopped.stdout);
-        assertEquals([received, replied, clients], [5, 5, 1]);
-      }
+      const events = await collect(ping({ host, port: server.port, count: 5, interval: 0.01 }));
+      assertEquals(ofType(events, "reply").length, 5);
+      const summary = summaryOf(events);
+      assertEquals(summary.lossSplit, { upstream: 0, downstream: 0, unknown: 0, rateLimited: 0 });
+      assert(summary.serverTime !== null);
+      const stopped = await server.stop("SIGINT");
+      assertEquals(stopped.code, 0);
+      assertMatch(stopped.stdout, /fast path \(C library\)/);
+      const { received, replied, clients } = counters(stopped.stdout);
+      assertEquals([received, replied, clients], [5, 5, 1]);
     }
   },
 });
@@ -60,27 +57,23 @@ Deno.test({
   name: "server.ts --fast keeps the rate limit per address",
   ignore: !LINUX,
   async fn() {
-    const server = await startServerProcess(["--fast", "--quiet", "--rate", "100"], FAST);
-    const flooder = udpSocket("127.0.0.2");
-    try {
-      const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
-      // 250 in bursts of 50, so the server's socket buffer never overflows
-      // (a request the kernel drops would look like a lost ping).
-      for (let i = 0; i < 250; i++) {
-        await flooder.send(encoder.encode(`flood ${i}`), to);
-        if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      const summary = summaryOf(
-        await collect(ping({ port: server.port, count: 3, interval: 0.01 })),
-      );
-      assertEquals(summary.received, 3);
-    } finally {
-      flooder.close();
-      const { received, replied, limited } = counters((await server.stop()).stdout);
-      // A second's burst (100) and a little refill got through.
-      assert(limited! >= 100, `${limited} rate-limited`);
-      assertEquals(replied! + limited!, received);
+    await using server = await startServerProcess(["--fast", "--quiet", "--rate", "100"], FAST);
+    using flooder = udpSocket("127.0.0.2");
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+    // 250 in bursts of 50, so the server's socket buffer never overflows
+    // (a request the kernel drops would look like a lost ping).
+    for (let i = 0; i < 250; i++) {
+      await flooder.send(encoder.encode(`flood ${i}`), to);
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    const summary = summaryOf(
+      await collect(ping({ port: server.port, count: 3, interval: 0.01 })),
+    );
+    assertEquals(summary.received, 3);
+    const { received, replied, limited } = counters((await server.stop()).stdout);
+    // A second's burst (100) and a little refill got through.
+    assert(limited! >= 100, `${limited} rate-limited`);
+    assertEquals(replied! + limited!, received);
   },
 });
 
@@ -88,33 +81,28 @@ Deno.test({
   name: "server.ts --fast echoes hostile and 65507-byte datagrams whole, never larger",
   ignore: !LINUX,
   async fn() {
-    const server = await startServerProcess(
+    await using server = await startServerProcess(
       ["--fast", "--quiet", "--rate", "0", "--prefix", "OK."],
       FAST,
     );
-    const socket = udpSocket();
-    const receiver = new Receiver(socket, 70000);
+    using socket = udpSocket();
+    using receiver = new Receiver(socket, 70000);
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
-    try {
-      await fc.assert(
-        fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (datagram) => {
-          await socket.send(datagram, to);
-          const reply = await receiver.next(performance.now() + 1000);
-          assertEquals(reply?.data.length, datagram.length + 3);
-        }),
-        { numRuns: 1000, seed: 3 },
-      );
-      await socket.send(new Uint8Array(65504).fill(0x61), to);
-      assertEquals((await receiver.next(performance.now() + 2000))?.data.length, 65507);
-      // One byte more does not fit with the prefix: no reply, a failed send.
-      await socket.send(new Uint8Array(65505), to);
-      assertEquals(await receiver.next(performance.now() + 200), undefined);
-    } finally {
-      receiver.close();
-      socket.close();
-      const { failed, received } = counters((await server.stop()).stdout);
-      assertEquals([failed, received], [1, 1002]);
-    }
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (datagram) => {
+        await socket.send(datagram, to);
+        const reply = await receiver.next(performance.now() + 1000);
+        assertEquals(reply?.data.length, datagram.length + 3);
+      }),
+      { numRuns: 1000, seed: 3 },
+    );
+    await socket.send(new Uint8Array(65504).fill(0x61), to);
+    assertEquals((await receiver.next(performance.now() + 2000))?.data.length, 65507);
+    // One byte more does not fit with the prefix: no reply, a failed send.
+    await socket.send(new Uint8Array(65505), to);
+    assertEquals(await receiver.next(performance.now() + 200), undefined);
+    const { failed, received } = counters((await server.stop()).stdout);
+    assertEquals([failed, received], [1, 1002]);
   },
 });
 

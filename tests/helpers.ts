@@ -101,6 +101,31 @@ export async function waitUntil(
   }
 }
 
+/**
+ * Runs `run` with a signal that aborts after `waitMs`, and throws an error
+ * naming `what` if it has not settled by then: a run that would hang fails
+ * instead.
+ */
+export async function within<T>(
+  waitMs: number,
+  what: string,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const overrun = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      overrun.abort();
+      reject(new Error(`${what} was still running after ${waitMs} ms`));
+    }, waitMs);
+  });
+  try {
+    return await Promise.race([run(overrun.signal), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a finished subprocess said. */
 export interface Output {
   code: number;

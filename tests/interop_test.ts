@@ -20,7 +20,8 @@ function installed(command: string): boolean {
 const PYTHON = installed("python3") ? "python3" : undefined;
 const SOCAT = installed("socat");
 
-/** Starts the textbook Python echo server and reads the port it prints. */
+/** Starts the textbook Python echo server and reads the port it prints;
+ * `await using` stops it. */
 async function startPythonServer(args: string[] = []) {
   const child = new Deno.Command(PYTHON!, {
     args: [`${ROOT}tests/peers/udp_echo_server.py`, ...args],
@@ -31,7 +32,7 @@ async function startPythonServer(args: string[] = []) {
   const { value = "" } = await reader.read();
   return {
     port: Number(value.trim()),
-    async stop() {
+    async [Symbol.asyncDispose]() {
       child.kill("SIGTERM");
       await reader.cancel();
       await child.status;
@@ -41,10 +42,8 @@ async function startPythonServer(args: string[] = []) {
 
 /** A free UDP port, for peers that cannot report the one they bound. */
 function freePort(): number {
-  const probe = udpSocket();
-  const port = portOf(probe);
-  probe.close();
-  return port;
+  using probe = udpSocket();
+  return portOf(probe);
 }
 
 /** Waits until something answers on `port` (socat takes a moment to bind). */
@@ -61,22 +60,18 @@ Deno.test({
   ignore: !SOCAT,
   async fn() {
     const port = freePort();
-    const socat = new Deno.Command("socat", {
+    // A child process's disposal kills it (SIGTERM) and waits for it.
+    await using _socat = new Deno.Command("socat", {
       args: [`UDP4-RECVFROM:${port},bind=127.0.0.1,fork`, "EXEC:cat"],
       stdout: "null",
       stderr: "null",
     }).spawn();
-    try {
-      await waitForEcho(port);
-      const events = await collect(ping({ port, count: 5, interval: 0.02, size: 200 }));
-      assertEquals(ofType(events, "reply").length, 5);
-      assertEquals(summaryOf(events).stray, 0);
-      // socat returns the stamp request untouched: the split stays unknown.
-      assertEquals(summaryOf(events).lossSplit, null);
-    } finally {
-      socat.kill("SIGTERM");
-      await socat.status;
-    }
+    await waitForEcho(port);
+    const events = await collect(ping({ port, count: 5, interval: 0.02, size: 200 }));
+    assertEquals(ofType(events, "reply").length, 5);
+    assertEquals(summaryOf(events).stray, 0);
+    // socat returns the stamp request untouched: the split stays unknown.
+    assertEquals(summaryOf(events).lossSplit, null);
   },
 });
 

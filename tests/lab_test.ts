@@ -4,7 +4,7 @@
  * differ; the lines, their order and their words may not).
  */
 
-import { assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { ROOT, runScript, startServerProcess } from "./helpers.ts";
 
 interface Step {
@@ -41,7 +41,11 @@ const steps = labSteps(await Deno.readTextFile(`${ROOT}LAB.md`));
 
 Deno.test("LAB.md has the four steps it walks through", () => {
   assertEquals(steps.length, 4);
-  for (const step of steps) assertEquals(step.client !== "" && step.output !== "", true);
+  for (const [index, step] of steps.entries()) {
+    const where = `LAB.md step ${index + 1} (server: ${step.server})`;
+    assert(step.client !== "", `${where} has no \`sh client\` block after its server`);
+    assert(step.output !== "", `${where} has no \`text output\` block after its client`);
+  }
 });
 
 for (const [index, step] of steps.entries()) {

@@ -1,0 +1,48 @@
+/**
+ * What the server did to a reply, found by comparing it with the request
+ * the client sent: every kind the client reports, and what is not a change
+ * (the stamp a udping server writes over the padding).
+ */
+
+import { assertEquals } from "./assert.ts";
+import { checkReply, describeChange } from "../lib/reply_check.ts";
+import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const sent = (stamp = false) =>
+  encodeRequest({ seq: 5, sent: 1e12, token: "0000BEEF", size: 80, stamp });
+const check = (reply: Uint8Array, stamp = false) =>
+  describeChange(checkReply(reply, findRecord(reply)!, 80, stamp));
+
+Deno.test("checkReply() sees an exact echo as no change, a stamp included", () => {
+  assertEquals(check(sent()), []);
+  const stamped = sent(true);
+  const { paddingOffset } = findRecord(stamped)!;
+  writeStamp(stamped, paddingOffset, stamped.length - paddingOffset, {
+    count: 1,
+    received: 1e12,
+    held: 7,
+  });
+  assertEquals(check(stamped, true), []);
+});
+
+Deno.test("checkReply() names uppercasing, a prefix, both, and a truncation", () => {
+  const request = decoder.decode(sent());
+  assertEquals(check(encoder.encode(request.toUpperCase())), ["uppercased"]);
+  assertEquals(check(encoder.encode(`OK...${request}`)), ['prefixed "OK..."']);
+  assertEquals(check(encoder.encode(`Data received: ${request.toUpperCase()}`)), [
+    'prefixed "Data received: "',
+    "uppercased",
+  ]);
+  assertEquals(check(sent().subarray(0, 60)), ["truncated to 60 bytes"]);
+});
+
+Deno.test("checkReply() reports the first altered byte as ping does, and bytes added", () => {
+  const altered = sent();
+  altered[70] = 0x21; // "!"
+  const was = sent()[70]!.toString(16);
+  assertEquals(check(altered), [`byte #70 should be 0x${was} but was 0x21`]);
+  const longer = encoder.encode(`${decoder.decode(sent())}!!`);
+  assertEquals(check(longer), ["80 bytes sent, more came back"]);
+});
