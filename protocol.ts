@@ -68,25 +68,11 @@
 
 /**
  * The 2^32 modulus of sequence numbers.
- *
- * @example
- * ```ts
- * import { SEQ_MODULUS } from "./protocol.ts";
- * const next = (seq: number) => (seq + 1) % SEQ_MODULUS;
- * next(SEQ_MODULUS - 1); // 0
- * ```
  */
 export const SEQ_MODULUS = 2 ** 32;
 
 /**
  * What {@linkcode findRecord} reads back out of a reply.
- *
- * @example
- * ```ts
- * import { findRecord, type PingRecord } from "./protocol.ts";
- * const record: PingRecord | null = findRecord(new TextEncoder().encode("PING 1 0.000 0000BEEF"));
- * record?.token; // "0000BEEF"
- * ```
  */
 export interface PingRecord {
   /** The sequence number, 0 to 2^32 - 1. */
@@ -105,13 +91,6 @@ export interface PingRecord {
 
 /**
  * What a server wrote into a stamped reply; see the module's diagram.
- *
- * @example
- * ```ts
- * import { formatStamp, type Stamp } from "./protocol.ts";
- * const stamp: Stamp = { count: 3, received: Date.now(), held: 12 };
- * formatStamp(stamp, 40);
- * ```
  */
 export interface Stamp {
   /** Requests with this token the server had received, this one included. */
@@ -127,12 +106,6 @@ export interface Stamp {
 
 /**
  * The character that asks for a stamp, first in the padding.
- *
- * @example
- * ```ts
- * import { STAMP_REQUEST } from "./protocol.ts";
- * const padding = `${STAMP_REQUEST}0123456789`; // asks a udping server for a stamp
- * ```
  */
 export const STAMP_REQUEST = "?";
 
@@ -148,7 +121,8 @@ const latin1 = new TextDecoder("latin1");
  * @example
  * ```ts
  * import { randomToken } from "./protocol.ts";
- * const token = randomToken(); // e.g. "9F86D081"
+ * import { match } from "node:assert/strict";
+ * match(randomToken(), /^[0-9A-F]{8}$/);
  * ```
  */
 export function randomToken(): string {
@@ -162,7 +136,8 @@ export function randomToken(): string {
  * @example
  * ```ts
  * import { formatToken } from "./protocol.ts";
- * formatToken(0xbeef); // "0000BEEF"
+ * import { equal } from "node:assert/strict";
+ * equal(formatToken(0xbeef), "0000BEEF");
  * ```
  */
 export function formatToken(value: number): string {
@@ -175,7 +150,8 @@ export function formatToken(value: number): string {
  * @example
  * ```ts
  * import { formatRecord } from "./protocol.ts";
- * formatRecord(3, 1764064800123.456, "9F86D081"); // "PING 3 1764064800123.456 9F86D081"
+ * import { equal } from "node:assert/strict";
+ * equal(formatRecord(3, 1764064800123.456, "9F86D081"), "PING 3 1764064800123.456 9F86D081");
  * ```
  */
 export function formatRecord(seq: number, sent: number, token: string): string {
@@ -191,8 +167,9 @@ export function formatRecord(seq: number, sent: number, token: string): string {
  * @example
  * ```ts
  * import { encodeRequest } from "./protocol.ts";
+ * import { equal } from "node:assert/strict";
  * const bytes = encodeRequest({ seq: 1, sent: Date.now(), token: "0000BEEF", size: 64 });
- * bytes.length; // 64
+ * equal(bytes.length, 64);
  * ```
  */
 export function encodeRequest(
@@ -211,7 +188,8 @@ export function encodeRequest(
  * @example
  * ```ts
  * import { padding } from "./protocol.ts";
- * padding(12); // "0123456789ab"
+ * import { equal } from "node:assert/strict";
+ * equal(padding(12), "0123456789ab");
  * ```
  */
 export function padding(length: number): string {
@@ -232,8 +210,9 @@ const RECORD =
  * @example
  * ```ts
  * import { findRecord } from "./protocol.ts";
+ * import { equal } from "node:assert/strict";
  * const reply = new TextEncoder().encode("OK...PING 7 1764064800123.456 9F86D081");
- * findRecord(reply)?.seq; // 7
+ * equal(findRecord(reply)?.seq, 7);
  * ```
  */
 export function findRecord(reply: Uint8Array): PingRecord | null {
@@ -261,8 +240,9 @@ const MAX_STAMP_LENGTH = 52;
  * @example
  * ```ts
  * import { formatStamp } from "./protocol.ts";
- * formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30); // "=3,1764064800123.500,12;"
- * formatStamp({ count: 3, received: 1764064800123.5 }, 5); // "=3"
+ * import { equal } from "node:assert/strict";
+ * equal(formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30), "=3,1764064800123.500,12;");
+ * equal(formatStamp({ count: 3, received: 1764064800123.5 }, 5), "=3;");
  * ```
  */
 export function formatStamp(stamp: Stamp, room: number): string | undefined {
@@ -289,9 +269,10 @@ export function formatStamp(stamp: Stamp, room: number): string | undefined {
  * @example
  * ```ts
  * import { encodeRequest, findRecord, writeStamp } from "./protocol.ts";
+ * import { equal } from "node:assert/strict";
  * const reply = encodeRequest({ seq: 1, sent: 0, token: "0000BEEF", size: 64, stamp: true });
  * const { paddingOffset } = findRecord(reply)!;
- * writeStamp(reply, paddingOffset, reply.length - paddingOffset, { count: 1 }); // true
+ * equal(writeStamp(reply, paddingOffset, reply.length - paddingOffset, { count: 1 }), true);
  * ```
  */
 export function writeStamp(
@@ -308,13 +289,6 @@ export function writeStamp(
 
 /**
  * What the padding of a reply says about the stamp.
- *
- * @example
- * ```ts
- * import { readStamp, type StampReading } from "./protocol.ts";
- * const reading: StampReading = readStamp("=1;ABC");
- * if (reading.kind === "stamped") console.log(reading.stamp.count); // 1
- * ```
  */
 export type StampReading =
   | { kind: "stamped"; stamp: Stamp }
@@ -339,8 +313,9 @@ const STAMP_BYTES = MAX_STAMP_LENGTH;
  * @example
  * ```ts
  * import { encodeRequest, findRecord, readStampAt } from "./protocol.ts";
+ * import { deepStrictEqual } from "node:assert/strict";
  * const request = encodeRequest({ seq: 1, sent: 0, token: "0000BEEF", size: 64, stamp: true });
- * readStampAt(request, findRecord(request)!.paddingOffset); // { kind: "not-stamped" }
+ * deepStrictEqual(readStampAt(request, findRecord(request)!.paddingOffset), { kind: "not-stamped" });
  * ```
  */
 export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampReading {
@@ -355,8 +330,12 @@ export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampR
  * @example
  * ```ts
  * import { readStamp } from "./protocol.ts";
- * readStamp("=3,1764064800123.500,12;ABC"); // { kind: "stamped", stamp: { count: 3, received: …, held: 12 } }
- * readStamp("?0123"); // { kind: "not-stamped" }
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual(readStamp("=3,1764064800123.500,12;abc"), {
+ *   kind: "stamped",
+ *   stamp: { count: 3, received: 1764064800123.5, held: 12 },
+ * });
+ * deepStrictEqual(readStamp("?0123"), { kind: "not-stamped" });
  * ```
  */
 export function readStamp(padding: string): StampReading {
@@ -372,13 +351,6 @@ export function readStamp(padding: string): StampReading {
 
 /**
  * What a server needs from a request's record.
- *
- * @example
- * ```ts
- * import { findRequest, type RequestHead } from "./protocol.ts";
- * const head: RequestHead | null = findRequest(new TextEncoder().encode("PING 1 0 0000BEEF ?"));
- * head?.stampWanted; // true
- * ```
  */
 export interface RequestHead {
   /** The sequence number. */
@@ -419,8 +391,13 @@ function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
  * @example
  * ```ts
  * import { findRequest } from "./protocol.ts";
- * findRequest(new TextEncoder().encode("PING 1 0.000 0000BEEF ?012"));
- * // { seq: 1, tokenValue: 0xbeef, paddingOffset: 22, stampWanted: true }
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual(findRequest(new TextEncoder().encode("PING 1 0.000 0000BEEF ?012")), {
+ *   seq: 1,
+ *   tokenValue: 0xbeef,
+ *   paddingOffset: 22,
+ *   stampWanted: true,
+ * });
  * ```
  */
 export function findRequest(request: Uint8Array): RequestHead | null {

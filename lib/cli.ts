@@ -166,7 +166,8 @@ const encoder = new TextEncoder();
  * @example
  * ```ts
  * import { write } from "./cli.ts";
- * write("PING 127.0.0.1:12000 (udp): 64 data bytes\n");
+ * import { doesNotThrow } from "node:assert/strict";
+ * doesNotThrow(() => write(""));
  * ```
  */
 export function write(text: string): void {

@@ -19,14 +19,6 @@ import {
 
 /**
  * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
- *
- * @example
- * ```ts
- * import { PingTally, type ReplyVerdict } from "./tally.ts";
- * const tally = new PingTally(1, 1000);
- * tally.sent(1, 0, 0);
- * const verdict: ReplyVerdict = tally.reply(1, 0.3); // { kind: "reply", rtt: 0.3, … }
- * ```
  */
 export type ReplyVerdict =
   | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
@@ -36,15 +28,6 @@ export type ReplyVerdict =
 
 /**
  * What a stamped reply said; see protocol.ts.
- *
- * @example
- * ```ts
- * import { PingTally, type ReplyStamp } from "./tally.ts";
- * const tally = new PingTally(1, 1000);
- * tally.sent(1, 0, 0);
- * const stamp: ReplyStamp = { count: 1, held: 15 };
- * tally.reply(1, 0.3, stamp);
- * ```
  */
 export interface ReplyStamp {
   /** Requests with this run's token the server had received by then. */
@@ -57,16 +40,6 @@ export interface ReplyStamp {
 
 /**
  * Which way the lost requests were lost, as far as stamps can tell.
- *
- * @example
- * ```ts
- * import { type LossSplit, PingTally } from "./tally.ts";
- * const tally = new PingTally(2, 1000);
- * tally.sent(1, 0, 0);
- * tally.sent(2, 0, 0);
- * tally.reply(2, 0.3, { count: 1 }); // the server saw one of the two
- * const split: LossSplit | null = tally.summary().lossSplit; // { upstream: 1, downstream: 0, unknown: 0 }
- * ```
  */
 export interface LossSplit {
   /** Never reached the server. */
@@ -82,15 +55,6 @@ export interface LossSplit {
 
 /**
  * How well the sends kept to their schedule, in milliseconds.
- *
- * @example
- * ```ts
- * import { PingTally, type ScheduleSummary } from "./tally.ts";
- * const tally = new PingTally(2, 1000);
- * tally.sent(1, 0, 0);
- * tally.sent(2, 10.2, 10);
- * const schedule: ScheduleSummary = tally.summary().schedule; // worstLateness 0.2
- * ```
  */
 export interface ScheduleSummary {
   /** Mean time between consecutive sends. */
@@ -105,13 +69,6 @@ export interface ScheduleSummary {
 
 /**
  * Every figure of a run; the basis of ping's summary and of `--json`.
- *
- * @example
- * ```ts
- * import { PingTally, type TallySummary } from "./tally.ts";
- * const summary: TallySummary = new PingTally(1, 1000).summary();
- * summary.transmitted; // 0
- * ```
  */
 export interface TallySummary {
   /** Requests sent. */
@@ -174,10 +131,11 @@ const SEND_FAILED = 5;
  * @example
  * ```ts
  * import { PingTally } from "./tally.ts";
+ * import { deepStrictEqual, equal } from "node:assert/strict";
  * const tally = new PingTally(10, 1000);
  * tally.sent(1, 0, 0);
- * tally.reply(1, 0.25); // { kind: "reply", rtt: 0.25, late: false, reordered: false }
- * tally.summary().received; // 1
+ * deepStrictEqual(tally.reply(1, 0.25), { kind: "reply", rtt: 0.25, late: false, reordered: false });
+ * equal(tally.summary().received, 1);
  * ```
  */
 export class PingTally {
