@@ -183,6 +183,7 @@ export async function runChat(options: ChatOptions, signal: AbortSignal): Promis
     }
     if (event.type === "no-reply") counts.unanswered++;
     if (event.type === "no-reply") printLine(`no reply after ${event.attempts} attempt(s)`);
+    if (event.type === "not-sent") counts.unanswered++;
     if (event.type === "not-sent") printLine(`not sent: ${event.reason}`);
   }
   if (interactive || signal.aborted) printLine();

@@ -91,11 +91,12 @@ export class Outbox {
     let data = replyInPlace(buffer, prefixLength, length, mode);
     if (data === undefined) return undefined;
     const placed = stamp && { ...stamp, paddingOffset: stamp.paddingOffset + data.length - length };
-    // A reply that waits needs its own bytes: the buffer takes the next request.
+    if (fate.delay > 0 && !this.#hold(data.length, to)) return undefined;
+    // A reply that waits needs its own bytes: the buffer takes the next
+    // request. (Copied only once there is room: a refused copy is garbage.)
     if (fate.delay > 0 || fate.reorder) data = data.slice();
     const reply: Outgoing = { data, to, fate, stamp: placed };
     if (fate.delay <= 0) return this.#dispatch(reply);
-    if (!this.#hold(reply)) return undefined;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       this.#release(reply);
@@ -114,19 +115,17 @@ export class Outbox {
     this.#parked = undefined;
   }
 
-  /** Counts a reply as held, unless the limits are reached (then it is
-   * dropped and counted as overflow). */
-  #hold(reply: Outgoing): boolean {
+  /** Counts a reply of `bytes` as held, unless the limits are reached
+   * (then it is dropped and counted as overflow). */
+  #hold(bytes: number, to: Deno.NetAddr): boolean {
     const { stats } = this.#options;
-    if (
-      stats.held >= MAX_HELD_REPLIES || this.#heldBytes + reply.data.length > MAX_HELD_BYTES
-    ) {
+    if (stats.held >= MAX_HELD_REPLIES || this.#heldBytes + bytes > MAX_HELD_BYTES) {
       stats.overflow++;
-      this.#options.warn(reply.to, "reply dropped: too many replies held back (overflow)");
+      this.#options.warn(to, "reply dropped: too many replies held back (overflow)");
       return false;
     }
     stats.held++;
-    this.#heldBytes += reply.data.length;
+    this.#heldBytes += bytes;
     return true;
   }
 
@@ -139,7 +138,7 @@ export class Outbox {
    * parked reply goes out right after the next one. */
   async #dispatch(reply: Outgoing): Promise<void> {
     if (reply.fate.reorder && this.#parked === undefined) {
-      if (!this.#hold(reply)) return;
+      if (!this.#hold(reply.data.length, reply.to)) return;
       const timer = setTimeout(() => {
         this.#parked = undefined;
         this.#release(reply);

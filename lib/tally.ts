@@ -295,7 +295,7 @@ export class PingTally {
     if (reordered) this.#reordered++;
     this.#rtt.add(rtt);
     this.#timeline.record(index, rtt, late);
-    if (stamp) this.#believe(stamp, index, rtt);
+    if (stamp) this.#believe(stamp, index, rtt, reordered);
     if (stamp && this.#stampProblem === null) {
       this.#stampedReplies++;
       this.#refusedByServer += stamp.refused ?? 0;
@@ -366,12 +366,17 @@ export class PingTally {
    * requests sent so far, or a hold longer than the round trip. A server
    * that lies or forgets then leaves the figures unknown, never wrong.
    */
-  #believe(stamp: ReplyStamp, index: number, rtt: number): void {
+  #believe(stamp: ReplyStamp, index: number, rtt: number, reordered: boolean): void {
     if (this.#stampProblem !== null) return;
     if (stamp.count < 1 || stamp.count > index + 1) {
       this.#stampProblem = `a stamp counted ${stamp.count} requests where ${
         index + 1
       } had been sent`;
+    } else if (!reordered && stamp.count < this.#received) {
+      // In order, every request answered so far reached the server before
+      // this one (this one included): it cannot have counted fewer.
+      this.#stampProblem =
+        `a stamp counted ${stamp.count} requests where ${this.#received} had been answered`;
     } else if (
       this.#stampedReplies > 0 &&
       (index > this.#highestStampedIndex

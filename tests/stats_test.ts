@@ -142,7 +142,11 @@ Deno.test("PingTally believes no stamp that cannot be true: the figures become u
       tally.reply(1, 1, { count: 1 });
       tally.reply(2, 1, { count: 2 });
       tally.reply(3, 1, { count: 1 });
-    }, /went backwards/],
+    }, /had been answered|went backwards/],
+    ["a count of 1 on every reply", (tally) => {
+      tally.reply(1, 1, { count: 1 });
+      tally.reply(2, 1, { count: 1 });
+    }, /counted 1 requests where 2 had been answered/],
     ["a hold longer than the round trip", (tally) => {
       tally.reply(1, 0.5, { count: 1, held: 9_999_999_999 });
     }, /longer than its round trip/],

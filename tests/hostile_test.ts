@@ -1,0 +1,1063 @@
+/**
+ * Hostile input, round two: the attacks of that issue, each replayed
+ * against the server or the client, with the behaviour the fix promises.
+ *
+ * Some attacks need datagrams with a forged source address (another
+ * server's, the server's own, port 0). Those run in a private network
+ * namespace that has only loopback: this file runs itself as
+ * `unshare -n deno run tests/hostile_test.ts <scenario>`, which starts the
+ * servers there, forges datagrams with `tests/peers/forge.py` (a raw socket)
+ * and prints what it measured as JSON; the test here asserts on it. Without
+ * `unshare` (or python3) those tests are ignored, and the reason is printed.
+ * Nothing is ever sent beyond loopback.
+ *
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { serve, type ServeOptions, type Server } from "../server.ts";
+import { chat, ping, type PingEvent, type PingSummary } from "../client.ts";
+import {
+  customServer,
+  portOf,
+  ROOT,
+  runClient,
+  runScript,
+  startServerProcess,
+  udpSocket,
+  waitUntil,
+} from "./helpers.ts";
+import { MAX_HELD_BYTES, MAX_HELD_REPLIES } from "../settings.ts";
+import { LOOP_WINDOW_MS } from "../lib/loop_guard.ts";
+import { MAX_RATE_SOURCES } from "../lib/rate_limit.ts";
+import { encodeRequest, formatToken } from "../protocol.ts";
+import { summaryLines } from "../lib/report.ts";
+import { Receiver } from "../lib/socket.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const FORGE = `${ROOT}tests/peers/forge.py`;
+const LINUX = Deno.build.os === "linux";
+const here = (port: number): Deno.NetAddr => ({ transport: "udp", hostname: "127.0.0.1", port });
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------ forging
+
+/** The Python interpreter itself: a version manager's `python3` shim can
+ * take a second to start, too slow to run once per forged datagram. */
+function findPython(): string | undefined {
+  const given = Deno.env.get("HOSTILE_PYTHON");
+  if (given) return given;
+  try {
+    const output = new Deno.Command("python3", {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    return output.success ? decoder.decode(output.stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const PYTHON = findPython();
+
+/** Why forged datagrams cannot be sent here, or `undefined` when they can. */
+function forgingUnavailable(): string | undefined {
+  if (!LINUX) return "network namespaces are Linux only";
+  if (PYTHON === undefined) return "python3 is not installed";
+  try {
+    const probe = new Deno.Command("unshare", {
+      args: ["-n", PYTHON, FORGE, "up"],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (probe.success) return undefined;
+    return `'unshare -n python3 forge.py up' failed: ${decoder.decode(probe.stderr).trim()}`;
+  } catch (error) {
+    return `cannot run unshare: ${error}`;
+  }
+}
+
+const NO_FORGING = import.meta.main ? undefined : forgingUnavailable();
+if (NO_FORGING) {
+  console.error(`hostile_test.ts: ignoring the tests that forge source addresses: ${NO_FORGING}`);
+}
+
+/** Runs `forge.py` (inside the namespace) and returns what it printed. */
+async function forge(args: string[]): Promise<string> {
+  const output = await new Deno.Command(PYTHON ?? "python3", {
+    args: [FORGE, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  if (!output.success) {
+    throw new Error(`forge.py ${args[0]} failed: ${decoder.decode(output.stderr)}`);
+  }
+  return decoder.decode(output.stdout);
+}
+
+/** Sends `payload` to `to` with the forged source `from`. */
+async function forgeDatagram(
+  from: { hostname: string; port: number },
+  to: { hostname: string; port: number },
+  payload: Uint8Array,
+): Promise<void> {
+  const hex = Array.from(payload, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  await forge(["send", from.hostname, String(from.port), to.hostname, String(to.port), hex]);
+}
+
+/** Runs `scenario` of this file in a fresh network namespace and returns
+ * the JSON it printed. */
+async function inNamespace<T>(scenario: string): Promise<T> {
+  const output = await new Deno.Command("unshare", {
+    args: [
+      "-n",
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--allow-run",
+      "--allow-read",
+      "--allow-env",
+      "tests/hostile_test.ts",
+      scenario,
+    ],
+    cwd: ROOT,
+    env: { HOSTILE_PYTHON: PYTHON ?? "python3" },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  const stdout = decoder.decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `scenario ${scenario} failed (${output.code}):\n${stdout}\n${decoder.decode(output.stderr)}`,
+    );
+  }
+  return JSON.parse(stdout.trim().split("\n").at(-1)!) as T;
+}
+
+// ------------------------------------------------------------ waiting
+
+/**
+ * Waits until `probe()` has not changed for `quietMs`: the end of an
+ * exchange of datagrams. On loopback a loop turns in well under a
+ * millisecond, so a quarter second without change means it has stopped.
+ * Gives up after `withinMs`: an endless loop is then seen in the count.
+ */
+async function settled(
+  probe: () => number,
+  { quietMs = 250, withinMs = 3_000 } = {},
+): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  let value = probe();
+  let since = performance.now();
+  while (performance.now() < deadline) {
+    await pause(10);
+    const now = performance.now();
+    const next = probe();
+    if (next !== value) [value, since] = [next, now];
+    else if (now - since >= quietMs) return;
+  }
+}
+
+/** The largest number of `times` (ms) that fall in any window of `spanMs`. */
+function busiestWindow(times: number[], spanMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let first = 0, last = 0; last < sorted.length; last++) {
+    while (sorted[last]! - sorted[first]! >= spanMs) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
+}
+
+// ------------------------------------------------------------ server processes
+
+/** A server.ts subprocess whose log lines are read as they come. */
+interface LiveServer extends AsyncDisposable {
+  port: number;
+  pid: number;
+  /** The stdout lines so far. */
+  lines: string[];
+  /** Stops it (SIGINT) and returns its status and everything it printed. */
+  stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Starts `server.ts --port 0 ...args`, in a fresh network namespace when
+ * `isolated`, and waits for its "listening on" line (or its exit). */
+async function spawnServer(
+  args: string[],
+  { permissions = ["--allow-net"], isolated = false } = {},
+): Promise<LiveServer> {
+  const deno = [Deno.execPath(), "run", ...permissions, "server.ts", "--port", "0", ...args];
+  const [command, ...rest] = isolated ? ["unshare", "-n", ...deno] : deno;
+  const child = new Deno.Command(command!, {
+    args: rest,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const stderr = new Response(child.stderr).text();
+  const reading = (async () => {
+    let partial = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + chunk).split("\n");
+      partial = parts.pop()!;
+      lines.push(...parts);
+    }
+    if (partial) lines.push(partial);
+  })();
+  let exited = false;
+  const status = child.status.then((status) => (exited = true, status));
+  let port = 0;
+  await waitUntil(() => {
+    const match = lines.map((line) => /listening on .*:(\d+) /.exec(line)).find(Boolean);
+    if (match) port = Number(match[1]);
+    return port !== 0 || exited;
+  }, `server.ts ${args.join(" ")} to listen`);
+  let stopped: ReturnType<LiveServer["stop"]> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      if (!exited) child.kill("SIGINT");
+      const [{ code }] = await Promise.all([status, reading]);
+      return { code, stdout: lines.join("\n"), stderr: await stderr };
+    })();
+  if (port === 0) {
+    const { code, stderr } = await stop();
+    throw new Error(`server.ts ${args.join(" ")} ended (${code}) before listening: ${stderr}`);
+  }
+  return {
+    port,
+    pid: child.pid,
+    lines,
+    stop,
+    [Symbol.asyncDispose]: async () => void await stop(),
+  };
+}
+
+/** The counters of a stopped server's summary (0 for a line not printed). */
+function summaryCounters(stdout: string): Record<string, number> {
+  const main =
+    /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends/
+      .exec(stdout);
+  assert(main, `no summary in:\n${stdout.slice(-2000)}`);
+  const extra = /(\d+) refused sources, (\d+) loops, (\d+) overflow/.exec(stdout);
+  const again = /(\d+) duplicated, (\d+) reordered/.exec(stdout);
+  const [received, replied, dropped, limited, ignored, failed] = main.slice(1).map(Number);
+  return {
+    received: received!,
+    replied: replied!,
+    dropped: dropped!,
+    limited: limited!,
+    ignored: ignored!,
+    failed: failed!,
+    refused: Number(extra?.[1] ?? 0),
+    loops: Number(extra?.[2] ?? 0),
+    overflow: Number(extra?.[3] ?? 0),
+    duplicated: Number(again?.[1] ?? 0),
+  };
+}
+
+/** Runs a script with raw bytes out, for tests that look at every byte. */
+async function runRaw(
+  args: string[],
+  stdin: string,
+): Promise<{ code: number; stdout: Uint8Array; stderr: Uint8Array }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", ...args],
+    cwd: ROOT,
+    signal: AbortSignal.timeout(30_000),
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(stdin));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  return { code, stdout, stderr };
+}
+
+// ============================================================ 1. echo loops
+
+/** A forged datagram's loop, as the namespace scenario measured it. */
+interface LoopCase {
+  name: string;
+  /** Datagrams the servers sent because of the one forged datagram. */
+  datagrams: number;
+  replied: number;
+  loops: number;
+  refused: number;
+  received: number;
+}
+
+const LOOP_MODES: Record<string, ServeOptions> = {
+  echo: {},
+  upper: { mode: "upper" },
+  prefix: { mode: "prefix", prefix: "OK..." },
+  "duplicate 1": { duplicate: 1, seed: 1 },
+};
+
+/** Two kinds of forged datagram: text an uppercasing server changes, and a
+ * udping request that asks for a stamp (the stamp changes the reply once). */
+const FORGED_PAYLOADS: Record<string, Uint8Array> = {
+  text: encoder.encode("hello, is anyone there?"),
+  request: encodeRequest({ seq: 1, sent: 1e12, token: "0000BEEF", size: 64, stamp: true }),
+};
+
+/** In the namespace: one forged datagram between two in-process servers,
+ * and one from a server's own address, in every reply mode with `rate: 0`. */
+async function loopsScenario(): Promise<LoopCase[]> {
+  const cases: LoopCase[] = [];
+  const sent = (server: Server) => server.stats.replied + server.stats.duplicated;
+  for (const [mode, options] of Object.entries(LOOP_MODES)) {
+    for (const [kind, payload] of Object.entries(FORGED_PAYLOADS)) {
+      await using a = await serve({ ...options, port: 0, rate: 0 });
+      await using b = await serve({ ...options, port: 0, rate: 0 });
+      await forgeDatagram(b.addr, a.addr, payload);
+      await waitUntil(() => a.stats.received > 0, `server A (${mode}) to receive the datagram`);
+      await settled(() => sent(a) + sent(b));
+      cases.push({
+        name: `${mode}, ${kind}, from another server`,
+        datagrams: sent(a) + sent(b),
+        replied: a.stats.replied + b.stats.replied,
+        loops: a.stats.loops + b.stats.loops,
+        refused: a.stats.refused + b.stats.refused,
+        received: a.stats.received + b.stats.received,
+      });
+    }
+    await using self = await serve({ ...options, port: 0, rate: 0 });
+    await forgeDatagram(self.addr, self.addr, FORGED_PAYLOADS.text!);
+    await waitUntil(() => self.stats.received > 0, `the server (${mode}) to receive`);
+    await settled(() => sent(self));
+    cases.push({
+      name: `${mode}, from the server itself`,
+      datagrams: sent(self),
+      replied: self.stats.replied,
+      loops: self.stats.loops,
+      refused: self.stats.refused,
+      received: self.stats.received,
+    });
+  }
+  return cases;
+}
+
+/** In the namespace: the same with `server.ts --fast --rate 0` processes
+ * (the fast loop blocks its process, so each server gets one), counted
+ * from their log lines and summaries. */
+async function fastLoopsScenario(): Promise<LoopCase[]> {
+  const cases: LoopCase[] = [];
+  const fast = { permissions: ["--allow-net", "--allow-ffi"] };
+  const logged = (server: LiveServer) =>
+    server.lines.filter((line) => / bytes "/.test(line)).length;
+  for (const mode of [[], ["--upper"], ["--prefix", "OK..."]]) {
+    const name = mode[0] ?? "echo";
+    const args = ["--fast", "--rate", "0", ...mode];
+    for (const [kind, payload] of Object.entries(FORGED_PAYLOADS)) {
+      await using a = await spawnServer(args, fast);
+      await using b = await spawnServer(args, fast);
+      await forgeDatagram(here(b.port), here(a.port), payload);
+      await waitUntil(() => logged(a) > 0, `the fast server A (${name}) to log the datagram`);
+      await settled(() => logged(a) + logged(b));
+      const [sa, sb] = [
+        summaryCounters((await a.stop()).stdout),
+        summaryCounters((await b.stop()).stdout),
+      ];
+      cases.push({
+        name: `--fast ${name}, ${kind}, from another server`,
+        datagrams: sa.replied! + sb.replied!,
+        replied: sa.replied! + sb.replied!,
+        loops: sa.loops! + sb.loops!,
+        refused: sa.refused! + sb.refused!,
+        received: sa.received! + sb.received!,
+      });
+    }
+    await using self = await spawnServer(args, fast);
+    await forgeDatagram(here(self.port), here(self.port), FORGED_PAYLOADS.text!);
+    await waitUntil(() => logged(self) > 0, `the fast server (${name}) to log the datagram`);
+    await settled(() => logged(self));
+    const counters = summaryCounters((await self.stop()).stdout);
+    cases.push({
+      name: `--fast ${name}, from the server itself`,
+      datagrams: counters.replied!,
+      replied: counters.replied!,
+      loops: counters.loops!,
+      refused: counters.refused!,
+      received: counters.received!,
+    });
+  }
+  return cases;
+}
+
+/** One forged datagram costs at most this many datagrams between two
+ * servers: the loop guard's promise of five replies, each sent twice with
+ * `--duplicate 1`. */
+function loopBound(name: string): number {
+  return name.startsWith("duplicate") ? 10 : 5;
+}
+
+function checkLoopCases(cases: LoopCase[]): void {
+  const problems: string[] = [];
+  for (const each of cases) {
+    if (each.received === 0) problems.push(`${each.name}: the forged datagram never arrived`);
+    if (each.name.endsWith("from the server itself")) {
+      if (each.datagrams !== 0) problems.push(`${each.name}: answered itself ${each.datagrams}×`);
+      if (each.refused < 1) problems.push(`${each.name}: own address not counted as refused`);
+    } else {
+      if (each.datagrams > loopBound(each.name)) {
+        problems.push(
+          `${each.name}: ${each.datagrams} datagrams (at most ${loopBound(each.name)})`,
+        );
+      }
+      if (each.loops < 1) problems.push(`${each.name}: the loop is not counted in stats.loops`);
+    }
+  }
+  assertEquals(problems, [], JSON.stringify(cases, null, 1));
+}
+
+Deno.test({
+  name:
+    "serve() stops a loop started by one datagram forged from another server, and never answers itself, in every mode with rate 0",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    checkLoopCases(await inNamespace<LoopCase[]>("loops"));
+  },
+});
+
+Deno.test({
+  name:
+    "server.ts --fast --rate 0 stops a loop started by one forged datagram, and never answers itself",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    checkLoopCases(await inNamespace<LoopCase[]>("fast-loops"));
+  },
+});
+
+/** What became of datagrams forged from one source, per server. */
+type SourceVerdicts = Record<string, "replied" | "refused" | "other">;
+
+/** In the namespace: forged sources on port 0, privileged ports, and the
+ * address of a server bound to every interface. */
+async function sourcesScenario(): Promise<SourceVerdicts> {
+  const verdicts: SourceVerdicts = {};
+  const trial = async (name: string, server: Server, from: { hostname: string; port: number }) => {
+    const before = { ...server.stats };
+    await forgeDatagram(from, here(server.addr.port), encoder.encode(`from ${name}`));
+    await waitUntil(() => server.stats.received > before.received, `the datagram from ${name}`);
+    verdicts[name] = server.stats.replied > before.replied
+      ? "replied"
+      : server.stats.refused > before.refused
+      ? "refused"
+      : "other";
+  };
+  {
+    await using server = await serve({ port: 0, rate: 0 });
+    for (const port of [0, 7, 53, 1023, 1024]) {
+      await trial(`127.0.0.1:${port}`, server, { hostname: "127.0.0.1", port });
+    }
+  }
+  {
+    await using server = await serve({ port: 0, rate: 0, allowPrivileged: true });
+    for (const port of [0, 53]) {
+      await trial(`127.0.0.1:${port}, allowPrivileged`, server, { hostname: "127.0.0.1", port });
+    }
+  }
+  {
+    // Bound to every interface (in the namespace, only loopback exists):
+    // any loopback address with its own port is the server itself.
+    await using server = await serve({ host: "0.0.0.0", port: 0, rate: 0 });
+    const own = server.addr.port;
+    for (const hostname of ["127.0.0.1", "127.0.0.9"]) {
+      await trial(`${hostname}:own port, bound to 0.0.0.0`, server, { hostname, port: own });
+    }
+  }
+  return verdicts;
+}
+
+Deno.test({
+  name:
+    "serve() refuses source port 0 and ports below 1024 unless allowPrivileged, and its own address when bound to 0.0.0.0",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const verdicts = await inNamespace<SourceVerdicts>("sources");
+    assertEquals(verdicts, {
+      "127.0.0.1:0": "refused",
+      "127.0.0.1:7": "refused",
+      "127.0.0.1:53": "refused",
+      "127.0.0.1:1023": "refused",
+      "127.0.0.1:1024": "replied",
+      "127.0.0.1:0, allowPrivileged": "refused",
+      "127.0.0.1:53, allowPrivileged": "replied",
+      "127.0.0.1:own port, bound to 0.0.0.0": "refused",
+      "127.0.0.9:own port, bound to 0.0.0.0": "refused",
+    });
+  },
+});
+
+Deno.test("serve() still answers a client that repeats a line, at once and seconds later", async () => {
+  await using server = await serve({ port: 0 });
+  async function* lines() {
+    yield "same line";
+    yield "same line"; // a retry right behind the first
+    for (let repeat = 0; repeat < 2; repeat++) {
+      await pause(LOOP_WINDOW_MS + 300);
+      yield "same line";
+    }
+  }
+  const replies: string[] = [];
+  for await (const event of chat(lines(), { port: server.addr.port, timeout: 2 })) {
+    if (event.type === "reply") replies.push(event.text);
+  }
+  assertEquals(replies, ["same line", "same line", "same line", "same line"]);
+  assertEquals(server.stats.loops, 0);
+});
+
+// ============================================================ 2. held replies
+
+/** Sends `count` datagrams of `size` bytes to `server`, each once the
+ * previous one has arrived (so the kernel drops none). */
+async function sendPaced(server: Server, count: number, size: number): Promise<void> {
+  using socket = udpSocket();
+  const data = new Uint8Array(size).fill(0x41);
+  for (let i = 0; i < count; i++) {
+    const before = server.stats.received;
+    data.set(encoder.encode(`${i} `)); // no two alike: not a loop
+    await socket.send(data, here(server.addr.port));
+    await waitUntil(() => server.stats.received > before, `datagram ${i} to arrive`);
+  }
+}
+
+Deno.test("serve() holds at most MAX_HELD_BYTES of delayed replies and counts the rest as overflow", async () => {
+  await using server = await serve({ port: 0, delay: 10_000, rate: 0 });
+  const size = 60_000;
+  const count = Math.ceil(MAX_HELD_BYTES / size) + 20;
+  await sendPaced(server, count, size);
+  const { held, overflow } = server.stats;
+  assert(held * size <= MAX_HELD_BYTES, `${held} replies of ${size} bytes held`);
+  assert(overflow >= count - Math.floor(MAX_HELD_BYTES / size), `overflow ${overflow}`);
+  assertEquals(held + overflow, count);
+});
+
+Deno.test("serve() holds at most MAX_HELD_REPLIES delayed replies and counts the rest as overflow", async () => {
+  await using server = await serve({ port: 0, delay: 10_000, rate: 0 });
+  const count = MAX_HELD_REPLIES + 50;
+  using socket = udpSocket();
+  for (let sent = 0; sent < count;) {
+    // Batches small enough for the socket's receive buffer.
+    const batch = Math.min(100, count - sent);
+    for (let i = 0; i < batch; i++, sent++) {
+      await socket.send(encoder.encode(`held ${sent}`), here(server.addr.port));
+    }
+    await waitUntil(() => server.stats.received >= sent, () => `${sent} datagrams to arrive`);
+  }
+  assert(server.stats.held <= MAX_HELD_REPLIES, `held ${server.stats.held}`);
+  assertEquals(server.stats.overflow, count - MAX_HELD_REPLIES);
+});
+
+/** A process's resident memory in MB: VmRSS of /proc/<pid>/status (read
+ * by `cat`: Deno asks for --allow-all to read another process's /proc). */
+function residentMB(pid: number): number {
+  const output = new Deno.Command("cat", { args: [`/proc/${pid}/status`], stdout: "piped" })
+    .outputSync();
+  const match = /VmRSS:\s+(\d+) kB/.exec(decoder.decode(output.stdout));
+  assert(match, `no VmRSS for process ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+Deno.test({
+  name: "server.ts --delay 10000 stays under 100 MB while 300 MB of replies would be held",
+  ignore: !LINUX,
+  async fn() {
+    await using server = await spawnServer(["--delay", "10000", "--rate", "0", "-q"]);
+    using socket = udpSocket();
+    const data = new Uint8Array(60_000).fill(0x42);
+    let peak = residentMB(server.pid);
+    // 300 MB of replies if nothing capped them; the overflow costs nothing.
+    for (let i = 0; i < 5000; i++) {
+      data.set(encoder.encode(`${i} `));
+      await socket.send(data, here(server.port));
+      // Two at a time: a datagram this size leaves room for few more in the
+      // server's receive buffer.
+      if (i % 2 === 1) await pause(1);
+      if (i % 100 === 99) peak = Math.max(peak, residentMB(server.pid));
+    }
+    peak = Math.max(peak, residentMB(server.pid));
+    const { stdout } = await server.stop();
+    const counters = summaryCounters(stdout);
+    assert(counters.received! * 60_000 > 100 * 2 ** 20, `only ${counters.received} arrived`);
+    assert(peak < 100, `server RSS reached ${peak.toFixed(1)} MB`);
+    assert(counters.overflow! > 0, `no overflow: ${stdout.slice(-300)}`);
+  },
+});
+
+// ============================================================ 3. escaped replies
+
+/** What a hostile server puts in its replies: a terminal title (OSC 0),
+ * a clipboard write (OSC 52), clear screen, a bell, C1 CSI as a raw byte
+ * and in UTF-8, a carriage return, NUL and DEL. */
+const HOSTILE = Uint8Array.from([
+  ...encoder.encode("\x1b]0;pwned\x07\x1b]52;c;cHduZWQ=\x07\x1b[2J\x07"),
+  0x9b,
+  ...encoder.encode("31m\u009b1;1H\r\x00\x7f end"),
+]);
+
+/** The bytes that must never reach a terminal: every C0 control but the
+ * newline, DEL, and the C1 CSI byte. */
+function forbiddenBytes(bytes: Uint8Array): string[] {
+  const found = new Set<string>();
+  for (const byte of bytes) {
+    if ((byte < 0x20 && byte !== 0x0a) || byte === 0x7f || byte === 0x9b) {
+      found.add(`0x${byte.toString(16).padStart(2, "0")}`);
+    }
+  }
+  return [...found];
+}
+
+Deno.test("client.ts --chat prints a hostile server's escape sequences escaped", async () => {
+  await using hostile = customServer(async (socket, _data, from) => {
+    await socket.send(HOSTILE, from);
+  });
+  const { code, stdout, stderr } = await runRaw(
+    ["client.ts", "127.0.0.1", String(hostile.port), "--chat"],
+    "hello\n",
+  );
+  const text = decoder.decode(stdout);
+  assertEquals(code, 0, text + decoder.decode(stderr));
+  assertMatch(text, /reply from 127\.0\.0\.1:\d+: .*pwned/);
+  assertEquals(forbiddenBytes(stdout), [], text);
+  assertEquals(forbiddenBytes(stderr), []);
+});
+
+Deno.test("client.ts -v prints a hostile server's reply escaped, in the padding and as a prefix", async () => {
+  let replies = 0;
+  await using hostile = customServer(async (socket, data, from) => {
+    // The record (PING seq sent token) must stay for the reply to count.
+    const text = decoder.decode(data);
+    const record = text.split(" ").slice(0, 4).join(" ");
+    const reply = replies++ % 2 === 0
+      ? [...HOSTILE, ...encoder.encode(text)] // a prefix
+      : [...encoder.encode(`${record} `), ...HOSTILE]; // in the padding
+    await socket.send(Uint8Array.from(reply), from);
+  });
+  const { code, stdout, stderr } = await runRaw(
+    ["client.ts", "127.0.0.1", String(hostile.port), "-c", "4", "-i", "0.05", "-v"],
+    "",
+  );
+  const text = decoder.decode(stdout);
+  assertEquals(code, 0, text + decoder.decode(stderr));
+  assertMatch(text, /4 received/);
+  assertMatch(text, /pwned/);
+  assertEquals(forbiddenBytes(stdout), [], text);
+  assertEquals(forbiddenBytes(stderr), []);
+});
+
+// ============================================================ 4. neighbours
+
+Deno.test({
+  name: "a flood from one port of 127.0.0.1 does not starve a client on another port",
+  ignore: PYTHON === undefined,
+  async fn() {
+    await using server = await startServerProcess(["-q"]);
+    const flooder = new Deno.Command(PYTHON ?? "python3", {
+      args: ["-c", FLOOD_SCRIPT, String(server.port), "12500", "1.5"],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(10_000),
+    }).spawn();
+    const errors = new Response(flooder.stderr).text();
+    const lines = flooder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    // Wait for the flood to start before pinging.
+    for (let seen = ""; !seen.includes("flooding");) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`the flooder ended: ${await errors}`);
+      seen += value;
+    }
+    const events: PingEvent[] = [];
+    for await (const event of ping({ port: server.port, count: 14, interval: 0.1, timeout: 1 })) {
+      events.push(event);
+    }
+    let report = "";
+    for (let result; !(result = await lines.read()).done;) report += result.value;
+    assertEquals((await flooder.status).code, 0, await errors);
+    const flood = JSON.parse(report.trim()) as { sent: number; seconds: number };
+    const summary = (events.at(-1) as { summary: PingSummary }).summary;
+    const drops = socketDrops(server.port);
+    const stopped = summaryCounters((await server.stop()).stdout);
+    assert(flood.sent / flood.seconds >= 12_000, `the flood reached only ${flood.sent}/s`);
+    assert(stopped.limited! > 0, "the flood was not rate-limited");
+    assert(
+      summary.loss < 5,
+      `the neighbour lost ${summary.loss}% (${summary.received}/14; loss split ${
+        JSON.stringify(summary.lossSplit)
+      }; the server's socket dropped ${drops} datagrams for want of room)`,
+    );
+  },
+});
+
+/** Datagrams the kernel dropped for a full receive buffer on the UDP
+ * socket bound to `port` (`ss`'s skmem `d`), or "an unknown number". */
+function socketDrops(port: number): string {
+  try {
+    const output = new Deno.Command("ss", { args: ["-uamn", `sport = :${port}`], stdout: "piped" })
+      .outputSync();
+    return /,d(\d+)\)/.exec(decoder.decode(output.stdout))?.[1] ?? "an unknown number of";
+  } catch {
+    return "an unknown number of";
+  }
+}
+
+/** Sends `rate` datagrams a second from one socket on 127.0.0.1 to the
+ * port given, for the seconds given (bounded), then prints the count. */
+const FLOOD_SCRIPT = `
+import json, socket, sys, time
+port, rate, seconds = int(sys.argv[1]), min(int(sys.argv[2]), 50000), min(float(sys.argv[3]), 5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print("flooding", flush=True)
+start, sent = time.monotonic(), 0
+while (now := time.monotonic()) - start < seconds:
+    due = int((now - start) * rate) + 1
+    while sent < due:
+        s.sendto(b"PING %d 0 0000F100 flood" % sent, ("127.0.0.1", port))
+        sent += 1
+    time.sleep(0.0005)
+print(json.dumps({"sent": sent, "seconds": time.monotonic() - start}))
+`;
+
+// ============================================================ 5. the rate cap
+
+/** Sends a distinct request every `everyMs` for `forMs` and returns the
+ * arrival times of the datagrams that came back (ms after the first send),
+ * listening `lingerMs` more. */
+async function measureReplies(
+  port: number,
+  { everyMs, forMs, lingerMs = 300 }: { everyMs: number; forMs: number; lingerMs?: number },
+): Promise<number[]> {
+  using socket = udpSocket();
+  using receiver = new Receiver(socket);
+  const start = performance.now();
+  const times: number[] = [];
+  const sending = (async () => {
+    for (let n = 0; performance.now() - start < forMs; n++) {
+      const due = start + n * everyMs;
+      if (due > performance.now()) await pause(due - performance.now());
+      await socket.send(encoder.encode(`request ${n}`), here(port));
+    }
+  })();
+  const end = start + forMs + lingerMs;
+  for (let datagram; (datagram = await receiver.next(end)) !== undefined;) {
+    times.push(datagram.at - start);
+  }
+  await sending;
+  return times;
+}
+
+Deno.test("serve() with duplicate 1 sends one source at most rate datagrams a second", async () => {
+  const rate = 50;
+  await using server = await serve({ port: 0, duplicate: 1, seed: 1, rate });
+  const times = await measureReplies(server.addr.port, { everyMs: 5, forMs: 3000 });
+  const elapsed = (times.at(-1) ?? 0) / 1000;
+  // A full bucket (rate) at the start, then rate a second, and what 50 ms of
+  // delay on the way back can crowd together.
+  const slack = rate / 20 + 1;
+  const most = rate + rate * elapsed + slack;
+  assert(times.length <= most, `${times.length} datagrams in ${elapsed} s, at most ${most}`);
+  const busiest = busiestWindow(times, 1000);
+  assert(busiest <= 2 * rate + slack, `${busiest} datagrams in one second`);
+  assert(server.stats.duplicated > 0, "no reply was duplicated");
+});
+
+Deno.test("serve() with rate 0.5 answers one request every two seconds", async () => {
+  await using server = await serve({ port: 0, rate: 0.5 });
+  const times = await measureReplies(server.addr.port, { everyMs: 200, forMs: 2500 });
+  assertEquals(times.length, 2, `replies at ${times.map((t) => t.toFixed(0)).join(", ")} ms`);
+  assert(times[0]! < 100, `the first request waited ${times[0]} ms`);
+  assert(times[1]! - times[0]! >= 1800, `two replies ${times[1]! - times[0]!} ms apart`);
+});
+
+/** What the eviction scenario measured. */
+interface EvictionResult {
+  rate: number;
+  flooded: number;
+  forged: number;
+  seconds: number;
+  /** Arrival times of the flooder's replies, ms. */
+  replies: number[];
+  clients: number;
+}
+
+/** In the namespace: 20,000 datagrams from distinct forged sources, one
+ * datagram from a flooder on 127.0.0.1 after every four, over 3 s. */
+async function evictionScenario(): Promise<EvictionResult> {
+  const rate = 500;
+  await using server = await serve({ port: 0, rate });
+  const report = JSON.parse(
+    await forge(["spray", "127.0.0.1", String(server.addr.port), "20000", "4", "3"]),
+  ) as { forged: number; flooded: number; seconds: number; replies: number[] };
+  return {
+    rate,
+    ...report,
+    replies: report.replies.map((seconds) => seconds * 1000),
+    clients: server.stats.clients,
+  };
+}
+
+Deno.test({
+  name:
+    "serve() gives no fresh bucket to a flooder whose bucket 20,000 forged sources push out of the table",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const result = await inNamespace<EvictionResult>("eviction");
+    const { rate, replies } = result;
+    const detail = `${replies.length} replies to ${result.flooded} flooded in ${
+      result.seconds.toFixed(2)
+    } s, ${result.clients} clients`;
+    const overflowed = result.clients > MAX_RATE_SOURCES + 2000;
+    assert(overflowed, `too few forged sources arrived to overflow the table: ${detail}`);
+    assert(result.flooded / result.seconds > 2 * rate, `the flood was too slow: ${detail}`);
+    // A full bucket (rate) plus rate a second, and what 50 ms of delay on
+    // the way back can crowd into one window; a fresh bucket is rate more.
+    const slack = rate / 20;
+    const busiest = busiestWindow(replies, 1000);
+    assert(busiest <= 2 * rate + slack, `${busiest} replies in one second: ${detail}`);
+    const elapsed = (replies.at(-1) ?? 0) / 1000;
+    const most = rate + rate * elapsed + slack;
+    assert(replies.length <= most, `more than ${most.toFixed(0)} replies: ${detail}`);
+  },
+});
+
+// ============================================================ 6. forged stamps
+
+/** A hostile "server" that echoes each request with the stamp that
+ * `stampFor(seq)` writes over the start of its padding. */
+function stampingServer(stampFor: (seq: number) => string) {
+  return customServer(async (socket, data, from) => {
+    const reply = data.slice();
+    const text = decoder.decode(data);
+    const fields = text.split(" ");
+    const paddingAt = fields.slice(0, 4).join(" ").length + 1;
+    reply.set(encoder.encode(stampFor(Number(fields[1]))), paddingAt);
+    await socket.send(reply, from);
+  });
+}
+
+const LYING_STAMPS: Record<string, (seq: number) => string> = {
+  "a count of 0": () => "=0;",
+  "a count that goes backwards": (seq) => `=${seq < 3 ? seq : 1};`,
+  "a count past the requests sent": (seq) => `=${seq + 5};`,
+  "the same count of 1 on every reply": () => "=1;",
+  "a hold longer than the round trip": (seq) => `=${seq},${Date.now().toFixed(3)},9999999999;`,
+};
+
+for (const [lie, stampFor] of Object.entries(LYING_STAMPS)) {
+  Deno.test(`ping() reports the loss split and server time as unknown for ${lie}`, async () => {
+    await using hostile = stampingServer(stampFor);
+    const events: PingEvent[] = [];
+    for await (
+      const event of ping({ port: hostile.port, count: 5, interval: 0.02, size: 100 })
+    ) {
+      events.push(event);
+    }
+    const summary = (events.at(-1) as { summary: PingSummary }).summary;
+    assertEquals(summary.received, 5);
+    assertEquals(
+      { lossSplit: summary.lossSplit, serverTime: summary.serverTime },
+      { lossSplit: null, serverTime: null },
+    );
+    assert(summary.stampProblem, "no notice says why the stamps were not believed");
+    const text = summaryLines(summary).join("\n");
+    assertMatch(text, /unknown \(/);
+    assertEquals(/lost upstream \d/.test(text), false, text);
+  });
+}
+
+Deno.test("client.ts --json says why lying stamps were not believed", async () => {
+  await using hostile = stampingServer(() => "=1;");
+  const { code, stdout } = await runClient(hostile.port, ["-c", "3", "-i", "0.02", "--json"]);
+  assertEquals(code, 0);
+  const document = JSON.parse(stdout);
+  const summary = document.summary ?? document;
+  assertEquals([summary.lossSplit, summary.serverTime], [null, null], stdout);
+  assertEquals(typeof summary.stampProblem, "string", stdout);
+});
+
+Deno.test("20,000 fresh tokens pushed at the server do not make a real client's loss split wrong", async () => {
+  await using server = await serve({ port: 0, rate: 0 });
+  using pusher = udpSocket();
+  const events: PingEvent[] = [];
+  const run = ping({ port: server.addr.port, count: 3, interval: 0.05, timeout: 10, size: 100 });
+  for await (const event of run) {
+    events.push(event);
+    if (event.type !== "reply" || event.seq !== 1) continue;
+    // Between the first and the second request: enough other runs' tokens
+    // to push this run's out of the server's memory.
+    for (let sent = 0; sent < 20_000;) {
+      for (let i = 0; i < 100; i++, sent++) {
+        const request = encodeRequest({
+          seq: 1,
+          sent: Date.now(),
+          token: formatToken(0x10000 + sent),
+          size: 64,
+          stamp: true,
+        });
+        await pusher.send(request, here(server.addr.port));
+      }
+      await waitUntil(() => server.stats.received >= sent + 1, `${sent} pushed requests`);
+    }
+  }
+  const summary = (events.at(-1) as { summary: PingSummary }).summary;
+  assertEquals(summary.received, 3);
+  const split = summary.lossSplit;
+  assert(
+    split === null || (split.upstream === 0 && split.downstream === 0),
+    `nothing was lost, yet: ${summaryLines(summary).join("\n")}`,
+  );
+  if (split === null) assert(summary.stampProblem, "the split is unknown with no reason given");
+});
+
+// ============================================================ 7. Ctrl-C
+
+Deno.test("client.ts -i 0.00001 -c 2000000 stops within a second of Ctrl-C, with its summary", async () => {
+  using blackHole = udpSocket();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "client.ts",
+      "127.0.0.1",
+      String(portOf(blackHole)),
+      "-i",
+      "0.00001",
+      "-c",
+      "2000000",
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  const reading = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+  })();
+  await waitUntil(() => stdout.includes("PING "), "the client's first line");
+  await pause(300);
+  const signalled = performance.now();
+  child.kill("SIGINT");
+  const status = await child.status;
+  const took = performance.now() - signalled;
+  await reading;
+  assert(took < 1500, `it took ${took.toFixed(0)} ms to stop`);
+  assertEquals(status.signal, null, `killed by ${status.signal}: ${await stderr}`);
+  assertMatch(stdout, /\d+ packets transmitted/);
+});
+
+// ============================================================ 8. huge times
+
+for (
+  const [script, args] of [
+    ["server.ts", ["--port", "0", "--delay", "2147483648"]],
+    ["client.ts", ["-i", "3000000"]],
+    ["client.ts", ["-W", "3000000"]],
+    ["client.ts", ["-w", "3000000"]],
+    ["client.ts", ["-i", "1e308", "-c", "1"]],
+    ["client.ts", ["-c", "1e309"]],
+    ["client.ts", ["-c", "Infinity"]],
+  ] as const
+) {
+  Deno.test(`${script} ${args.join(" ")} is refused with one line and exit status 2`, async () => {
+    using blackHole = udpSocket();
+    const target = script === "client.ts" ? ["127.0.0.1", String(portOf(blackHole))] : [];
+    const { code, stdout, stderr } = await runScript(script, [...target, ...args]);
+    assertEquals(code, 2, stdout + stderr);
+    assertEquals(stdout, "");
+    assertMatch(stderr, new RegExp(`^${script}: [^\\n]+\\n$`));
+  });
+}
+
+// ============================================================ 9. wildcard binds
+
+function canBind(hostname: string): boolean {
+  try {
+    Deno.listenDatagram({ transport: "udp", hostname, port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const MAPPED_ANY = "::ffff:0.0.0.0";
+const MAPPED_ANY_BINDS = canBind(MAPPED_ANY);
+if (!MAPPED_ANY_BINDS && !import.meta.main) {
+  console.error(`hostile_test.ts: ignoring --host ${MAPPED_ANY}: this system cannot bind it`);
+}
+
+for (const host of ["0.0.0.0", "::", MAPPED_ANY]) {
+  Deno.test({
+    name: `server.ts --host ${host} says on stderr that it listens on every interface`,
+    ignore: host === MAPPED_ANY && !MAPPED_ANY_BINDS,
+    async fn() {
+      // In a namespace of its own when possible: never reachable from a network.
+      await using server = await spawnServer(["--host", host, "-q"], {
+        isolated: NO_FORGING === undefined,
+      });
+      const { code, stderr } = await server.stop();
+      assertEquals(code, 0);
+      assertMatch(stderr, /notice: listening on every interface/);
+    },
+  });
+}
+
+Deno.test("server.ts --host '' is refused with one line and exit status 2", async () => {
+  const { code, stdout, stderr } = await runScript("server.ts", ["--port", "0", "--host", ""]);
+  assertEquals(code, 2, stdout + stderr);
+  assertMatch(stderr, /^server\.ts: [^\n]+\n$/);
+});
+
+// ============================================================ 10. long lines
+
+Deno.test("client.ts --chat reports a 70,000-byte line as not sent and goes on", async () => {
+  await using server = await serve({ port: 0 });
+  const long = "x".repeat(70_000);
+  const { code, stdout, stderr } = await runClient(server.addr.port, ["--chat"], {
+    stdin: `first\n${long}\nsecond\n`,
+  });
+  const lines = stdout.split("\n").filter(Boolean);
+  assertEquals(lines.length, 3, stdout + stderr);
+  assertMatch(lines[0]!, /^reply from 127\.0\.0\.1:\d+: first$/);
+  assertMatch(lines[1]!, /^not sent: 70000 bytes/);
+  assertMatch(lines[2]!, /^reply from 127\.0\.0\.1:\d+: second$/);
+  // README: exit 0 only when every line was answered.
+  assertEquals(code, 1, "a line that was not sent was not answered");
+});
+
+// ============================================================ the namespace side
+
+const SCENARIOS: Record<string, () => Promise<unknown>> = {
+  loops: loopsScenario,
+  "fast-loops": fastLoopsScenario,
+  sources: sourcesScenario,
+  eviction: evictionScenario,
+};
+
+if (import.meta.main) {
+  const scenario = SCENARIOS[Deno.args[0] ?? ""];
+  if (scenario === undefined) {
+    console.error(
+      `usage: unshare -n deno run tests/hostile_test.ts ${Object.keys(SCENARIOS).join("|")}`,
+    );
+    Deno.exit(2);
+  }
+  await forge(["up"]);
+  console.log(JSON.stringify(await scenario()));
+  Deno.exit(0);
+}
