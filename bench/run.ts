@@ -21,6 +21,7 @@
  * ```sh
  * deno task bench            # about half an hour (table 6 takes ~27 min)
  * deno task bench --quick    # one round, shorter runs (table 6: ~3 min)
+ * deno task bench --tables=1,2   # only those tables
  * ```
  *
  * @module
@@ -32,6 +33,9 @@ import { userRtt } from "./rtt.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
+/** `--tables=1,2,6`: only those tables (all by default). */
+const TABLES = (Deno.args.find((arg) => arg.startsWith("--tables="))?.slice(9) ?? "1,2,3,4,5,6")
+  .split(",");
 const ROUNDS = QUICK ? 1 : 3;
 const RATE_SECONDS = QUICK ? 1.5 : 3;
 const PINGS = QUICK ? 1000 : 5000;
@@ -552,10 +556,9 @@ if (import.meta.main) {
   );
   if (!TASKSET) console.log("bench: WARNING: no taskset; placements are not pinned");
   const tools = await natives();
-  await replyRate(tools);
-  await clientOverhead(tools);
-  await serverLatency(tools);
-  await schedule(tools);
-  await memory(tools);
-  await userRtt(tools.echo);
+  const tables = [replyRate, clientOverhead, serverLatency, schedule, memory];
+  for (const [i, measure] of tables.entries()) {
+    if (TABLES.includes(String(i + 1))) await measure(tools);
+  }
+  if (TABLES.includes("6")) await userRtt(tools.echo);
 }
