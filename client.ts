@@ -109,6 +109,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     ...tally.summary(),
     time,
   };
+  summary.stampProblem ??= plan.noStamp ?? null;
   yield { type: "summary", summary };
   return summary;
 }

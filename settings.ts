@@ -46,6 +46,8 @@ export const MAX_PREFIX_BYTES = 64;
 /** Replies per second per source (address and port) unless `--rate` says
  * otherwise: generous for any pinger, a cap for a reflection attack. */
 export const DEFAULT_RATE = 1000;
+/** Highest `--rate`: far above what one server can answer. */
+export const MAX_RATE = 1e9;
 /** Distinct clients (address and port) the server counts. */
 export const MAX_TRACKED_CLIENTS = 65536;
 /** Client tokens whose request counts the server remembers for stamps. */
@@ -75,6 +77,9 @@ export const FLOOD_GAP_MS = 10;
 /** After the last request is settled, how long a run still listens for a
  * duplicate sent right behind its original. */
 export const LINGER_MS = 10;
+/** Most requests a run remembers at once (2^20 slots, 26 MB): a reply to
+ * an older one by the time it comes is counted as stray. */
+export const MAX_REMEMBERED_REQUESTS = 2 ** 20;
 /** Most times `--chat --retries` resends a line. */
 export const MAX_RETRIES = 100;
 /** Width, in bytes, of a reply's payload shown by `-v` and `--chat`. */

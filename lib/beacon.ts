@@ -96,6 +96,10 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
   const start = performance.now();
   const { signal } = options;
   for (let seq = 1; seq <= count && !signal?.aborted; seq++) {
+    // After a stall (Ctrl-Z, a suspended laptop) the missed sends are
+    // skipped, not sent in a burst: a heartbeat monitor sees the gap.
+    const behind = Math.floor((performance.now() - start) / intervalMs) + 1;
+    if (behind > seq + 1) seq = Math.min(behind - 1, count);
     const offset = (seq - 1) * intervalMs;
     if (offset >= deadlineMs) break;
     await sleepUntil(start + offset, signal);

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { FLOOD_GAP_MS, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../settings.ts";
+import {
+  DEFAULT_RATE,
+  FLOOD_GAP_MS,
+  MAX_UDP_PAYLOAD_V4,
+  MAX_UDP_PAYLOAD_V6,
+  settings,
+} from "../settings.ts";
 import { type Flag, numberFlag, parseCommandLine, usage } from "./cli.ts";
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
@@ -69,7 +75,7 @@ export const FLAGS = {
     short: "f",
     modes: ["ping"],
     help:
-      `send as soon as each reply is in (at least every ${FLOOD_GAP_MS} ms), a dot per request erased per reply, like ping -f; a udping server answers one client ${1000} times a second by default (--rate)`,
+      `send as soon as each reply is in (at least every ${FLOOD_GAP_MS} ms), a dot per request erased per reply, like ping -f; a udping server answers one client ${DEFAULT_RATE} times a second by default (--rate)`,
   },
   quiet: {
     type: "boolean",
@@ -148,7 +154,8 @@ Options:
 ${usage(FLAGS)}
 
 Exit status: 0 a reply arrived (chat: every line answered), 1 no reply
-(or, with -c and -w, fewer than -c by the deadline), 2 an error, 130 chat ended by Ctrl-C.`;
+(or, with -c and -w, fewer than -c by the deadline; chat: a line unanswered or not sent),
+2 an error, 130 chat ended by Ctrl-C, 141 standard output closed early (| head), as ping.`;
 
 /** A parsed command line. */
 export type Command =

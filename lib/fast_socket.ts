@@ -1,7 +1,8 @@
 /**
  * The server's fast socket (`server.ts --fast`, Linux, `--allow-ffi`): a
- * blocking `recvfrom`/`sendto` loop through the C library, which answers
- * about twice as many requests a second as the runtime's datagram API.
+ * blocking `recvmsg`/`sendto` loop through the C library, which answers
+ * about twice as many requests a second as the runtime's datagram API and
+ * reads each request's receive time from the kernel (`SO_TIMESTAMPNS`).
  *
  * A receive blocks the event loop for at most {@linkcode WAKE_MS}; then it
  * lets the event loop run, so signals and `close()` are seen within that

@@ -81,6 +81,8 @@ export interface RunPlan {
   tokenValue: number;
   flood: boolean;
   stamp: boolean;
+  /** Why requests of this size cannot ask for a stamp, if they cannot. */
+  noStamp: string | undefined;
   /** Requests that may be in flight at once. */
   inFlight: number;
 }
@@ -121,6 +123,12 @@ export function planRun(options: PingOptions, family: 4 | 6): RunPlan {
     ? Infinity
     : check("deadline", options.deadline) * 1000;
   const token = (options.token ?? randomToken()).toUpperCase();
+  // The stamp's shortest form, "=1;", must fit in the padding after "?".
+  const stampable = size - least - 1 >= SHORTEST_STAMP;
+  const stamp = (options.stamp ?? true) && stampable;
+  const noStamp = stamp || options.stamp === false
+    ? undefined
+    : `requests of ${size} bytes leave no room for a stamp`;
   const inFlight = Math.min(count, Math.ceil(timeoutMs / (flood ? FLOOD_GAP_MS : intervalMs)));
   return {
     count,
@@ -131,7 +139,8 @@ export function planRun(options: PingOptions, family: 4 | 6): RunPlan {
     token,
     tokenValue: parseInt(token, 16),
     flood,
-    stamp: options.stamp ?? true,
+    stamp,
+    noStamp,
     inFlight,
   };
 }
@@ -151,6 +160,9 @@ export function smallestRequest(count: number): number {
   const largestSeq = Math.min(count, SEQ_MODULUS - 1);
   return formatRecord(largestSeq, SAMPLE_SENT, "00000000").length;
 }
+
+/** Bytes of the shortest stamp a server writes ("=1;"). */
+const SHORTEST_STAMP = 3;
 
 /** A send time of the same width as every one until the year 2286. */
 const SAMPLE_SENT = 1e12;

@@ -259,16 +259,25 @@ export class PingRecords {
 /** The units of every figure in `--json` and `--json-lines`, stated once. */
 export const JSON_UNITS = {
   time: "ms, rounded to the µs (3 decimals)",
+  options: "as given on the command line: interval, timeout and deadline in seconds",
   loss: "percent, 3 decimals",
   sent: "ms since the Unix epoch",
 } as const;
 
-/** Rounds every fractional number to 3 decimals: times to the µs, the
- * clock's resolution, with no floating-point noise. NaN becomes null. */
-function rounded(_key: string, value: unknown): unknown {
-  return typeof value === "number" && !Number.isInteger(value)
-    ? (Number.isFinite(value) ? Math.round(value * 1000) / 1000 : null)
-    : value;
+/** A JSON replacer that rounds every fractional number to 3 decimals:
+ * times to the µs, the clock's resolution, with no floating-point noise.
+ * NaN becomes null. The fields of `asGiven` (the run's options) are left
+ * as they were given. */
+function rounding(asGiven?: object) {
+  return function (this: unknown, _key: string, value: unknown): unknown {
+    if (this === asGiven || typeof value !== "number" || Number.isInteger(value)) return value;
+    return Number.isFinite(value) ? Math.round(value * 1000) / 1000 : null;
+  };
+}
+
+/** Any value as JSON, rounded as `--json` is. */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, rounding(), indent);
 }
 
 /** The `--json` document: every time in ms to 3 decimals, NaN figures (no
@@ -279,10 +288,10 @@ export function jsonDocument(
   pings?: PingRecordJson[],
 ): string {
   const document = { ...summary, options, ...(pings ? { pings } : {}), units: JSON_UNITS };
-  return JSON.stringify(document, rounded, 2);
+  return JSON.stringify(document, rounding(options), 2);
 }
 
 /** One `--json-lines` line for an event, rounded as `--json`. */
 export function jsonLine(event: PingEvent): string {
-  return JSON.stringify(event, rounded);
+  return JSON.stringify(event, rounding());
 }

@@ -14,6 +14,7 @@ import {
   headerLine,
   jsonDocument,
   jsonLine,
+  jsonText,
   pictureLines,
   PingRecords,
   plain,
@@ -136,17 +137,22 @@ export async function printMany(
   let started = false;
   for await (const { target, event } of events) {
     if (!started && output.format === "text") {
-      printLine(`PING ${output.targets?.length} targets (udp): ${output.size} data bytes`);
+      const kernel = output.kernel && event.type !== "notice" ? ", kernel timestamps" : "";
+      printLine(`PING ${output.targets?.length} targets (udp): ${output.size} data bytes${kernel}`);
     }
     started = true;
-    if (output.format === "json-lines") printLine(JSON.stringify({ target, ...event }));
+    if (event.type === "notice") {
+      console.error(`${target} : ${event.text}`);
+      continue;
+    }
+    if (output.format === "json-lines") printLine(jsonText({ target, ...event }));
     if (event.type === "summary") summaries.set(target, event.summary);
     if (output.format !== "text" || output.quiet) continue;
     const text = eventLine(event, paint);
     if (text !== undefined) printLine(`${target} : ${text}`);
   }
   const ordered = [...summaries.values()].sort((a, b) => order(output, a) - order(output, b));
-  if (output.format === "json") printLine(JSON.stringify(ordered, null, 2));
+  if (output.format === "json") printLine(jsonText(ordered, 2));
   if (output.format === "text") {
     printLine();
     for (const summary of ordered) printLine(targetSummaryLine(summary));

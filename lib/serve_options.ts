@@ -5,7 +5,13 @@
  * @module
  */
 
-import { DEFAULT_RATE, MAX_DELAY_MS, MAX_PREFIX_BYTES, MAX_SECONDS } from "../settings.ts";
+import {
+  DEFAULT_RATE,
+  MAX_DELAY_MS,
+  MAX_PREFIX_BYTES,
+  MAX_RATE,
+  MAX_SECONDS,
+} from "../settings.ts";
 import { checkNumber, type NumberOption } from "./cli.ts";
 import { impairmentsSet } from "./impairments.ts";
 import { checkPort, formatAddress, isLoopback } from "./net.ts";
@@ -64,7 +70,7 @@ export const SERVE_RULES: Record<(typeof NUMERIC_OPTIONS)[number], NumberOption>
   delay: { flag: "--delay", rule: { min: 0, max: MAX_DELAY_MS } },
   jitter: { flag: "--jitter", rule: { min: 0, max: MAX_DELAY_MS } },
   seed: { flag: "--seed", rule: { min: 0, max: 2 ** 32 - 1, integer: true } },
-  rate: { flag: "--rate", rule: { min: 0, max: 1e9 } },
+  rate: { flag: "--rate", rule: { min: 0, max: MAX_RATE } },
   heartbeat: { flag: "--heartbeat", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
 };
 
@@ -89,6 +95,11 @@ export function checkServeOptions(options: ServeOptions): void {
     throw new RangeError(`prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
   }
   if (options.port !== undefined) checkPort(options.port, { allowZero: true });
+  const silent = options.mode === "silent" || options.heartbeat !== undefined;
+  if (silent && impairmentsSet(options).length > 0) {
+    const mode = options.heartbeat !== undefined ? "--heartbeat" : "--silent";
+    throw new TypeError(`${mode} never replies: drop --${impairmentsSet(options).join(", --")}`);
+  }
   if (!options.fast) return;
   if (Deno.build.os !== "linux") throw new TypeError("--fast works on Linux only");
   const impairments = impairmentsSet(options);
@@ -128,7 +139,9 @@ export function serverBanner(
     options.seed !== undefined ? `seed ${options.seed}` : "",
     options.heartbeat ? `heartbeat monitor, silence after ${options.heartbeat} s` : "",
     options.fast ? "fast path (C library)" : "",
-    options.rate === 0
+    options.mode === "silent" || options.heartbeat
+      ? ""
+      : options.rate === 0
       ? "no rate limit"
       : `at most ${options.rate ?? DEFAULT_RATE} replies/s per client`,
   ].filter(Boolean);

@@ -50,6 +50,7 @@ import {
   StampedMessage,
 } from "./libc.ts";
 import { formatAddress, ipFamily } from "./net.ts";
+import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
 
 /** Longest one `poll` waits, in ms: a `close()` waits for the poll still
  * running (it must not close an fd a thread is polling), so this bounds it. */
@@ -57,7 +58,7 @@ export const POLL_MS = 50;
 
 /** Bytes of the receive buffer: more than the largest UDP payload over
  * IPv6 (65527), so no datagram is cut. */
-export const RECEIVE_BYTES = 65536;
+export const RECEIVE_BYTES = RECEIVE_BUFFER_BYTES;
 
 /** What a ping socket's receive gives. `at` is in the socket's own clock, ms. */
 export type StampedReceive =

@@ -8,6 +8,7 @@
  */
 
 import { SEQ_MODULUS } from "../protocol.ts";
+import { MAX_REMEMBERED_REQUESTS } from "../settings.ts";
 import {
   type HistogramRow,
   lossPercent,
@@ -93,7 +94,8 @@ export interface TallySummary {
   /** Round-trip times, ms (NaN figures when no reply came). */
   rtt: RttSummary;
   /** Why the stamps were not believed (a count that went backwards or
-   * past what was sent, a hold longer than the round trip), or `null`.
+   * past what was sent, a hold longer than the round trip) or why there
+   * were none (requests too small to carry one), or `null`.
    * Then `lossSplit` and `serverTime` are `null`: unknown, never wrong. */
   stampProblem: string | null;
   /** `null` when no reply carried a stamp (the server does not stamp) or
@@ -177,7 +179,10 @@ export class PingTally {
   constructor(inFlight: number, timeoutMs: number) {
     // At most 2^20 slots (26 MB): a request older than that by the time its
     // reply comes is forgotten, and its reply counted as stray.
-    const size = 2 ** Math.min(20, Math.max(16, Math.ceil(Math.log2(inFlight + 2))));
+    const size = Math.min(
+      MAX_REMEMBERED_REQUESTS,
+      2 ** Math.max(16, Math.ceil(Math.log2(inFlight + 2))),
+    );
     this.#mask = size - 1;
     this.#seq = new Float64Array(size).fill(-1);
     this.#index = new Float64Array(size);

@@ -377,3 +377,59 @@ Deno.test("every flag is accepted in the modes the table gives it and refused in
     }
   }
 });
+
+Deno.test("requests too small for a stamp say so, instead of blaming the server", async () => {
+  await using lossy = await server(["--loss", "0.5", "--seed", "3", "-q"]);
+  const result = await runClient(lossy.port, [
+    "-c",
+    "9",
+    "-s",
+    "34",
+    "-i",
+    "0.02",
+    "-W",
+    "0.2",
+    "-q",
+  ]);
+  assertMatch(
+    result.stdout,
+    /^lost upstream\/downstream and server time: unknown \(requests of 34 bytes leave no room for a stamp\)$/m,
+  );
+});
+
+Deno.test("several targets: --json-lines and --json are rounded like one target's", async () => {
+  await using a = await server(["-q"]);
+  await using b = await server(["-q"]);
+  const targets = [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
+  for (const format of ["--json-lines", "--json"]) {
+    const result = await runScript("client.ts", [...targets, "-c", "3", "-i", "0.02", format]);
+    assertEquals(result.code, 0, result.stderr);
+    assert(!/\d\.\d{4,}/.test(result.stdout), result.stdout);
+  }
+});
+
+Deno.test("--send skips the sends a stall missed instead of sending them in a burst", async () => {
+  await using sink = await server(["--silent", "-q"]);
+  await using beacon = start("client.ts", [
+    "127.0.0.1",
+    String(sink.port),
+    "--send",
+    "{seq}",
+    "-i",
+    "0.05",
+  ]);
+  await beacon.line(/seq=3 /);
+  Deno.kill(beacon.child.pid, "SIGSTOP");
+  await new Promise((resolve) => setTimeout(resolve, 600)); // the stall itself
+  Deno.kill(beacon.child.pid, "SIGCONT");
+  const resumedAt = beacon.lines.length;
+  await beacon.line(new RegExp(`seq=${20} `));
+  await beacon.stop("SIGINT");
+  const seqs = beacon.lines.slice(resumedAt).map((line) => Number(/seq=(\d+)/.exec(line)?.[1]))
+    .filter((seq) => seq > 0);
+  const jumps = seqs.slice(1).map((seq, i) => seq - seqs[i]!).filter((step) => step !== 1);
+  // One jump over the slots the stall missed (600 ms at 50 ms: about 12),
+  // then one a slot again; a burst would send every missed seq.
+  assertEquals(jumps.length, 1, `seqs after the stall: ${seqs.join(" ")}`);
+  assert(jumps[0]! >= 6, `seqs after the stall: ${seqs.join(" ")}`);
+});

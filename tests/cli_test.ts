@@ -257,6 +257,8 @@ const BAD_SERVER_ARGS: [string[], RegExp][] = [
   [["--host", ""], /host must not be empty/],
   [["--heartbeat", "0"], /--heartbeat must be a number above 0 and at most 86400, got '0'/],
   [["--heartbeat", "3", "--upper"], /choose one reply mode, not --upper and --heartbeat/],
+  [["--silent", "--loss", "0.5"], /--silent never replies: drop --loss/],
+  [["--heartbeat", "3", "--delay", "10"], /--heartbeat never replies: drop --delay/],
   [["--seed", "1.5"], /--seed must be a whole number/],
   [["--port", "70000"], /port must be a whole number from 0 to 65535, got '70000'/],
   [["--upper", "--silent"], /choose one reply mode, not --upper and --silent/],
