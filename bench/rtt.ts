@@ -30,6 +30,8 @@
  * @module
  */
 
+import { ensure, succeeds } from "./tools.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
 const ROUNDS = QUICK ? 1 : 3;
@@ -80,28 +82,6 @@ interface Row {
 }
 
 // ---------------------------------------------------------------- tools
-
-async function succeeds(command: string, args: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
-
-const has = (tool: string) => succeeds("sh", ["-c", `command -v ${tool}`]);
-
-/** Installs a Debian package when its tool is missing, saying so. */
-async function ensure(tool: string, debianPackage: string): Promise<boolean> {
-  if (await has(tool)) return true;
-  console.log(`bench: ${tool} is missing; installing ${debianPackage} with apt-get`);
-  await succeeds("apt-get", ["update", "-qq"]);
-  await succeeds("apt-get", ["install", "-y", "-qq", debianPackage]);
-  const installed = await has(tool);
-  if (!installed) console.log(`bench: could not install ${debianPackage}; its rows are left out`);
-  return installed;
-}
 
 /** Compiles bench/echo.c when this runs alone (run.ts passes its own build). */
 async function buildEcho(): Promise<string[] | undefined> {

@@ -30,6 +30,7 @@
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
 import { Receiver } from "../lib/socket.ts";
 import { userRtt } from "./rtt.ts";
+import { ensure, has, succeeds } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -41,28 +42,6 @@ const RATE_SECONDS = QUICK ? 1.5 : 3;
 const PINGS = QUICK ? 1000 : 5000;
 
 // ---------------------------------------------------------------- tools
-
-async function succeeds(command: string, args: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
-
-const has = (tool: string) => succeeds("sh", ["-c", `command -v ${tool}`]);
-
-/** Installs a Debian package when its tool is missing, saying so. */
-async function ensure(tool: string, debianPackage: string): Promise<boolean> {
-  if (await has(tool)) return true;
-  console.log(`bench: ${tool} is missing; installing ${debianPackage} with apt-get`);
-  await succeeds("apt-get", ["update", "-qq"]);
-  await succeeds("apt-get", ["install", "-y", "-qq", debianPackage]);
-  const installed = await has(tool);
-  if (!installed) console.log(`bench: could not install ${debianPackage}`);
-  return installed;
-}
 
 interface Natives {
   loadgen: string[];

@@ -9,10 +9,12 @@
 /** How the server answers. */
 export type ReplyMode = "echo" | "upper" | "prefix" | "silent";
 
-/** ASCII `a` and `z`, and how far their capitals are. */
-const LOWER_A = 0x61;
-const LOWER_Z = 0x7a;
-const CASE_OFFSET = 0x20;
+/** ASCII `a`. */
+export const LOWER_A = 0x61;
+/** ASCII `z`. */
+export const LOWER_Z = 0x7a;
+/** How far below its small letter an ASCII capital is. */
+export const CASE_OFFSET = 0x20;
 
 /**
  * Turns a request into its reply in place: `buffer` holds the prefix (in

@@ -10,6 +10,7 @@
 
 import { encodeRequest, type PingRecord } from "../protocol.ts";
 import { escapeBytes } from "./log.ts";
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "./reply.ts";
 
 /** What differs between a reply and its request; every field is absent
  * for an exact echo. */
@@ -26,8 +27,6 @@ export interface ReplyChange {
 
 const STAMP_MARK = 0x3d; // "="
 const STAMP_END = 0x3b; // ";"
-const LOWER_A = 0x61;
-const LOWER_Z = 0x7a;
 
 /**
  * Compares `reply`, whose record starts at `record.offset`, with the request
@@ -66,7 +65,7 @@ export function checkReply(
     const sent = request[at]!;
     const got = body[at]!;
     if (got === sent) continue;
-    if (sent >= LOWER_A && sent <= LOWER_Z && got === sent - 0x20) {
+    if (sent >= LOWER_A && sent <= LOWER_Z && got === sent - CASE_OFFSET) {
       change.upper = true;
       continue;
     }

@@ -147,22 +147,18 @@ function assertRounded(value: unknown, what: string): void {
   );
 }
 
+/** A 20-ping run, printed with `flags`, against an uppercasing server that
+ * drops ~30% (seeded) and stamps its replies. */
+async function lossyRun(flags: string[], permissions?: string[]) {
+  await using server = await serve({ port: 0, mode: "upper", loss: 0.3, seed: 1 });
+  const args = ["127.0.0.1", String(server.addr.port), "-c", "20", "-i", "0.05", ...flags];
+  return await runScript("client.ts", args, { permissions });
+}
+
 /** The `--json` document of a 20-ping run against an uppercasing server
  * that drops ~30% (seeded) and stamps its replies. */
 async function jsonRun(permissions: string[]): Promise<Record<string, unknown>> {
-  await using server = await serve({ port: 0, mode: "upper", loss: 0.3, seed: 1 });
-  const port = String(server.addr.port);
-  const result = await runScript("client.ts", [
-    "127.0.0.1",
-    port,
-    "-c",
-    "20",
-    "-i",
-    "0.05",
-    "--json",
-  ], {
-    permissions,
-  });
+  const result = await lossyRun(["--json"], permissions);
   assertEquals(result.code, 0, `client.ts --json exited ${result.code}: ${result.stderr}`);
   const document: unknown = JSON.parse(result.stdout);
   assert(isObject(document), `--json printed no object: ${result.stdout.slice(0, 200)}`);
@@ -228,18 +224,7 @@ Deno.test("--json rounds every time in ms to 3 decimals and states the unit once
 });
 
 Deno.test("--json-lines prints one parseable object per line, every number to 3 decimals", async () => {
-  await using server = await serve({ port: 0, mode: "upper", loss: 0.3, seed: 1 });
-  const port = String(server.addr.port);
-  const result = await runScript("client.ts", [
-    "127.0.0.1",
-    port,
-    "-c",
-    "20",
-    "-i",
-    "0.05",
-    "--json-lines",
-    "-v",
-  ]);
+  const result = await lossyRun(["--json-lines", "-v"]);
   assertEquals(result.code, 0, `client.ts --json-lines exited ${result.code}: ${result.stderr}`);
   const lines = result.stdout.trimEnd().split("\n");
   const events = lines.map((line, index) => {
