@@ -25,6 +25,17 @@ static double now(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A udping-shaped request with its own seq, so every server treats it as
+ * a ping, and no two are the same bytes (a udping server takes the same
+ * bytes coming back at once from one address for an echo loop). Returns
+ * the size. */
+static int fill(char *request, int size, long seq) {
+  char head[64];
+  int n = snprintf(head, sizeof head, "PING %ld 0.000 0000BEEF ", seq % 4294967296L);
+  memcpy(request, head, n < size ? n : size);
+  return size;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: loadgen HOST PORT SECONDS [WINDOW] [SIZE] [MAX]\n");
@@ -48,21 +59,19 @@ int main(int argc, char **argv) {
   struct timeval timeout = {0, 200000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   char *request = malloc(size), reply[65536];
-  /* A udping-shaped request, so every server treats it as a ping. */
-  snprintf(request, size, "PING 1 0.000 0000BEEF ");
-  for (int i = (int)strlen(request); i < size; i++) request[i] = 'A' + i % 26;
-  long replies = 0, lost = 0;
+  for (int i = 0; i < size; i++) request[i] = 'A' + i % 26;
+  long replies = 0, lost = 0, seq = 0;
   double start = now(), end = start + seconds;
-  for (int i = 0; i < window; i++) send(fd, request, size, 0);
+  for (int i = 0; i < window; i++) send(fd, request, fill(request, size, ++seq), 0);
   while (now() < end && (max == 0 || replies < max)) {
     ssize_t n = recv(fd, reply, sizeof reply, 0);
     if (n >= 0) {
       replies++;
-      send(fd, request, size, 0);
+      send(fd, request, fill(request, size, ++seq), 0);
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       /* Replies stopped: assume the window was lost and refill it. */
       lost += window;
-      for (int i = 0; i < window; i++) send(fd, request, size, 0);
+      for (int i = 0; i < window; i++) send(fd, request, fill(request, size, ++seq), 0);
     } else if (errno != EINTR && errno != ECONNREFUSED) {
       perror("loadgen: recv");
       return 1;

@@ -26,21 +26,25 @@ const socket = Deno.listenDatagram({
   port: 0,
 });
 const receiver = new Receiver(socket);
-const request = new TextEncoder().encode("PING 1 0.000 0000BEEF ".padEnd(Number(sizeText), "A"));
+let seq = 0;
+/** The next request: its own seq, so that no two are the same bytes (a
+ * udping server takes the same bytes coming back at once for a loop). */
+const request = () =>
+  new TextEncoder().encode(`PING ${++seq % 2 ** 32} 0.000 0000BEEF `.padEnd(Number(sizeText), "A"));
 const max = Number(maxText);
 const start = performance.now();
 const end = start + Number(secondsText) * 1000;
 let replies = 0;
 let lost = 0;
 const fill = async () => {
-  for (let i = 0; i < Number(windowText); i++) await socket.send(request, target);
+  for (let i = 0; i < Number(windowText); i++) await socket.send(request(), target);
 };
 await fill();
 while (performance.now() < end && (max === 0 || replies < max)) {
   const reply = await receiver.next(Math.min(end, performance.now() + 200));
   if (reply) {
     replies++;
-    await socket.send(request, target);
+    await socket.send(request(), target);
   } else if (performance.now() < end) {
     lost += Number(windowText);
     await fill();

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { ensure, succeeds } from "./tools.ts";
+import { ensure, freePort, sleep, succeeds, waitForEcho } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -89,29 +89,6 @@ async function buildEcho(): Promise<string[] | undefined> {
   const out = await Deno.makeTempDir({ prefix: "udping-rtt-" });
   const built = await succeeds("cc", ["-O2", "-o", `${out}/echo`, `${ROOT}bench/echo.c`]);
   return built ? [`${out}/echo`] : undefined;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): number {
-  const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const { port } = probe.addr as Deno.NetAddr;
-  probe.close();
-  return port;
-}
-
-/** Waits until something on `port` echoes a datagram (5 s at most). */
-async function waitForEcho(port: number): Promise<void> {
-  const target: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const reply = socket.receive().then(() => true, () => false);
-    await socket.send(new TextEncoder().encode("PING 1 0 0000BEEF"), target).catch(() => {});
-    const answered = await Promise.race([reply, sleep(100).then(() => false)]);
-    socket.close();
-    if (answered) return;
-  }
-  throw new Error(`nothing answers on port ${port}`);
 }
 
 /** Kills a child unless it has already exited, and reaps it. */

@@ -28,9 +28,8 @@
  */
 
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
-import { Receiver } from "../lib/socket.ts";
 import { userRtt } from "./rtt.ts";
-import { ensure, has, succeeds } from "./tools.ts";
+import { ensure, freePort, has, sleep, succeeds, waitForEcho } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -82,36 +81,6 @@ interface Running {
   pid: number;
   port: number;
   stop(): Promise<void>;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A free UDP port on 127.0.0.1. */
-function freePort(): number {
-  const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const { port } = probe.addr as Deno.NetAddr;
-  probe.close();
-  return port;
-}
-
-/** Waits until something on `port` echoes a datagram. */
-async function waitForEcho(port: number): Promise<void> {
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const receiver = new Receiver(socket);
-  try {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      await socket.send(new TextEncoder().encode("PING 1 0 0000BEEF"), {
-        transport: "udp",
-        hostname: "127.0.0.1",
-        port,
-      });
-      if (await receiver.next(performance.now() + 50)) return;
-    }
-    throw new Error(`nothing answers on port ${port}`);
-  } finally {
-    receiver.close();
-    socket.close();
-  }
 }
 
 const TASKSET = await has("taskset");

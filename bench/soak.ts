@@ -236,6 +236,16 @@ async function rssOf(pid: number): Promise<{ rss: number; anon: number; file: nu
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
+/** The namespace's UDP counters (/proc/net/snmp), by name. */
+async function udpCounters(): Promise<Record<string, number>> {
+  const { text } = await tryRun("cat", ["/proc/net/snmp"]);
+  const [names, values] = text.split("\n").filter((line) => line.startsWith("Udp:"));
+  const counters: Record<string, number> = {};
+  const list = values?.split(/\s+/) ?? [];
+  names?.split(/\s+/).forEach((name, i) => counters[name] = Number(list[i]));
+  return counters;
+}
+
 const clock = (second: number) =>
   `${Math.floor(second / 60)}:${String(second % 60).padStart(2, "0")}`;
 
@@ -263,6 +273,7 @@ async function mixInside(options: MixOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", stop);
 
   const start = await rssOf(server.pid);
+  const udpStart = await udpCounters();
   const floodSeconds = String(total + FLOOD_OVERRUN_S);
   const python = (kind: string, extra: string[] = []) =>
     new Deno.Command("python3", {
@@ -324,14 +335,17 @@ async function mixInside(options: MixOptions): Promise<number> {
     const output = await child.output();
     const text = new TextDecoder().decode(output.stdout).trim();
     try {
-      return JSON.parse(text.split("\n").at(-1) ?? "");
+      // The pinger prints one JSON document over many lines, a flood one line.
+      return JSON.parse(text.startsWith("{\n") ? text : text.split("\n").at(-1) ?? "");
     } catch {
       return { error: text || `exit ${output.code}` };
     }
   }));
   const peak = (await memoryOf(server.pid)).peak;
+  const udpEnd = await udpCounters();
+  const udp = (name: string) => (udpEnd[name] ?? NaN) - (udpStart[name] ?? NaN);
   server.kill("SIGTERM");
-  const summary = (await rest()).trim().split("\n").at(-1);
+  const summary = (await rest()).trim().split("\n").filter((line) => !line.startsWith("---"));
   await server.status;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
@@ -351,7 +365,12 @@ async function mixInside(options: MixOptions): Promise<number> {
   console.log(
     `  forged   ${forgery.sent} sent (${rate(forgery.sent ?? 0)}), ${forgery.errors ?? "?"} errors`,
   );
-  console.log(`  server   ${summary}; peak RSS ${mb(peak)}`);
+  console.log(
+    `  kernel   ${udp("RcvbufErrors")} datagrams dropped for a full receive buffer, ` +
+      `${udp("NoPorts")} to no socket (the replies to forged sources)`,
+  );
+  console.log(`  server   peak RSS ${mb(peak)}`);
+  for (const line of summary) console.log(`           ${line}`);
   const first = atMinute[0]!;
   const last = atMinute.at(-1)!;
   const growth = ((last - first) / first) * 100;
