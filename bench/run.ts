@@ -113,7 +113,12 @@ async function start(command: string[], cpu?: number): Promise<Running> {
     pid: child.pid,
     port,
     async stop() {
-      child.kill("SIGKILL");
+      // socat may have ended on its own (its peer went away): nothing to stop.
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already ended.
+      }
       await child.status;
     },
   };
