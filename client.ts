@@ -84,8 +84,11 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   while (!signal?.aborted && performance.now() < endAt) {
     for (let due = nextSendAt(); dueBy(due) && !signal?.aborted; due = nextSendAt()) {
       yield await sendRequest(socket, tally, plan, due, target);
-      // Let signals in between sends, however short the interval.
-      if (plan.intervalMs < 1) await new Promise((resolve) => setTimeout(resolve, 0));
+      // Let signals in between sends, however short the interval (-f
+      // waits for its replies instead, and must not wait on a timer).
+      if (!plan.flood && plan.intervalMs < 1) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
     }
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
