@@ -374,11 +374,13 @@ async function mixInside(options: MixOptions): Promise<number> {
   const first = atMinute[0]!;
   const last = atMinute.at(-1)!;
   const growth = ((last - first) / first) * 100;
-  const lowGrowth = ((lows.at(-1)! - lows[0]!) / lows[0]!) * 100;
+  // Minute 1's low is the idle server before the floods: the lows are
+  // compared from minute 2, the first minute wholly under load.
+  const lowGrowth = ((lows.at(-1)! - lows[1]!) / lows[1]!) * 100;
   console.log(
     `  lows     ${lows.map((value) => value.toFixed(1)).join(" → ")} MB (growth ${
       lowGrowth.toFixed(1)
-    }% from minute 1)`,
+    }% from minute 2)`,
   );
   console.log(
     `RSS after minute 1: ${first.toFixed(1)} MB, after minute ${minutes}: ${
