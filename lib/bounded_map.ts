@@ -59,76 +59,86 @@ export class LruMap<Key, Value> {
   }
 }
 
-/**
- * Counts requests per client token (its numeric value) in bounded memory.
- *
- * @example
- * ```ts
- * import { TokenCounter } from "./bounded_map.ts";
- * import { equal } from "node:assert/strict";
- * const tokens = new TokenCounter();
- * tokens.hit(0xbeef);
- * equal(tokens.hit(0xbeef), 2);
- * ```
- */
+import { clientKey } from "./net.ts";
+
+/** Counts requests per client token, forgetting the least recently seen:
+ * a list linked through typed arrays, so a hit moves no Map entry. */
 export class TokenCounter {
-  readonly #counts: LruMap<number, number>;
+  readonly #slots = new Map<number, number>();
+  readonly #tokens: Float64Array;
+  readonly #counts: Float64Array;
+  readonly #prev: Int32Array;
+  readonly #next: Int32Array;
+  readonly #capacity: number;
+  #size = 0;
+  #oldest = -1;
+  #newest = -1;
 
-  /** Remembers at most `capacity` tokens. */
   constructor(capacity = MAX_TRACKED_TOKENS) {
-    this.#counts = new LruMap(capacity);
+    this.#capacity = capacity;
+    this.#tokens = new Float64Array(capacity);
+    this.#counts = new Float64Array(capacity);
+    this.#prev = new Int32Array(capacity);
+    this.#next = new Int32Array(capacity);
   }
 
-  /** Counts one more request for `token` and returns its total. */
   hit(token: number): number {
-    const count = (this.#counts.get(token) ?? 0) + 1;
-    this.#counts.set(token, count);
-    return count;
+    let slot = this.#slots.get(token);
+    if (slot === undefined) {
+      if (this.#size < this.#capacity) slot = this.#size++;
+      else {
+        slot = this.#oldest;
+        this.#slots.delete(this.#tokens[slot]!);
+        this.#unlink(slot);
+      }
+      this.#slots.set(token, slot);
+      this.#tokens[slot] = token;
+      this.#counts[slot] = 0;
+      this.#append(slot);
+    } else if (slot !== this.#newest) {
+      this.#unlink(slot);
+      this.#append(slot);
+    }
+    return ++this.#counts[slot]!;
   }
 
-  /** How many tokens it remembers. */
+  #unlink(slot: number): void {
+    const prev = this.#prev[slot]!;
+    const next = this.#next[slot]!;
+    if (prev >= 0) this.#next[prev] = next;
+    else this.#oldest = next;
+    if (next >= 0) this.#prev[next] = prev;
+    else this.#newest = prev;
+  }
+
+  #append(slot: number): void {
+    this.#prev[slot] = this.#newest;
+    this.#next[slot] = -1;
+    if (this.#newest >= 0) this.#next[this.#newest] = slot;
+    else this.#oldest = slot;
+    this.#newest = slot;
+  }
+
   get size(): number {
-    return this.#counts.size;
+    return this.#size;
   }
 }
 
-/**
- * Counts distinct clients (address and port) up to a cap, without building
- * a string per datagram.
- *
- * @example
- * ```ts
- * import { ClientCounter } from "./bounded_map.ts";
- * import { equal } from "node:assert/strict";
- * const clients = new ClientCounter();
- * clients.see("127.0.0.1", 5000);
- * equal(clients.see("127.0.0.1", 5000), 1);
- * ```
- */
+/** Counts distinct clients up to a cap: one Set of numeric keys. */
 export class ClientCounter {
-  readonly #ports = new Map<string, Set<number>>();
+  readonly #seen = new Set<number | string>();
   readonly #capacity: number;
-  #count = 0;
 
-  /** Counts up to `capacity` clients. */
   constructor(capacity = MAX_TRACKED_CLIENTS) {
     this.#capacity = capacity;
   }
 
-  /** Notes a datagram from `hostname:port`; returns how many clients were seen. */
   see(hostname: string, port: number): number {
-    if (this.#count >= this.#capacity) return this.#count;
-    let ports = this.#ports.get(hostname);
-    if (ports === undefined) this.#ports.set(hostname, ports = new Set());
-    if (!ports.has(port)) {
-      ports.add(port);
-      this.#count++;
-    }
-    return this.#count;
+    if (this.#seen.size < this.#capacity) this.#seen.add(clientKey(hostname, port));
+    return this.#seen.size;
   }
 
-  /** Whether the cap was reached (the count is then a lower bound). */
   get full(): boolean {
-    return this.#count >= this.#capacity;
+    return this.#seen.size >= this.#capacity;
   }
 }

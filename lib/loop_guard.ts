@@ -45,7 +45,7 @@
  */
 
 import { MAX_PREFIX_BYTES } from "../settings.ts";
-import { canonicalIPv6 } from "./net.ts";
+import { canonicalIPv6, clientKey } from "./net.ts";
 
 /**
  * How long a reply we sent can still come back as a loop, in ms. Longer
@@ -106,8 +106,7 @@ interface SentReply {
 
 /** A peer we answered, and our latest replies to it. */
 interface Peer {
-  readonly hostname: string;
-  readonly port: number;
+  key: number | string;
   readonly replies: SentReply[];
   /** Its place in the table. */
   readonly slot: number;
@@ -142,7 +141,7 @@ interface OwnPort {
 export class LoopGuard {
   readonly #own = new Map<number, OwnPort>();
   readonly #allowPrivileged: boolean;
-  readonly #peers = new Map<string, Map<number, Peer>>();
+  readonly #peers = new Map<number | string, Peer>();
   /** Every peer, each at its place. Nothing is reordered on use, as a
    * least-recently-used list would be: V8 took about 9 µs per Map or Set
    * delete-and-add at thousands of entries, too slow for every reply. */
@@ -170,7 +169,7 @@ export class LoopGuard {
     const own = this.#own.get(port);
     if (own !== undefined && isOwn(own, hostname)) return "own-address";
     if (port < FIRST_UNPRIVILEGED_PORT && !this.#allowPrivileged) return "privileged-port";
-    const peer = this.#peers.get(hostname)?.get(port);
+    const peer = this.#peers.get(clientKey(hostname, port));
     return peer !== undefined && bounced(peer, data, now) ? "loop" : "ok";
   }
 
@@ -178,8 +177,8 @@ export class LoopGuard {
    * bytes as they went out (stamp included), so that the same bytes coming
    * back from there within the window are recognised. */
   sent(hostname: string, port: number, data: Uint8Array, now: number): void {
-    const { replies } = this.#peer(hostname, port, now);
-    const tail = tailHasher(data);
+    const { replies } = this.#peer(clientKey(hostname, port), now);
+    const tail = memo(data);
     const hash = tail(0);
     // A reply that ends with one that bounced continues its chain.
     let bounces = 0;
@@ -194,7 +193,12 @@ export class LoopGuard {
       if (reply.at < replies[oldest]!.at) oldest = index;
     }
     const place = same >= 0 ? same : replies.length < REPLIES_PER_PEER ? replies.length : oldest;
-    replies[place] = { length: data.length, hash, at: now, bounces };
+    const reply = replies[place];
+    if (reply === undefined) replies[place] = { length: data.length, hash, at: now, bounces };
+    else {(reply.length = data.length),
+        (reply.hash = hash),
+        (reply.at = now),
+        (reply.bounces = bounces);}
   }
 
   /** Peers remembered, at most {@linkcode MAX_LOOP_ENTRIES}. */
@@ -204,41 +208,48 @@ export class LoopGuard {
 
   /** The entry of `hostname:port`, made if need be in a free place or in
    * the place of a forgotten peer. */
-  #peer(hostname: string, port: number, now: number): Peer {
-    const known = this.#peers.get(hostname)?.get(port);
+  #peer(key: number | string, now: number): Peer {
+    const known = this.#peers.get(key);
     if (known !== undefined) return known;
-    const slot = this.#slots.length < MAX_LOOP_ENTRIES ? this.#slots.length : this.#forget(now);
-    let ports = this.#peers.get(hostname);
-    if (ports === undefined) this.#peers.set(hostname, ports = new Map());
-    const peer: Peer = { hostname, port, replies: [], slot };
-    ports.set(port, peer);
-    this.#slots[slot] = peer;
+    let peer: Peer;
+    if (this.#slots.length < MAX_LOOP_ENTRIES) {
+      peer = { key, replies: [], slot: this.#slots.length };
+      this.#slots.push(peer);
+    } else {
+      peer = this.#slots[this.#forget(now)]!;
+      peer.key = key;
+      for (const reply of peer.replies) {
+        (reply.at = -Infinity), (reply.length = -1), (reply.bounces = 0);
+      }
+    }
+    this.#peers.set(key, peer);
     return peer;
   }
 
-  /** Forgets a peer under the clock hand and returns its place: the first
-   * whose replies have all expired, or else the first one looked at. */
   #forget(now: number): number {
     let chosen = this.#slots[this.#hand]!;
     for (let look = 0; look < EVICTION_SCAN; look++) {
       const peer = this.#slots[(this.#hand + look) % this.#slots.length]!;
-      if (!peer.replies.some((reply) => live(reply, now))) {
+      if (!anyLive(peer, now)) {
         chosen = peer;
         break;
       }
     }
     this.#hand = (chosen.slot + 1) % this.#slots.length;
-    const ports = this.#peers.get(chosen.hostname)!;
-    ports.delete(chosen.port);
-    if (ports.size === 0) this.#peers.delete(chosen.hostname);
+    this.#peers.delete(chosen.key);
     return chosen.slot;
   }
+}
+
+function anyLive(peer: Peer, now: number): boolean {
+  for (const reply of peer.replies) if (live(reply, now)) return true;
+  return false;
 }
 
 /** Counts a bounce on every live reply that `data` ends with; whether one
  * of them has now come back {@linkcode LOOP_BOUNCES} times. */
 function bounced(peer: Peer, data: Uint8Array, now: number): boolean {
-  const tail = tailHasher(data);
+  const tail = memo(data);
   let loop = false;
   for (const reply of peer.replies) {
     if (!live(reply, now) || !endsWith(data, reply, tail)) continue;
@@ -263,18 +274,18 @@ function endsWith(data: Uint8Array, reply: SentReply, tail: TailHasher): boolean
 /** The fingerprint of `data` without its first `skip` bytes. */
 type TailHasher = (skip: number) => number;
 
-/** A {@linkcode TailHasher} that remembers its last answer: the replies to
- * one peer mostly have one length, so one hash serves them all. */
-function tailHasher(data: Uint8Array): TailHasher {
-  let lastSkip = -1;
-  let lastHash = 0;
-  return (skip) => {
-    if (skip !== lastSkip) {
-      lastSkip = skip;
-      lastHash = fingerprint(data, skip);
-    }
-    return lastHash;
-  };
+let memoData: Uint8Array | undefined;
+let memoSkip = -1;
+let memoHash = 0;
+const memoTail: TailHasher = (skip) => {
+  if (skip !== memoSkip) (memoSkip = skip), (memoHash = fingerprint(memoData!, skip));
+  return memoHash;
+};
+/** One shared tail hasher, reset for `data`: no closure per call. */
+function memo(data: Uint8Array): TailHasher {
+  memoData = data;
+  memoSkip = -1;
+  return memoTail;
 }
 
 /** FNV-1a of the length and bytes of `bytes` from `start`: every byte up

@@ -126,3 +126,36 @@ export function isLoopback(address: string): boolean {
   const hex = /^::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$/.exec(v6)?.[1];
   return hex !== undefined && parseInt(hex, 16) >> 8 === 127;
 }
+
+/** An IPv4 address in dotted-quad form as a number, or -1: a map key that
+ * needs no string. */
+export function ipv4Number(hostname: string): number {
+  let value = 0;
+  let part = -1;
+  let dots = 0;
+  for (let i = 0; i < hostname.length; i++) {
+    const code = hostname.charCodeAt(i);
+    if (code === 0x2e) {
+      if (part < 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = -1;
+    } else if (code >= 0x30 && code <= 0x39) {
+      part = part < 0 ? code - 0x30 : part * 10 + code - 0x30;
+      if (part > 255) return -1;
+    } else return -1;
+  }
+  return dots === 3 && part >= 0 ? value * 256 + part : -1;
+}
+
+/** A client (address and port) as one map key: a number for IPv4 (no
+ * allocation), a string otherwise. */
+export function clientKey(hostname: string, port: number): number | string {
+  const v4 = ipv4Number(hostname);
+  return v4 >= 0 ? v4 * 65536 + port : `${hostname}|${port}`;
+}
+
+/** An address as a map key: a number for IPv4, the string otherwise. */
+export function addressKey(hostname: string): number | string {
+  const v4 = ipv4Number(hostname);
+  return v4 >= 0 ? v4 : hostname;
+}

@@ -17,7 +17,7 @@ import type { StampPlan } from "./verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
  * fails throws (or rejects). */
-export type Send = (data: Uint8Array, to: Deno.NetAddr) => Promise<void> | void;
+export type Send = (data: Uint8Array, to: Deno.NetAddr) => Promise<unknown> | void;
 
 /** A reply on its way out. */
 interface Outgoing {
@@ -90,6 +90,9 @@ export class Outbox {
     const { mode, prefixLength } = this.#options;
     let data = replyInPlace(buffer, prefixLength, length, mode);
     if (data === undefined) return undefined;
+    if (fate.delay <= 0 && !fate.reorder && !fate.duplicate && this.#parked === undefined) {
+      return this.#now(data, to, stamp, data.length - length);
+    }
     const placed = stamp && { ...stamp, paddingOffset: stamp.paddingOffset + data.length - length };
     if (fate.delay > 0 && !this.#hold(data.length, to)) return undefined;
     // A reply that waits needs its own bytes: the buffer takes the next
@@ -157,19 +160,44 @@ export class Outbox {
     await this.#transmit(parked.reply);
   }
 
+  #current: { data: Uint8Array; to: Deno.NetAddr; at: number } = {
+    data: new Uint8Array(),
+    to: undefined as unknown as Deno.NetAddr,
+    at: 0,
+  };
+  readonly #nowSent = () => {
+    const { data, to, at } = this.#current;
+    this.#options.stats.replied++;
+    this.#options.sent(data, to, at);
+  };
+  readonly #nowFailed = (error: unknown) => {
+    this.#options.stats.failed++;
+    if (!this.#closed) this.#options.warn(this.#current.to, `send failed: ${describeError(error)}`);
+  };
+
+  /** A reply sent at once, the common case: no object, no async frame. */
+  #now(data: Uint8Array, to: Deno.NetAddr, stamp: StampPlan | undefined, shift: number) {
+    const now = this.#options.clock();
+    if (stamp) writeStampAt(data, stamp, stamp.paddingOffset + shift, now);
+    const current = this.#current;
+    current.data = data;
+    current.to = to;
+    current.at = now;
+    let pending;
+    try {
+      pending = this.#send(data, to);
+    } catch (error) {
+      this.#nowFailed(error);
+      return undefined;
+    }
+    if (pending === undefined) return void this.#nowSent();
+    return pending.then(this.#nowSent, this.#nowFailed);
+  }
+
   async #transmit({ data, to, fate, stamp }: Outgoing): Promise<void> {
     const { stats, clock } = this.#options;
     const now = clock();
-    if (stamp) {
-      const { paddingOffset: offset, receivedAt, count, refused } = stamp;
-      const held = (now - receivedAt) * 1000;
-      writeStamp(data, offset, data.length - offset, {
-        count,
-        received: receivedAt,
-        held,
-        refused,
-      });
-    }
+    if (stamp) writeStampAt(data, stamp, stamp.paddingOffset, now);
     try {
       await this.#send(data, to);
       stats.replied++;
@@ -185,4 +213,12 @@ export class Outbox {
       if (!this.#closed) this.#options.warn(to, `send failed: ${describeError(error)}`);
     }
   }
+}
+
+/** Writes a reply's stamp over its padding at `offset`, as it goes out at
+ * `now`: the count, the receive time, the time held, the refusals. */
+function writeStampAt(data: Uint8Array, stamp: StampPlan, offset: number, now: number): void {
+  const { count, receivedAt, refused } = stamp;
+  const held = (now - receivedAt) * 1000;
+  writeStamp(data, offset, data.length - offset, { count, received: receivedAt, held, refused });
 }

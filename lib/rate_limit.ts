@@ -40,6 +40,8 @@ export const ADDRESS_RATE_FACTOR = 8;
  * that has refilled: a bounded cost per datagram, never a table scan. */
 const EVICTION_SCAN = 8;
 
+import { addressKey, clientKey } from "./net.ts";
+
 /** Tokens and when they were last counted. */
 interface Bucket {
   tokens: number;
@@ -47,21 +49,19 @@ interface Bucket {
   updatedAt: number;
 }
 
-/** The bucket of one client (address and port). */
+/** The bucket of one client (address and port), reused for another client
+ * once forgotten. */
 interface SourceBucket extends Bucket {
-  readonly port: number;
-  readonly address: AddressBuckets;
-  /** Its place in the table. */
+  key: number | string;
+  address: AddressBuckets;
   readonly slot: number;
-  /** Requests refused since {@linkcode RateLimiter.takeRefused} last asked. */
   refused: number;
 }
 
-/** The buckets of one address: its total and one per port. */
-interface AddressBuckets {
-  readonly hostname: string;
-  readonly total: Bucket;
-  readonly ports: Map<number, SourceBucket>;
+/** The total of one address over its ports, pooled for reuse. */
+interface AddressBuckets extends Bucket {
+  key: number | string;
+  ports: number;
 }
 
 /**
@@ -91,7 +91,9 @@ export class RateLimiter {
   readonly #addressRate: number;
   readonly #addressBurst: number;
   readonly #capacity: number;
-  readonly #addresses = new Map<string, AddressBuckets>();
+  readonly #addresses = new Map<number | string, AddressBuckets>();
+  readonly #sources = new Map<number | string, SourceBucket>();
+  readonly #freeAddresses: AddressBuckets[] = [];
   /** Every client bucket, each at its place. Nothing is reordered on use,
    * as a least-recently-used list would be: V8 took about 9 µs per Map or
    * Set delete-and-add at 10,000 entries, too slow for every datagram. */
@@ -131,13 +133,13 @@ export class RateLimiter {
     if (!Number.isInteger(cost) || cost < 1) {
       throw new RangeError(`cost must be a whole number of at least 1, got ${cost}`);
     }
-    const source = this.#addresses.get(hostname)?.ports.get(port) ??
-      this.#admit(hostname, port, now);
+    const key = clientKey(hostname, port);
+    const source = this.#sources.get(key) ?? this.#admit(hostname, key, now);
     if (source === undefined) {
       this.#untracked++;
       return false;
     }
-    const total = source.address.total;
+    const total = source.address;
     refill(source, this.#rate, this.#burst, now);
     refill(total, this.#addressRate, this.#addressBurst, now);
     if (
@@ -159,7 +161,7 @@ export class RateLimiter {
    * limit's. A count is lost with its bucket when the client is forgotten.
    */
   takeRefused(hostname: string, port: number): number {
-    const source = this.#addresses.get(hostname)?.ports.get(port);
+    const source = this.#sources.get(clientKey(hostname, port));
     if (source === undefined) return 0;
     const refused = source.refused;
     source.refused = 0;
@@ -177,62 +179,64 @@ export class RateLimiter {
     return this.#untracked;
   }
 
-  /** A full bucket for a new client, or `undefined` when the table is full
-   * and none of the buckets under the clock hand has refilled. */
-  #admit(hostname: string, port: number, now: number): SourceBucket | undefined {
-    const slot = this.#slots.length < this.#capacity
-      ? this.#slots.length
-      : this.#forgetOneRefilled(now);
-    if (slot === undefined) return undefined;
-    let address = this.#addresses.get(hostname);
-    if (address === undefined) {
-      const total = { tokens: this.#addressBurst, updatedAt: now };
-      address = { hostname, total, ports: new Map() };
-      this.#addresses.set(hostname, address);
+  #admit(hostname: string, key: number | string, now: number): SourceBucket | undefined {
+    let source: SourceBucket | undefined;
+    if (this.#slots.length >= this.#capacity) {
+      source = this.#forgetOneRefilled(now);
+      if (source === undefined) return undefined;
     }
-    const source: SourceBucket = {
-      tokens: this.#burst,
-      updatedAt: now,
-      refused: 0,
-      port,
-      address,
-      slot,
-    };
-    address.ports.set(port, source);
-    this.#slots[slot] = source;
+    const where = addressKey(hostname);
+    let address = this.#addresses.get(where);
+    if (address === undefined) {
+      address = this.#freeAddresses.pop() ?? { key: where, tokens: 0, updatedAt: 0, ports: 0 };
+      address.key = where;
+      address.tokens = this.#addressBurst;
+      address.updatedAt = now;
+      address.ports = 0;
+      this.#addresses.set(where, address);
+    }
+    address.ports++;
+    if (source === undefined) {
+      source = { key, address, slot: this.#slots.length, tokens: 0, updatedAt: 0, refused: 0 };
+      this.#slots.push(source);
+    }
+    source.key = key;
+    source.address = address;
+    source.tokens = this.#burst;
+    source.updatedAt = now;
+    source.refused = 0;
+    this.#sources.set(key, source);
     return source;
   }
 
-  /** Forgets a bucket that is full again, among the few under the clock
-   * hand, and returns its place; `undefined` when all of them are in debt
-   * (the hand moves on, so the next new client looks at others). */
-  #forgetOneRefilled(now: number): number | undefined {
+  #forgetOneRefilled(now: number): SourceBucket | undefined {
     for (let look = 0; look < EVICTION_SCAN; look++) {
       const source = this.#slots[this.#hand]!;
       this.#hand = (this.#hand + 1) % this.#slots.length;
       if (this.#refilled(source, now)) {
         this.#forget(source);
-        return source.slot;
+        return source;
       }
     }
     return undefined;
   }
 
-  /** Whether forgetting `source` changes nothing: its bucket is full, and
-   * so is its address's total if it is the address's last client. */
   #refilled(source: SourceBucket, now: number): boolean {
     refill(source, this.#rate, this.#burst, now);
     if (source.tokens < this.#burst) return false;
-    if (source.address.ports.size > 1) return true;
-    const total = source.address.total;
+    if (source.address.ports > 1) return true;
+    const total = source.address;
     refill(total, this.#addressRate, this.#addressBurst, now);
     return total.tokens >= this.#addressBurst;
   }
 
   #forget(source: SourceBucket): void {
+    this.#sources.delete(source.key);
     const { address } = source;
-    address.ports.delete(source.port);
-    if (address.ports.size === 0) this.#addresses.delete(address.hostname);
+    if (--address.ports === 0) {
+      this.#addresses.delete(address.key);
+      this.#freeAddresses.push(address);
+    }
   }
 }
 

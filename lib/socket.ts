@@ -86,7 +86,7 @@ export interface ServerSocket {
   readonly buffer: Uint8Array;
   /** The next datagram, in `buffer`; `undefined` when closed. */
   receive(): Promise<Arrival | undefined> | Arrival | undefined;
-  send(data: Uint8Array, to: Deno.NetAddr): Promise<void> | void;
+  send(data: Uint8Array, to: Deno.NetAddr): Promise<unknown> | void;
   /** The clock of `Arrival.at`. */
   clock(): number;
   close(): void;
@@ -125,19 +125,25 @@ export class RuntimeSocket implements ServerSocket {
 
   /** The next datagram; `undefined` once closed. A receive error other
    * than closing is thrown (the loop logs it and goes on). */
-  async receive(): Promise<Arrival | undefined> {
-    try {
-      const [data, from] = await this.#socket.receive(this.#into);
-      return { length: data.length, from: from as Deno.NetAddr, at: epochNow() };
-    } catch (error) {
-      if (this.#closed || error instanceof Deno.errors.BadResource) return undefined;
-      throw error;
-    }
+  receive(): Promise<Arrival | undefined> {
+    return this.#socket.receive(this.#into).then(this.#arrived, this.#failed);
   }
+  readonly #arrival: Arrival = { length: 0, from: undefined as unknown as Deno.NetAddr, at: 0 };
+  readonly #arrived = (result: [Uint8Array, Deno.Addr]): Arrival => {
+    const arrival = this.#arrival;
+    arrival.length = result[0].length;
+    arrival.from = result[1] as Deno.NetAddr;
+    arrival.at = epochNow();
+    return arrival;
+  };
+  readonly #failed = (error: unknown): undefined => {
+    if (this.#closed || error instanceof Deno.errors.BadResource) return undefined;
+    throw error;
+  };
 
   /** Sends `data` to `to`. */
-  async send(data: Uint8Array, to: Deno.NetAddr): Promise<void> {
-    await this.#socket.send(data, to);
+  send(data: Uint8Array, to: Deno.NetAddr): Promise<number> {
+    return this.#socket.send(data, to);
   }
 
   /** The time, ms since the Unix epoch. */
