@@ -13,7 +13,7 @@ import { checkNumber, printLine } from "./cli.ts";
 import { isoTime } from "./log.ts";
 import { checkPort, describeError, formatAddress, resolveHost } from "./net.ts";
 import { PING_RULES } from "./ping_options.ts";
-import { openSocket } from "./socket.ts";
+import { openClientSocket } from "./socket.ts";
 import { sleepUntil } from "./timer.ts";
 
 /** What {@linkcode beacon} does. */
@@ -92,7 +92,7 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
   const to = formatAddress(address, port);
   const token = randomToken();
   const encoder = new TextEncoder();
-  using socket = openSocket(family === 6 ? "::" : "0.0.0.0", 0);
+  using socket = openClientSocket(family);
   const start = performance.now();
   const { signal } = options;
   for (let seq = 1; seq <= count && !signal?.aborted; seq++) {

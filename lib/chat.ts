@@ -16,7 +16,7 @@ import { checkNumber, printLine, write } from "./cli.ts";
 import { escapeBytes } from "./log.ts";
 import { checkPort, describeError, formatAddress, resolveHost, sameAddress } from "./net.ts";
 import { PING_RULES } from "./ping_options.ts";
-import { openSocket, Receiver } from "./socket.ts";
+import { openClientSocket, Receiver } from "./socket.ts";
 
 /** What {@linkcode chat} does. */
 export interface ChatOptions {
@@ -69,7 +69,7 @@ export async function* chat(
   const { address, family } = await resolveHost(options.host ?? settings.host);
   const destination: Deno.NetAddr = { transport: "udp", hostname: address, port };
   const largest = family === 6 ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4;
-  using socket = openSocket(family === 6 ? "::" : "0.0.0.0", 0);
+  using socket = openClientSocket(family);
   using receiver = new Receiver(socket);
   const encoder = new TextEncoder();
   const { signal } = options;

@@ -170,10 +170,14 @@ export class Outbox {
     this.#options.stats.replied++;
     this.#options.sent(data, to, at);
   };
-  readonly #nowFailed = (error: unknown) => {
+  readonly #nowFailed = (error: unknown) => this.#failed(this.#current.to, error);
+
+  /** Counts a failed send and says so: a send to a vanished client or after
+   * close must not end the loop (and is not worth a line while closing). */
+  #failed(to: Deno.NetAddr, error: unknown): void {
     this.#options.stats.failed++;
-    if (!this.#closed) this.#options.warn(this.#current.to, `send failed: ${describeError(error)}`);
-  };
+    if (!this.#closed) this.#options.warn(to, `send failed: ${describeError(error)}`);
+  }
 
   /** A reply sent at once, the common case: no object, no async frame. */
   #now(data: Uint8Array, to: Deno.NetAddr, stamp: StampPlan | undefined, shift: number) {
@@ -207,10 +211,7 @@ export class Outbox {
         stats.duplicated++;
       }
     } catch (error) {
-      stats.failed++;
-      // A send to a vanished client or after close must not end the loop;
-      // say so unless we are shutting down anyway.
-      if (!this.#closed) this.#options.warn(to, `send failed: ${describeError(error)}`);
+      this.#failed(to, error);
     }
   }
 }

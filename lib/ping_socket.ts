@@ -9,7 +9,7 @@
  * @module
  */
 
-import { openSocket, Receiver } from "./socket.ts";
+import { openClientSocket, Receiver } from "./socket.ts";
 import { formatAddress, resolveHost } from "./net.ts";
 import { POLL_MS, StampedSocket } from "./stamped_socket.ts";
 import { alarmAt } from "./timer.ts";
@@ -76,14 +76,14 @@ class RuntimePingSocket implements PingSocket {
   readonly clock = "runtime";
   readonly address: string;
   readonly port: number;
-  readonly #socket: Deno.DatagramConn;
+  readonly #socket: Deno.DatagramConn & Disposable;
   readonly #receiver: Receiver;
   readonly #to: Deno.NetAddr;
 
   constructor(address: string, family: 4 | 6, port: number) {
     this.address = address;
     this.port = port;
-    this.#socket = openSocket(family === 6 ? "::" : "0.0.0.0", 0);
+    this.#socket = openClientSocket(family);
     this.#receiver = new Receiver(this.#socket);
     this.#to = { transport: "udp", hostname: address, port };
   }
@@ -101,11 +101,7 @@ class RuntimePingSocket implements PingSocket {
 
   close(): void {
     this.#receiver.close();
-    try {
-      this.#socket.close();
-    } catch {
-      // Already closed.
-    }
+    this.#socket[Symbol.dispose]();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

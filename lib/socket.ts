@@ -69,6 +69,23 @@ export function openSocket(hostname: string, port: number): Deno.DatagramConn & 
   });
 }
 
+/**
+ * The socket a client sends from: an ephemeral port on every address of
+ * the target's family, so that replies from the server's address reach it
+ * whichever interface they come in on.
+ *
+ * @example
+ * ```ts
+ * import { openClientSocket } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = openClientSocket(6);
+ * equal((socket.addr as Deno.NetAddr).hostname, "::");
+ * ```
+ */
+export function openClientSocket(family: 4 | 6): Deno.DatagramConn & Disposable {
+  return openSocket(family === 6 ? "::" : "0.0.0.0", 0);
+}
+
 /** A datagram that has arrived in a server socket's buffer. */
 export interface Arrival {
   /** Its length in bytes, after the buffer's prefix. */
@@ -110,7 +127,7 @@ const epochNow = () => performance.timeOrigin + performance.now();
 export class RuntimeSocket implements ServerSocket {
   readonly addr: Deno.NetAddr;
   readonly buffer: Uint8Array;
-  readonly #socket: Deno.DatagramConn;
+  readonly #socket: Deno.DatagramConn & Disposable;
   readonly #into: Uint8Array;
   #closed = false;
 
@@ -153,13 +170,8 @@ export class RuntimeSocket implements ServerSocket {
 
   /** Closes the socket (idempotent). */
   close(): void {
-    if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#socket.close();
-    } catch {
-      // Already closed: nothing left to release.
-    }
+    this.#socket[Symbol.dispose]();
   }
 }
 

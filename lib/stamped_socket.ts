@@ -56,10 +56,6 @@ import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
  * running (it must not close an fd a thread is polling), so this bounds it. */
 export const POLL_MS = 50;
 
-/** Bytes of the receive buffer: more than the largest UDP payload over
- * IPv6 (65527), so no datagram is cut. */
-export const RECEIVE_BYTES = RECEIVE_BUFFER_BYTES;
-
 /** What a ping socket's receive gives. `at` is in the socket's own clock, ms. */
 export type StampedReceive =
   | { kind: "datagram"; data: Uint8Array; from: Deno.NetAddr; at: number }
@@ -135,15 +131,19 @@ export class StampedSocket {
     port: number,
     options: StampedSocketOptions = {},
   ): StampedSocket {
-    const { receiveBytes = RECEIVE_BYTES } = options;
+    const { receiveBytes = RECEIVE_BUFFER_BYTES } = options;
     if (ipFamily(address) !== family) {
       throw new RangeError(`address must be an IPv${family} literal, got '${address}'`);
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new RangeError(`port must be an integer from 1 to 65535, got ${port}`);
     }
-    if (!Number.isInteger(receiveBytes) || receiveBytes < 1 || receiveBytes > RECEIVE_BYTES) {
-      throw new RangeError(`receiveBytes must be from 1 to ${RECEIVE_BYTES}, got ${receiveBytes}`);
+    if (
+      !Number.isInteger(receiveBytes) || receiveBytes < 1 || receiveBytes > RECEIVE_BUFFER_BYTES
+    ) {
+      throw new RangeError(
+        `receiveBytes must be from 1 to ${RECEIVE_BUFFER_BYTES}, got ${receiveBytes}`,
+      );
     }
     if (!kernelStampsAvailable()) {
       throw new TypeError("kernel timestamps need Linux and --allow-ffi");

@@ -18,19 +18,6 @@ const MAX_COMPENSATION_MS = 4;
 /** Mean lateness of the runtime's timers, learned as they fire. */
 let lateness = 1;
 
-/** How late timers fire on average, as learned so far, ms.
- *
- * @example
- * ```ts
- * import { learnedLateness } from "./timer.ts";
- * import { ok } from "node:assert/strict";
- * ok(learnedLateness() >= 0);
- * ```
- */
-export function learnedLateness(): number {
-  return lateness;
-}
-
 /** A timer that rings at a `performance.now()` time or on abort. */
 export interface Alarm {
   /** When it rings, a `performance.now()` time. */
