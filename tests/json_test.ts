@@ -1,5 +1,5 @@
 /**
- * `client.ts --json` against the README's field table, and `--json-lines`:
+ * `client.ts --json` against the field table of docs/client.md, and `--json-lines`:
  * a real run (the script as a subprocess, against an uppercasing, lossy,
  * stamping server started here) parsed field by field. Every field the
  * document has is in the table and every field of the table is in the
@@ -11,11 +11,14 @@ import { assert, assertEquals } from "./assert.ts";
 import { ROOT, runScript } from "./helpers.ts";
 import { serve } from "../server.ts";
 
+/** The page that holds the `--json` field table. */
+const DOC = "docs/client.md";
+
 /** The types the table may name, alone or as `a or b`. */
 const TYPES = ["number", "integer", "string", "boolean", "null", "object", "array"] as const;
 type TypeName = (typeof TYPES)[number];
 
-/** One row of the README's field table. */
+/** One row of the field table in docs/client.md. */
 interface FieldRow {
   field: string;
   types: TypeName[];
@@ -38,7 +41,7 @@ function fieldTable(markdown: string): Map<string, FieldRow> {
     const [field, type, unit] = cells(line);
     return line.trim().startsWith("|") && field === "field" && type === "type" && unit === "unit";
   });
-  if (start < 0) throw new Error("README.md has no table with the columns | field | type | unit |");
+  if (start < 0) throw new Error(`${DOC} has no table with the columns | field | type | unit |`);
   const rows = new Map<string, FieldRow>();
   for (const line of lines.slice(start + 2)) {
     if (!line.trim().startsWith("|")) break;
@@ -48,18 +51,18 @@ function fieldTable(markdown: string): Map<string, FieldRow> {
     for (const type of types) {
       assert(
         (TYPES as readonly string[]).includes(type),
-        `README field table: '${field}' has type '${type}', not one of ${TYPES.join(", ")}`,
+        `${DOC} field table: '${field}' has type '${type}', not one of ${TYPES.join(", ")}`,
       );
     }
-    assert(!rows.has(field), `README field table lists '${field}' twice`);
+    assert(!rows.has(field), `${DOC} field table lists '${field}' twice`);
     rows.set(field, { field, types: types as TypeName[], unit });
   }
-  assert(rows.size > 0, "README's field table has no rows");
+  assert(rows.size > 0, `${DOC}'s field table has no rows`);
   return rows;
 }
 
-/** The README's field table, read once. */
-const TABLE = fieldTable(await Deno.readTextFile(`${ROOT}README.md`));
+/** The field table of docs/client.md, read once. */
+const TABLE = fieldTable(await Deno.readTextFile(`${ROOT}${DOC}`));
 
 /**
  * The table's path for a child `key` of the object at `parent`: its own,
@@ -183,7 +186,8 @@ for (
   ] as const
 ) {
   Deno.test({
-    name: `--json (${clock} clock) has exactly the README table's fields, each of its stated type`,
+    name:
+      `--json (${clock} clock) has exactly the docs/client.md table's fields, each of its stated type`,
     ignore: clock === "kernel" && Deno.build.os !== "linux",
     async fn() {
       const document = await jsonRun([...permissions]);
@@ -191,14 +195,14 @@ for (
       const found = fieldsOf(document);
       const extra = [...found.keys()].filter((field) => !TABLE.has(field));
       const missing = [...TABLE.keys()].filter((field) => !found.has(field));
-      assertEquals(extra, [], "fields of --json missing from README's table");
-      assertEquals(missing, [], "fields of README's table missing from --json");
+      assertEquals(extra, [], `fields of --json missing from ${DOC}'s table`);
+      assertEquals(missing, [], `fields of ${DOC}'s table missing from --json`);
       for (const [field, values] of found) {
         const { types } = TABLE.get(field)!;
         for (const value of values) {
           assert(
             types.some((type) => hasType(value, type)),
-            `${field} is ${JSON.stringify(value)}, but README's table says ${types.join(" or ")}`,
+            `${field} is ${JSON.stringify(value)}, but ${DOC}'s table says ${types.join(" or ")}`,
           );
         }
       }
