@@ -30,7 +30,7 @@
  * @module
  */
 
-import { ensure, freePort, sleep, succeeds, waitForEcho } from "./tools.ts";
+import { ensure, freePort, median, sleep, succeeds, table, waitForEcho } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -359,10 +359,6 @@ async function measureAll(list: Row[]): Promise<Map<string, Sample[]>> {
 
 // ---------------------------------------------------------------- output
 
-const median = (values: number[]) => {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN;
-};
 const range = (values: number[], digits: number) =>
   values.length > 1
     ? ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`
@@ -373,17 +369,6 @@ const cell = (values: number[], digits = 0) =>
     : `${median(values).toFixed(digits)}${range(values, digits)}`;
 const verdict = (pass: boolean, ...figures: number[]) =>
   figures.some(Number.isNaN) ? "n/a" : pass ? "PASS" : "MISS";
-
-function table(title: string, header: string[], body: string[][]): void {
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...body.map((row) => (row[i] ?? "").length))
-  );
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(`\n${title}\n`);
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of body) console.log(line(row));
-}
 
 function rttTable(list: Row[], results: Map<string, Sample[]>): void {
   const body: string[][] = [];

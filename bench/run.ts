@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: udping side by side with native peers, on loopback.
- * A benchmark, not a test: it measures, prints six tables with each
+ * A benchmark, not a test: it measures, prints seven tables with each
  * figure beside its target (PASS/MISS), and asserts nothing.
  *
  * 1. Server reply rate under a C load generator (64 requests in flight).
@@ -12,6 +12,10 @@
  *    unpinned, beside ping, irtt, a bare Deno loop and a kernel-stamped
  *    client. This is the figure a user gets; tables 2 and 3 (`-f` hot
  *    loops, pinned) are a second view, of the code path alone.
+ * 7. Warm-up (bench/warm_up.ts): the median RTT of seq 1 and seq 2 beside
+ *    seq 3–10's, over 20 fresh runs of `-c 10 -i 0.2`, udping's client
+ *    against the C echo and a Python textbook client against a fresh
+ *    udping server.
  *
  * Every row is measured in the same run, contenders alternating, in
  * ROUNDS rounds; a cell is the median with the min–max range. Processes
@@ -19,7 +23,7 @@
  * kind of machine is ~10 µs on one CPU and ~40-55 µs across two.
  *
  * ```sh
- * deno task bench            # about half an hour (table 6 takes ~27 min)
+ * deno task bench            # about half an hour (table 6 takes ~27 min, 7 ~3 min)
  * deno task bench --quick    # one round, shorter runs (table 6: ~3 min)
  * deno task bench --tables=1,2   # only those tables
  * ```
@@ -29,12 +33,24 @@
 
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
 import { userRtt } from "./rtt.ts";
-import { ensure, freePort, has, sleep, succeeds, waitForEcho } from "./tools.ts";
+import { warmUp } from "./warm_up.ts";
+import {
+  ensure,
+  freePort,
+  has,
+  median,
+  sleep,
+  stdoutOf,
+  succeeds,
+  table,
+  waitForEcho,
+} from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
 /** `--tables=1,2,6`: only those tables (all by default). */
-const TABLES = (Deno.args.find((arg) => arg.startsWith("--tables="))?.slice(9) ?? "1,2,3,4,5,6")
+const TABLES = (Deno.args.find((arg) => arg.startsWith("--tables="))?.slice(9) ??
+  "1,2,3,4,5,6,7")
   .split(",");
 const ROUNDS = QUICK ? 1 : 3;
 const RATE_SECONDS = QUICK ? 1.5 : 3;
@@ -125,16 +141,8 @@ async function start(command: string[], cpu?: number): Promise<Running> {
 }
 
 /** Runs a command to completion and returns its stdout. */
-async function run(command: string[], cpu?: number): Promise<string> {
-  const pinned = pin(command, cpu);
-  const output = await new Deno.Command(pinned[0]!, {
-    args: pinned.slice(1),
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  return new TextDecoder().decode(output.stdout);
+function run(command: string[], cpu?: number): Promise<string> {
+  return stdoutOf(pin(command, cpu), ROOT);
 }
 
 const field = (text: string, name: string) =>
@@ -142,10 +150,6 @@ const field = (text: string, name: string) =>
 
 // ---------------------------------------------------------------- output
 
-const median = (values: number[]) => {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN;
-};
 const range = (values: number[], digits = 0) =>
   values.length > 1
     ? ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`
@@ -153,17 +157,6 @@ const range = (values: number[], digits = 0) =>
 const cell = (values: number[], digits = 0) =>
   `${median(values).toFixed(digits)}${range(values, digits)}`;
 const verdict = (pass: boolean) => (pass ? "PASS" : "MISS");
-
-function table(title: string, header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length))
-  );
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(`\n${title}\n`);
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of rows) console.log(line(row));
-}
 
 // ------------------------------------------------------------- the runs
 
@@ -514,4 +507,5 @@ if (import.meta.main) {
     if (TABLES.includes(String(i + 1))) await measure(tools);
   }
   if (TABLES.includes("6")) await userRtt(tools.echo);
+  if (TABLES.includes("7")) await warmUp(tools.echo);
 }

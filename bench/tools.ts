@@ -1,7 +1,7 @@
 /**
- * The small process helpers every bench script shares: whether a command
- * succeeds, whether a tool is installed, and installing its Debian package
- * when it is missing.
+ * The small helpers every bench script shares: whether a command succeeds,
+ * whether a tool is installed (installing its Debian package when it is
+ * missing), free ports, and the median and table of the printed results.
  *
  * @module
  */
@@ -33,6 +33,19 @@ export async function ensure(tool: string, debianPackage: string): Promise<boole
   return installed;
 }
 
+/** Runs `command` to completion in `cwd` and returns its standard output
+ * (its standard error goes to the bench's). */
+export async function stdoutOf(command: string[], cwd: string): Promise<string> {
+  const output = await new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
@@ -59,4 +72,22 @@ export async function waitForEcho(port: number): Promise<void> {
     if (answered) return;
   }
   throw new Error(`nothing answers on port ${port}`);
+}
+
+/** The median of the figures that are numbers (NaN when there are none). */
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN;
+}
+
+/** Prints a Markdown table under its title, each column as wide as its widest cell. */
+export function table(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length))
+  );
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(`\n${title}\n`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
 }
