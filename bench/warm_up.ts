@@ -25,6 +25,7 @@
  * @module
  */
 
+import { startServerProcess } from "../tests/helpers.ts";
 import { ensure, median, stdoutOf, succeeds, table } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -34,8 +35,6 @@ const COUNT = 10;
 const INTERVAL_S = 0.2;
 /** Seq 1's and seq 2's median RTT may be at most this many times seq 3–10's. */
 const TARGET_RATIO = 1.5;
-/** Longest a fresh server may take to say it is listening, and to run. */
-const SERVER_LIMIT_MS = 30_000;
 const DENO = Deno.execPath();
 
 /** One run's RTTs in ms, index 0 for seq 1; NaN for a lost one. */
@@ -84,47 +83,6 @@ async function textbookClient(port: number): Promise<Run> {
   return Array.from({ length: COUNT }, (_, i) => rtts[i] ?? NaN);
 }
 
-/**
- * Starts a fresh `server.ts` (its log lines read and thrown away, as a
- * terminal would show them) and returns its port once it says it is
- * listening, with a way to stop it. It is killed after SERVER_LIMIT_MS
- * whatever happens, so that nothing here waits for ever.
- */
-async function freshServer(): Promise<{ port: number; stop(): Promise<void> }> {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "--allow-net", "server.ts", "--port", "0"],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    signal: AbortSignal.timeout(SERVER_LIMIT_MS),
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  let port = 0;
-  while (port === 0) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error("server.ts ended before it was listening");
-    seen += value;
-    port = Number(/listening on .*:(\d+) /.exec(seen)?.[1] ?? 0);
-  }
-  // The stream ends when the server does (killed below, or at the limit).
-  const drained = (async () => {
-    while (!(await lines.read()).done);
-  })();
-  return {
-    port,
-    async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already ended.
-      }
-      await Promise.all([child.status, drained]);
-    },
-  };
-}
-
 /** The rows that can run here: udping's client needs the C echo, the
  * server's row needs python3. */
 async function rows(echoPort?: number): Promise<Row[]> {
@@ -141,12 +99,10 @@ async function rows(echoPort?: number): Promise<Row[]> {
       name: "Python textbook client → udping server.ts (fresh)",
       judged: true,
       async measure() {
-        const server = await freshServer();
-        try {
-          return await textbookClient(server.port);
-        } finally {
-          await server.stop();
-        }
+        // Pinged as soon as it says it is listening; its log is read, as a
+        // terminal would show it.
+        await using server = await startServerProcess();
+        return await textbookClient(server.port);
       },
     });
     if (echoPort !== undefined) {
