@@ -4,6 +4,12 @@
  * datagram is a udping record (sequence number and send time), the
  * heartbeat that `server.ts --heartbeat` watches.
  *
+ * A beacon whose process was stalled (Ctrl-Z, a debugger, an overloaded
+ * machine) sends the next seq once it runs again, then keeps its interval
+ * from there: no burst of the sends it owed, and no seq left out. A stalled
+ * sender is not a lossy network, so a heartbeat monitor sees a silence and
+ * no loss; the beacon says how many sends the stall skipped.
+ *
  * @module
  */
 
@@ -49,6 +55,28 @@ export interface BeaconSent {
   to: string;
   /** Why the send failed, if it did. */
   error?: string;
+  /** Sends the schedule skipped just before this one because the process
+   * was stalled; this one went out `behindMs` late. */
+  skipped?: number;
+  /** How far behind its schedule this send went out, ms, when it skipped. */
+  behindMs?: number;
+}
+
+/**
+ * How many whole intervals went by between a send's due time and `now`:
+ * the sends a stalled process missed. A beacon that wakes this late sends
+ * once and takes up its interval from `now`.
+ *
+ * @example
+ * ```ts
+ * import { missedSends } from "./beacon.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(missedSends(1000, 1002, 500), 0); // a timer a little late
+ * equal(missedSends(1000, 3600, 500), 5); // stalled 2.6 s
+ * ```
+ */
+export function missedSends(due: number, now: number, intervalMs: number): number {
+  return Math.max(0, Math.floor((now - due) / intervalMs));
 }
 
 /**
@@ -95,34 +123,65 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
   using socket = openClientSocket(family);
   const start = performance.now();
   const { signal } = options;
+  // Send `seq` at `start + offset`, the offset counted from the send a
+  // stall last moved (computed, not summed, so no rounding builds up).
+  let [movedOffset, movedSeq] = [0, 1];
   for (let seq = 1; seq <= count && !signal?.aborted; seq++) {
-    // After a stall (Ctrl-Z, a suspended laptop) the missed sends are
-    // skipped, not sent in a burst: a heartbeat monitor sees the gap.
-    const behind = Math.floor((performance.now() - start) / intervalMs) + 1;
-    if (behind > seq + 1) seq = Math.min(behind - 1, count);
-    const offset = (seq - 1) * intervalMs;
+    const offset = movedOffset + (seq - movedSeq) * intervalMs;
     if (offset >= deadlineMs) break;
     await sleepUntil(start + offset, signal);
     if (signal?.aborted) break;
-    const now = performance.timeOrigin + performance.now();
+    const woke = performance.now();
+    const skipped = missedSends(start + offset, woke, intervalMs);
+    if (skipped > 0) [movedOffset, movedSeq] = [woke - start, seq];
+    if (movedOffset >= deadlineMs) break; // the stall outlasted -w
+    const now = performance.timeOrigin + woke;
     const data = options.text === undefined
       ? encodeRequest({ seq, sent: now, token, size: 0 })
       : encoder.encode(expandBeacon(options.text, seq, now, options.utc));
-    const text = new TextDecoder().decode(data);
+    const sent: BeaconSent = { seq, text: new TextDecoder().decode(data), bytes: data.length, to };
+    if (skipped > 0) Object.assign(sent, { skipped, behindMs: woke - start - offset });
     try {
       await socket.send(data, destination);
-      yield { seq, text, bytes: data.length, to };
     } catch (error) {
-      yield { seq, text, bytes: data.length, to, error: describeError(error) };
+      sent.error = describeError(error);
     }
+    yield sent;
   }
 }
 
-/** `client.ts --send`: a line per datagram sent; on Ctrl-C, how many. */
-export async function runBeacon(options: BeaconOptions, signal: AbortSignal): Promise<number> {
+/**
+ * The line that tells a student a stall skipped sends, before the send
+ * that follows it.
+ *
+ * @example
+ * ```ts
+ * import { describeStall } from "./beacon.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(
+ *   describeStall({ seq: 6, skipped: 5, behindMs: 2600 }),
+ *   "stalled 2.6 s: 5 sends skipped, not made up; seq=6 goes on without a gap",
+ * );
+ * ```
+ */
+export function describeStall(sent: Pick<BeaconSent, "seq" | "skipped" | "behindMs">): string {
+  const seconds = ((sent.behindMs ?? 0) / 1000).toFixed(1);
+  return `stalled ${seconds} s: ${sent.skipped} sends skipped, not made up; ` +
+    `seq=${sent.seq} goes on without a gap`;
+}
+
+/** `client.ts --send`: a line per datagram sent (none with `quiet`, -q);
+ * on Ctrl-C, how many. */
+export async function runBeacon(
+  options: BeaconOptions,
+  signal: AbortSignal,
+  quiet = false,
+): Promise<number> {
   let sent = 0;
   for await (const each of beacon({ ...options, signal })) {
+    if (each.skipped) printLine(describeStall(each));
     if (each.error) printLine(`not sent to ${each.to}: seq=${each.seq} ${each.error}`);
+    else if (quiet) sent++;
     else printLine(`sent ${each.bytes} bytes to ${each.to}: seq=${each.seq} ${each.text}`), sent++;
   }
   if (signal.aborted) printLine(`\nbeacon stopped: ${sent} sent`);

@@ -408,28 +408,42 @@ Deno.test("several targets: --json-lines and --json are rounded like one target'
   }
 });
 
-Deno.test("--send skips the sends a stall missed instead of sending them in a burst", async () => {
-  await using sink = await server(["--silent", "-q"]);
+Deno.test("--send after a stall (SIGSTOP, SIGCONT) neither bursts nor skips a seq: the monitor sees a silence, nothing lost", async () => {
+  await using monitor = await server(["--heartbeat", "1"]);
   await using beacon = start("client.ts", [
     "127.0.0.1",
-    String(sink.port),
+    String(monitor.port),
     "--send",
-    "{seq}",
+    "",
     "-i",
-    "0.05",
+    "0.2",
   ]);
   await beacon.line(/seq=3 /);
   Deno.kill(beacon.child.pid, "SIGSTOP");
-  await new Promise((resolve) => setTimeout(resolve, 600)); // the stall itself
-  Deno.kill(beacon.child.pid, "SIGCONT");
-  const resumedAt = beacon.lines.length;
-  await beacon.line(new RegExp(`seq=${20} `));
+  try {
+    // The stall lasts until the monitor has noticed it: over 1 s, 5 intervals.
+    await monitor.line(/presumed stopped/);
+  } finally {
+    Deno.kill(beacon.child.pid, "SIGCONT");
+  }
+  const stall = await beacon.line(/^stalled /);
+  const [, skipped, resumedSeq] = /: (\d+) sends skipped, .* seq=(\d+) /.exec(stall) ?? [];
+  assert(Number(skipped) >= 3, stall);
+  const lastSeq = Number(resumedSeq) + 3;
+  await beacon.line(new RegExp(`seq=${lastSeq} `));
+  await monitor.line(new RegExp(`heartbeat seq=${lastSeq} `));
   await beacon.stop("SIGINT");
-  const seqs = beacon.lines.slice(resumedAt).map((line) => Number(/seq=(\d+)/.exec(line)?.[1]))
-    .filter((seq) => seq > 0);
-  const jumps = seqs.slice(1).map((seq, i) => seq - seqs[i]!).filter((step) => step !== 1);
-  // One jump over the slots the stall missed (600 ms at 50 ms: about 12),
-  // then one a slot again; a burst would send every missed seq.
-  assertEquals(jumps.length, 1, `seqs after the stall: ${seqs.join(" ")}`);
-  assert(jumps[0]! >= 6, `seqs after the stall: ${seqs.join(" ")}`);
+  await monitor.stop();
+  const sent = beacon.lines.flatMap((line) => {
+    const match = /^sent \d+ bytes .*: seq=(\d+) PING \d+ ([\d.]+) /.exec(line);
+    return match ? [{ seq: Number(match[1]), at: Number(match[2]) }] : [];
+  });
+  // No seq left out: the monitor has nothing to count lost.
+  assertEquals(sent.map(({ seq }) => seq), sent.map((_, i) => i + 1), beacon.lines.join("\n"));
+  assertMatch(monitor.lines.at(-1) ?? "", new RegExp(`: ${sent.length} received, 0 lost, `));
+  assertEquals(beacon.lines.filter((line) => line.startsWith("stalled ")), [stall]);
+  // No burst: from the send after the stall on, one an interval again.
+  const after = sent.filter(({ seq }) => seq >= Number(resumedSeq));
+  const gaps = after.slice(1).map(({ at }, i) => at - after[i]!.at);
+  assert(gaps.every((gap) => gap > 100), `ms between sends after the stall: ${gaps.join(" ")}`);
 });

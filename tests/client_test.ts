@@ -364,6 +364,21 @@ Deno.test("beacon() sends its text count times, expanding {seq} and {now}", asyn
   assertEquals(expandBeacon("{seq}/{seq} {now}", 2, 0, true), "2/2 1970-01-01T00:00:00.000000Z");
 });
 
+Deno.test("beacon() after a stall sends the next seq once, late, and still sends count", async () => {
+  using listener = udpSocket();
+  const sent = [];
+  const options = { port: portOf(listener), text: "{seq}", count: 4, interval: 0.05 };
+  for await (const each of beacon(options)) {
+    sent.push(each);
+    // The process stalls for 6 intervals: nothing runs, no timer fires.
+    const until = performance.now() + 300;
+    while (each.seq === 1 && performance.now() < until);
+  }
+  assertEquals(sent.map((each) => each.seq), [1, 2, 3, 4]);
+  assertEquals(sent.map((each) => each.skipped !== undefined), [false, true, false, false]);
+  assert(sent[1]!.skipped! >= 4 && sent[1]!.behindMs! >= 200, JSON.stringify(sent[1]));
+});
+
 Deno.test("pingAll() pings three servers at once and summarizes each, the silent one lost", async () => {
   await using echo = await serve({ port: 0 });
   await using upper = await serve({ port: 0, mode: "upper" });
