@@ -160,14 +160,14 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
  * import { equal } from "node:assert/strict";
  * equal(
  *   describeStall({ seq: 6, skipped: 5, behindMs: 2600 }),
- *   "stalled 2.6 s: 5 sends skipped, not made up; seq=6 goes on without a gap",
+ *   "stalled: 5 sends skipped, not made up; seq=6 goes out 2.6 s late, without a gap",
  * );
  * ```
  */
 export function describeStall(sent: Pick<BeaconSent, "seq" | "skipped" | "behindMs">): string {
-  const seconds = ((sent.behindMs ?? 0) / 1000).toFixed(1);
-  return `stalled ${seconds} s: ${sent.skipped} sends skipped, not made up; ` +
-    `seq=${sent.seq} goes on without a gap`;
+  const late = ((sent.behindMs ?? 0) / 1000).toFixed(1);
+  return `stalled: ${sent.skipped} sends skipped, not made up; ` +
+    `seq=${sent.seq} goes out ${late} s late, without a gap`;
 }
 
 /** `client.ts --send`: a line per datagram sent (none with `quiet`, -q);
