@@ -13,7 +13,13 @@
  * @module
  */
 
-import { DEFAULT_RATE, MAX_DELAY_MS, MAX_PREFIX_BYTES, settings } from "./settings.ts";
+import {
+  DEFAULT_RATE,
+  MAX_DELAY_MS,
+  MAX_PREFIX_BYTES,
+  MAX_REORDER_HOLD_MS,
+  settings,
+} from "./settings.ts";
 import {
   type FlagTable,
   numberFlag,
@@ -86,7 +92,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     stats,
     clock: () => socket.clock(),
     sent: (data, to, at) => policy.sent(data, to, at),
-    warn: logLine,
+    note: logLine,
   });
   const monitor = options.heartbeat ? new HeartbeatMonitor(options.heartbeat) : undefined;
   let closing = false;
@@ -171,7 +177,7 @@ const FLAGS = {
   jitter: {
     type: "string",
     arg: "MS",
-    help: "vary the delay uniformly by up to ±MS milliseconds (default 0)",
+    help: "vary the delay uniformly by up to ±MS milliseconds, at most --delay (default 0)",
   },
   duplicate: {
     type: "string",
@@ -181,7 +187,8 @@ const FLAGS = {
   reorder: {
     type: "string",
     arg: "P",
-    help: "hold each reply back until after the next one with probability P, 0-1",
+    help:
+      `hold each reply back with probability P, 0-1, until a later reply has gone out (at most ${MAX_REORDER_HOLD_MS} ms)`,
   },
   seed: { type: "string", arg: "N", help: "repeatable impairments (default: random)" },
   rate: {
@@ -222,6 +229,11 @@ function parseServeCommand(args: string[]) {
   const { values, positionals } = parseCommandLine(args, FLAGS);
   if (positionals.length > 1) {
     throw new TypeError(`unexpected argument '${positionals[1]}' (see --help)`);
+  }
+  if (values.port !== undefined && positionals.length > 0) {
+    throw new TypeError(
+      `give the port once, not both --port ${values.port} and '${positionals[0]}'`,
+    );
   }
   const portText = values.port ?? positionals[0];
   const modes = [

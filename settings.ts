@@ -52,9 +52,10 @@ export const MAX_RATE = 1e9;
 export const MAX_TRACKED_CLIENTS = 65536;
 /** Client tokens whose request counts the server remembers for stamps. */
 export const MAX_TRACKED_TOKENS = 10_000;
-/** Longest a `--reorder` reply waits for a successor (then it goes out in
- * order): long enough for a lab's 1 s interval. */
-export const MAX_REORDER_HOLD_MS = 2000;
+/** Longest a `--reorder` reply waits for a later reply to overtake it (then
+ * the replies held for its client go out newest first): half the client's
+ * default timeout, so that a held reply is never taken for a loss. */
+export const MAX_REORDER_HOLD_MS = (settings.timeout * 1000) / 2;
 /** Replies held back by `--delay`/`--reorder` at once; past it a reply is
  * dropped and counted as `overflow`. */
 export const MAX_HELD_REPLIES = 10_000;

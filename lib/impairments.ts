@@ -11,11 +11,13 @@ export interface Impairments {
   loss?: number;
   /** Milliseconds to hold each reply back. */
   delay?: number;
-  /** Milliseconds of uniform spread around `delay` (±jitter). */
+  /** Milliseconds of uniform spread around `delay` (±jitter), at most
+   * `delay`: a spread cut at zero would move the mean. */
   jitter?: number;
   /** Probability (0 to 1) of sending a reply twice. */
   duplicate?: number;
-  /** Probability (0 to 1) of holding a reply back until the next one. */
+  /** Probability (0 to 1) of holding a reply back until a reply to a
+   * later request has gone out (see outbox.ts). */
   reorder?: number;
 }
 
@@ -27,7 +29,8 @@ export interface Fate {
   delay: number;
   /** Sent twice (`--duplicate`). */
   duplicate: boolean;
-  /** Held back until the next reply has gone out (`--reorder`). */
+  /** Held back until a reply to a later request has gone out
+   * (`--reorder`). */
   reorder: boolean;
 }
 

@@ -4,13 +4,21 @@
  * holds it back for `--delay` and `--reorder` within fixed limits, and
  * counts what happened. One failed send is logged and counted, never more.
  *
+ * A reply held for `--reorder` waits until a reply to a later request of
+ * the same client has gone out, then follows it: it is overtaken. If none
+ * comes within `MAX_REORDER_HOLD_MS`, the replies held for that client go
+ * out newest first, so that all but the newest are still overtaken and no
+ * reply waits long enough to be taken for a loss. Each held reply's fate is
+ * logged as it leaves.
+ *
  * @module
  */
 
 import { writeStamp } from "../protocol.ts";
 import { MAX_HELD_BYTES, MAX_HELD_REPLIES, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import type { Fate } from "./impairments.ts";
-import { describeError } from "./net.ts";
+import { escapeBytes } from "./log.ts";
+import { describeError, formatAddress } from "./net.ts";
 import { replyInPlace, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
 import type { StampPlan } from "./verdict.ts";
@@ -26,6 +34,17 @@ interface Outgoing {
   fate: Fate;
   /** The stamp, with its padding offset in `data`. */
   stamp: StampPlan | undefined;
+  /** Arrival order: a reply to a later request has a higher rank. */
+  rank: number;
+  /** When `--reorder` parked it (`clock()` time). */
+  parkedAt: number;
+}
+
+/** The replies `--reorder` holds for one client, oldest first, and the
+ * timer that bounds their wait. */
+interface Parked {
+  replies: Outgoing[];
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /** What the outbox needs besides the socket. */
@@ -38,8 +57,9 @@ export interface OutboxOptions {
   clock: () => number;
   /** Told of every reply sent (the loop guard's memory). */
   sent: (data: Uint8Array, to: Deno.NetAddr, at: number) => void;
-  /** Told of a failed send or an overflow, as one log text. */
-  warn: (to: Deno.NetAddr, text: string) => void;
+  /** Told, as one log text, what became of a reply held for `--reorder`,
+   * of a failed send and of an overflow. */
+  note: (to: Deno.NetAddr, text: string) => void;
 }
 
 /**
@@ -54,7 +74,7 @@ export interface OutboxOptions {
  * const stats = newServerStats();
  * const sent: string[] = [];
  * const outbox = new Outbox((data) => void sent.push(new TextDecoder().decode(data)), {
- *   mode: "upper", prefixLength: 0, stats, clock: Date.now, sent: () => {}, warn: () => {},
+ *   mode: "upper", prefixLength: 0, stats, clock: Date.now, sent: () => {}, note: () => {},
  * });
  * const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
  * await outbox.reply(new TextEncoder().encode("hi"), 2, to, UNIMPAIRED, undefined);
@@ -65,8 +85,9 @@ export class Outbox {
   readonly #send: Send;
   readonly #options: OutboxOptions;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  /** The one reply `--reorder` holds until the next reply has gone out. */
-  #parked: { reply: Outgoing; timer: ReturnType<typeof setTimeout> } | undefined;
+  /** The replies `--reorder` holds, by client. */
+  readonly #parked = new Map<string, Parked>();
+  #rank = 0;
   #heldBytes = 0;
   #closed = false;
 
@@ -90,7 +111,7 @@ export class Outbox {
     const { mode, prefixLength } = this.#options;
     let data = replyInPlace(buffer, prefixLength, length, mode);
     if (data === undefined) return undefined;
-    if (fate.delay <= 0 && !fate.reorder && !fate.duplicate && this.#parked === undefined) {
+    if (fate.delay <= 0 && !fate.reorder && !fate.duplicate && this.#parked.size === 0) {
       return this.#now(data, to, stamp, data.length - length);
     }
     const placed = stamp && { ...stamp, paddingOffset: stamp.paddingOffset + data.length - length };
@@ -98,24 +119,28 @@ export class Outbox {
     // A reply that waits needs its own bytes: the buffer takes the next
     // request. (Copied only once there is room: a refused copy is garbage.)
     if (fate.delay > 0 || fate.reorder) data = data.slice();
-    const reply: Outgoing = { data, to, fate, stamp: placed };
+    const reply: Outgoing = { data, to, fate, stamp: placed, rank: ++this.#rank, parkedAt: 0 };
     if (fate.delay <= 0) return this.#dispatch(reply);
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      this.#release(reply);
+      this.#unhold(reply);
       void this.#dispatch(reply);
     }, fate.delay);
     this.#timers.add(timer);
     return undefined;
   }
 
-  /** Abandons every held reply at once. */
+  /** Abandons every held reply at once, counting them as abandoned. */
   close(): void {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    if (this.#parked) clearTimeout(this.#parked.timer);
-    this.#parked = undefined;
+    for (const { timer } of this.#parked.values()) clearTimeout(timer);
+    this.#parked.clear();
+    const { stats } = this.#options;
+    stats.abandoned += stats.held;
+    stats.held = 0;
+    this.#heldBytes = 0;
   }
 
   /** Counts a reply of `bytes` as held, unless the limits are reached
@@ -124,7 +149,7 @@ export class Outbox {
     const { stats } = this.#options;
     if (stats.held >= MAX_HELD_REPLIES || this.#heldBytes + bytes > MAX_HELD_BYTES) {
       stats.overflow++;
-      this.#options.warn(to, "reply dropped: too many replies held back (overflow)");
+      this.#options.note(to, "reply dropped: too many replies held back (overflow)");
       return false;
     }
     stats.held++;
@@ -132,32 +157,55 @@ export class Outbox {
     return true;
   }
 
-  #release(reply: Outgoing): void {
+  #unhold(reply: Outgoing): void {
     this.#options.stats.held--;
     this.#heldBytes -= reply.data.length;
   }
 
-  /** Sends a reply whose time has come, or parks it for `--reorder`; a
-   * parked reply goes out right after the next one. */
+  /** Sends a reply whose time has come, then the replies held for its
+   * client that it overtook; or parks it, for `--reorder`. */
   async #dispatch(reply: Outgoing): Promise<void> {
-    if (reply.fate.reorder && this.#parked === undefined) {
-      if (!this.#hold(reply.data.length, reply.to)) return;
-      const timer = setTimeout(() => {
-        this.#parked = undefined;
-        this.#release(reply);
-        void this.#transmit(reply);
-      }, MAX_REORDER_HOLD_MS);
-      this.#parked = { reply, timer };
-      return;
+    if (reply.fate.reorder) return this.#park(reply);
+    if (await this.#transmit(reply)) await this.#release(clientKey(reply.to), reply);
+  }
+
+  /** Holds `reply` until a later reply to its client overtakes it, or the
+   * hold of the oldest one held for that client runs out. */
+  #park(reply: Outgoing): void {
+    if (!this.#hold(reply.data.length, reply.to)) return;
+    const key = clientKey(reply.to);
+    let parked = this.#parked.get(key);
+    if (parked === undefined) {
+      const timer = setTimeout(() => void this.#release(key), MAX_REORDER_HOLD_MS);
+      parked = { replies: [], timer };
+      this.#parked.set(key, parked);
     }
-    await this.#transmit(reply);
-    const parked = this.#parked;
+    reply.parkedAt = this.#options.clock();
+    parked.replies.push(reply);
+  }
+
+  /** Sends, newest first, the replies held for client `key` that
+   * `overtaking` (a reply just sent) overtook; without it, when the hold
+   * has run out, all of them: the first in order, the others overtaken. */
+  async #release(key: string, overtaking?: Outgoing): Promise<void> {
+    const parked = this.#parked.get(key);
     if (parked === undefined) return;
-    this.#parked = undefined;
-    clearTimeout(parked.timer);
-    this.#release(parked.reply);
-    this.#options.stats.reordered++;
-    await this.#transmit(parked.reply);
+    const rank = overtaking?.rank ?? Infinity;
+    const due = parked.replies.filter((reply) => reply.rank < rank).reverse();
+    parked.replies = parked.replies.filter((reply) => reply.rank > rank);
+    if (parked.replies.length === 0) {
+      clearTimeout(parked.timer);
+      this.#parked.delete(key);
+    }
+    let overtaken = overtaking !== undefined;
+    for (const reply of due) {
+      this.#unhold(reply);
+      const held = this.#options.clock() - reply.parkedAt;
+      if (!(await this.#transmit(reply))) continue;
+      if (overtaken) this.#options.stats.reordered++;
+      this.#options.note(reply.to, releaseText(reply.data, held, overtaken));
+      overtaken = true;
+    }
   }
 
   #current: { data: Uint8Array; to: Deno.NetAddr; at: number } = {
@@ -170,13 +218,15 @@ export class Outbox {
     this.#options.stats.replied++;
     this.#options.sent(data, to, at);
   };
-  readonly #nowFailed = (error: unknown) => this.#failed(this.#current.to, error);
-
-  /** Counts a failed send and says so: a send to a vanished client or after
-   * close must not end the loop (and is not worth a line while closing). */
-  #failed(to: Deno.NetAddr, error: unknown): void {
+  readonly #nowFailed = (error: unknown) => {
     this.#options.stats.failed++;
-    if (!this.#closed) this.#options.warn(to, `send failed: ${describeError(error)}`);
+    this.#sendFailed(this.#current.to, error);
+  };
+
+  /** Says that a send failed: a send to a vanished client or after close
+   * must not end the loop (and is not worth a line while closing). */
+  #sendFailed(to: Deno.NetAddr, error: unknown): void {
+    if (!this.#closed) this.#options.note(to, `send failed: ${describeError(error)}`);
   }
 
   /** A reply sent at once, the common case: no object, no async frame. */
@@ -198,22 +248,45 @@ export class Outbox {
     return pending.then(this.#nowSent, this.#nowFailed);
   }
 
-  async #transmit({ data, to, fate, stamp }: Outgoing): Promise<void> {
+  /** Sends a reply (twice for `--duplicate`); whether it went out. A
+   * request is counted once: as failed when its reply could not be sent,
+   * else as replied, even if its duplicate could not. */
+  async #transmit({ data, to, fate, stamp }: Outgoing): Promise<boolean> {
     const { stats, clock } = this.#options;
     const now = clock();
     if (stamp) writeStampAt(data, stamp, stamp.paddingOffset, now);
     try {
       await this.#send(data, to);
-      stats.replied++;
-      this.#options.sent(data, to, now);
-      if (fate.duplicate) {
-        await this.#send(data, to);
-        stats.duplicated++;
-      }
     } catch (error) {
-      this.#failed(to, error);
+      stats.failed++;
+      this.#sendFailed(to, error);
+      return false;
     }
+    stats.replied++;
+    this.#options.sent(data, to, now);
+    if (!fate.duplicate) return true;
+    try {
+      await this.#send(data, to);
+      stats.duplicated++;
+    } catch (error) {
+      this.#sendFailed(to, error);
+    }
+    return true;
   }
+}
+
+/** The `#parked` key of a client. */
+function clientKey(to: Deno.NetAddr): string {
+  return formatAddress(to.hostname, to.port);
+}
+
+/** The log text of a reply held for `--reorder` as it leaves, after
+ * `held` ms: overtaken by a later reply, or in order. */
+function releaseText(data: Uint8Array, held: number, overtaken: boolean): string {
+  const what = `reply "${escapeBytes(data)}" held ${held.toFixed(0)} ms`;
+  return overtaken
+    ? `${what}, sent after a later reply (reordered)`
+    : `${what}, sent in order: no later reply came in time`;
 }
 
 /** Writes a reply's stamp over its padding at `offset`, as it goes out at

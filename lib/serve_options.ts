@@ -88,11 +88,18 @@ export const SERVE_RULES: Record<(typeof NUMERIC_OPTIONS)[number], NumberOption>
 export function checkServeOptions(options: ServeOptions): void {
   for (const name of NUMERIC_OPTIONS) {
     const value = options[name];
-    if (value !== undefined) checkNumber(name, value, SERVE_RULES[name].rule);
+    if (value !== undefined) checkNumber(SERVE_RULES[name].flag, value, SERVE_RULES[name].rule);
+  }
+  // A jitter wider than the delay would be cut at zero, moving the mean.
+  const { delay = 0, jitter = 0 } = options;
+  if (jitter > delay) {
+    throw new RangeError(
+      `--jitter must be at most --delay (${delay} ms), got '${jitter}'`,
+    );
   }
   const prefixBytes = new TextEncoder().encode(options.prefix ?? "").length;
   if (prefixBytes > MAX_PREFIX_BYTES) {
-    throw new RangeError(`prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
+    throw new RangeError(`--prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
   }
   if (options.port !== undefined) checkPort(options.port, { allowZero: true });
   const silent = options.mode === "silent" || options.heartbeat !== undefined;
@@ -137,7 +144,7 @@ export function serverBanner(
     options.duplicate ? `duplicate ${options.duplicate}` : "",
     options.reorder ? `reorder ${options.reorder}` : "",
     options.seed !== undefined ? `seed ${options.seed}` : "",
-    options.heartbeat ? `heartbeat monitor, silence after ${options.heartbeat} s` : "",
+    options.heartbeat ? `silence after ${options.heartbeat} s` : "",
     options.fast ? "fast path (C library)" : "",
     options.mode === "silent" || options.heartbeat
       ? ""
@@ -147,7 +154,9 @@ export function serverBanner(
   ].filter(Boolean);
   const where = formatAddress(addr.hostname, addr.port);
   const mode = options.heartbeat ? "heartbeat" : options.mode ?? "echo";
-  const line = `udping server listening on ${where} (udp), mode ${mode}, ${settings.join(", ")}`;
+  const line = [`udping server listening on ${where} (udp)`, `mode ${mode}`, ...settings].join(
+    ", ",
+  );
   if (isLoopback(addr.hostname)) return { line };
   const every = /^(0\.0\.0\.0|::|::ffff:0\.0\.0\.0|::ffff:0:0)$/.test(addr.hostname);
   const notice = every

@@ -7,8 +7,8 @@
 import { formatAddress } from "./net.ts";
 
 /** The server's live counters. Every datagram received is counted once in
- * exactly one of replied, dropped, limited, ignored, failed, overflow or
- * held (while held). */
+ * exactly one of replied, dropped, limited, ignored, failed, overflow,
+ * held (while held) or abandoned (held when the server closed). */
 export interface ServerStats {
   /** Datagrams received. */
   received: number;
@@ -33,9 +33,12 @@ export interface ServerStats {
   overflow: number;
   /** Replies held back by `--delay` or `--reorder`, not yet sent. */
   held: number;
+  /** Replies still held back when the server closed, never sent. */
+  abandoned: number;
   /** Replies sent a second time by `--duplicate`. */
   duplicated: number;
-  /** Replies sent after the next request's reply by `--reorder`. */
+  /** Replies `--reorder` sent after a reply to a later request of the
+   * same client. */
   reordered: number;
   /** Heartbeats recognised (`--heartbeat`). */
   heartbeats: number;
@@ -67,6 +70,7 @@ export function newServerStats(): ServerStats {
     failed: 0,
     overflow: 0,
     held: 0,
+    abandoned: 0,
     duplicated: 0,
     reordered: 0,
     heartbeats: 0,
@@ -76,7 +80,9 @@ export function newServerStats(): ServerStats {
 }
 
 /**
- * The lines printed when the server stops.
+ * The lines printed when the server stops. The figures after `received`
+ * on the first line add up to it: a figure that is usually zero (overflow,
+ * held, abandoned at exit) is shown only when it is not.
  *
  * @example
  * ```ts
@@ -87,21 +93,29 @@ export function newServerStats(): ServerStats {
  * ```
  */
 export function serverSummary(addr: Deno.NetAddr, stats: ServerStats): string[] {
-  const clients = stats.clientsCapped ? `${stats.clients}+` : `${stats.clients}`;
+  const clients = `${stats.clients}${stats.clientsCapped ? "+" : ""}`;
+  const fates = [
+    `${stats.received} received`,
+    `${stats.replied} replied`,
+    `${stats.dropped} dropped`,
+    `${stats.limited} rate-limited`,
+    `${stats.ignored} ignored`,
+    `${stats.failed} failed sends`,
+    stats.overflow > 0 ? `${stats.overflow} overflow` : "",
+    stats.held > 0 ? `${stats.held} held` : "",
+    stats.abandoned > 0 ? `${stats.abandoned} abandoned at exit` : "",
+    `${clients} ${stats.clients === 1 && !stats.clientsCapped ? "client" : "clients"}`,
+  ];
   const lines = [
     "",
     `--- ${formatAddress(addr.hostname, addr.port)} udping server statistics ---`,
-    `${stats.received} received, ${stats.replied} replied, ${stats.dropped} dropped, ` +
-    `${stats.limited} rate-limited, ${stats.ignored} ignored, ${stats.failed} failed sends, ` +
-    `${clients} clients`,
+    fates.filter(Boolean).join(", "),
   ];
   if (stats.duplicated + stats.reordered > 0) {
     lines.push(`${stats.duplicated} duplicated, ${stats.reordered} reordered`);
   }
-  if (stats.refused + stats.loops + stats.overflow > 0) {
-    lines.push(
-      `${stats.refused} refused sources, ${stats.loops} loops, ${stats.overflow} overflow`,
-    );
+  if (stats.refused + stats.loops > 0) {
+    lines.push(`of the ignored: ${stats.refused} refused sources, ${stats.loops} loops`);
   }
   return lines;
 }

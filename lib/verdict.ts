@@ -9,7 +9,7 @@
  */
 
 import { findRecord, findRequest } from "../protocol.ts";
-import { DEFAULT_RATE } from "../settings.ts";
+import { DEFAULT_RATE, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { ClientCounter, TokenCounter } from "./bounded_map.ts";
 import {
   createRandom,
@@ -196,11 +196,12 @@ function action(verdict: Verdict): string {
     case "ignored":
       return IGNORED[verdict.reason];
     case "reply": {
+      // A reply held for --reorder gets a second line as it leaves (outbox.ts).
       const { delay, duplicate, reorder } = verdict.fate;
-      let text = delay > 0 ? `delayed ${delay.toFixed(delay < 10 ? 1 : 0)} ms` : "replied";
-      if (duplicate) text += ", duplicated";
-      if (reorder) text += ", held for reorder";
-      return text;
+      const delayed = delay > 0 ? `delayed ${delay.toFixed(delay < 10 ? 1 : 0)} ms` : "";
+      const held = reorder ? `held for reorder (at most ${MAX_REORDER_HOLD_MS} ms)` : "";
+      const text = delayed && held ? `${delayed}, then ${held}` : delayed || held || "replied";
+      return duplicate ? `${text}, duplicated` : text;
     }
   }
 }

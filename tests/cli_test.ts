@@ -65,7 +65,7 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
     assertEquals(stopped.code, 0);
     assertMatch(
       stopped.stdout,
-      /3 received, 3 replied, 0 dropped, 0 rate-limited, 0 ignored, 0 failed sends, 1 clients/,
+      /\n3 received, 3 replied, 0 dropped, 0 rate-limited, 0 ignored, 0 failed sends, 1 client\n/,
     );
     assertEquals(stopped.stdout.match(/ bytes "PING \d+ [\d.]+ [0-9A-F]{8} /g)?.length, 3);
   }
@@ -262,7 +262,10 @@ const BAD_SERVER_ARGS: [string[], RegExp][] = [
   [["--seed", "1.5"], /--seed must be a whole number/],
   [["--port", "70000"], /port must be a whole number from 0 to 65535, got '70000'/],
   [["--upper", "--silent"], /choose one reply mode, not --upper and --silent/],
-  [["--prefix", "x".repeat(65)], /prefix must be at most 64 bytes/],
+  [["--prefix", "x".repeat(65)], /--prefix must be at most 64 bytes, got 65$/],
+  [["--jitter", "10"], /--jitter must be at most --delay \(0 ms\), got '10'$/],
+  [["--delay", "5", "--jitter", "5.5"], /--jitter must be at most --delay \(5 ms\), got '5\.5'$/],
+  [["12000", "--port", "13000"], /give the port once, not both --port 13000 and '12000'$/],
   [
     ["--host", "10.255.255.254", "--port", "0"],
     /cannot listen on 10\.255\.255\.254:0: the address is not on this host/,

@@ -20,7 +20,7 @@ const encoder = new TextEncoder();
 /** The counters from a stopped server's summary line. */
 function counters(summary: string): Record<string, number> {
   const line =
-    /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends, (\d+) clients/
+    /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends, (\d+) clients?/
       .exec(summary);
   assert(line, summary);
   const [received, replied, dropped, limited, ignored, failed, clients] = line.slice(1).map(Number);

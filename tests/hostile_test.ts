@@ -246,7 +246,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends/
       .exec(stdout);
   assert(main, `no summary in:\n${stdout.slice(-2000)}`);
-  const extra = /(\d+) refused sources, (\d+) loops, (\d+) overflow/.exec(stdout);
+  const extra = /(\d+) refused sources, (\d+) loops/.exec(stdout);
   const again = /(\d+) duplicated, (\d+) reordered/.exec(stdout);
   const [received, replied, dropped, limited, ignored, failed] = main.slice(1).map(Number);
   return {
@@ -258,7 +258,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     failed: failed!,
     refused: Number(extra?.[1] ?? 0),
     loops: Number(extra?.[2] ?? 0),
-    overflow: Number(extra?.[3] ?? 0),
+    overflow: Number(/(\d+) overflow/.exec(stdout)?.[1] ?? 0),
     duplicated: Number(again?.[1] ?? 0),
   };
 }

@@ -3,12 +3,16 @@ import { serve } from "../server.ts";
 import { createRandom, decideFate } from "../lib/impairments.ts";
 import { escapeBytes } from "../lib/log.ts";
 import { makeReply } from "../lib/reply.ts";
-import { MAX_PREFIX_BYTES } from "../settings.ts";
+import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { RateLimiter } from "../lib/rate_limit.ts";
 import { TokenCounter } from "../lib/bounded_map.ts";
+import { Outbox } from "../lib/outbox.ts";
+import { serverBanner } from "../lib/serve_options.ts";
+import { newServerStats, serverSummary } from "../lib/server_stats.ts";
 import {
   collect,
   hasControlCharacter,
+  ofType,
   portOf,
   summaryOf,
   udpSocket,
@@ -280,4 +284,141 @@ Deno.test("serve().close() abandons held replies at once", async () => {
   await waitUntil(() => server.stats.held > 0, "the server to hold the reply");
   assertEquals(server.stats.held, 1);
   await server.close(); // the test's timer sanitizer fails if a timer is left behind
+});
+
+/** What the log says became of each reply held for `--reorder`, by seq:
+ * "reordered" (sent after a later reply) or "in order". */
+function releasedAs(lines: string[]): Map<number, string> {
+  const released = new Map<number, string>();
+  for (const line of lines) {
+    const match = /reply "PING (\d+) .* sent (after a later reply|in order)/.exec(line);
+    if (match) released.set(Number(match[1]), match[2] === "in order" ? "in order" : "reordered");
+  }
+  return released;
+}
+
+Deno.test("serve() --reorder 1 loses nothing with the client's default timeout, and logs each reply's real fate", async () => {
+  const lines: string[] = [];
+  await using server = await serve({ port: 0, reorder: 1, log: (line) => lines.push(line) });
+  const events = await collect(ping({ port: server.addr.port, count: 5, interval: 0.2 }));
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.loss, summary.late], [5, 0, 0]);
+  assert(summary.reordered > 0, JSON.stringify(summary));
+  assertEquals(server.stats.reordered, summary.reordered);
+  // Each reply the log calls reordered came after a later one, and no other.
+  const replies = ofType(events, "reply");
+  const seen = new Map(replies.map((r) => [r.seq, r.reordered ? "reordered" : "in order"]));
+  assertEquals(releasedAs(lines), seen);
+  const held = lines.filter((line) =>
+    line.endsWith(`held for reorder (at most ${MAX_REORDER_HOLD_MS} ms)`)
+  );
+  assertEquals(held.length, 5);
+});
+
+Deno.test("serve() --reorder P reorders exactly the replies the seed draws, but the newest one", async () => {
+  const [seed, reorder, count] = [11, 0.3, 40];
+  const random = createRandom(seed);
+  const drawn: number[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    random(), random(), random(); // the loss, jitter and duplicate draws
+    if (random() < reorder) drawn.push(seq);
+  }
+  // A drawn reply waits for a later one to go out; the last request's has
+  // none, so it goes out in order when its hold runs out.
+  const predicted = drawn.filter((seq) => seq !== count);
+  assert(predicted.length > count * 0.2 && predicted.length < count * 0.4, `${predicted}`);
+  const lines: string[] = [];
+  await using server = await serve({ port: 0, reorder, seed, log: (line) => lines.push(line) });
+  const events = await collect(ping({ port: server.addr.port, count, interval: 0.01 }));
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.loss], [count, 0]);
+  const reordered = ofType(events, "reply").filter((r) => r.reordered).map((r) => r.seq);
+  assertEquals(reordered.sort((a, b) => a - b), predicted);
+  assertEquals([summary.reordered, server.stats.reordered], [predicted.length, predicted.length]);
+  const logged = [...releasedAs(lines)].filter(([, fate]) => fate === "reordered");
+  assertEquals(logged.map(([seq]) => seq).sort((a, b) => a - b), predicted);
+});
+
+Deno.test("serve() counts replies still held at close as abandoned, and its summary adds up", async () => {
+  await using server = await serve({ port: 0, delay: 60_000 });
+  using client = udpSocket();
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.addr.port };
+  await client.send(encoder.encode("one"), to);
+  await client.send(encoder.encode("two"), to);
+  await waitUntil(() => server.stats.held === 2, "the server to hold both replies");
+  await server.close();
+  assertEquals([server.stats.held, server.stats.abandoned], [0, 2]);
+  const line = serverSummary(server.addr, server.stats)[2]!;
+  assertEquals(
+    line,
+    "2 received, 0 replied, 0 dropped, 0 rate-limited, 0 ignored, 0 failed sends, " +
+      "2 abandoned at exit, 1 client",
+  );
+});
+
+Deno.test("serverSummary()'s first line adds up to what was received, whatever became of it", () => {
+  const stats = {
+    ...newServerStats(),
+    received: 28,
+    replied: 10,
+    dropped: 3,
+    limited: 4,
+    ignored: 2,
+    refused: 1,
+    loops: 1,
+    failed: 1,
+    overflow: 5,
+    abandoned: 3,
+    clients: 3,
+  };
+  const lines = serverSummary({ transport: "udp", hostname: "::1", port: 12000 }, stats);
+  const figures = lines[2]!.split(", ").slice(1, -1).map((part) => Number(part.split(" ")[0]));
+  assertEquals(figures.reduce((sum, n) => sum + n), 28, lines[2]);
+  assertEquals(lines[2]!.split(", ").at(-1), "3 clients");
+  assertEquals(lines.at(-1), "of the ignored: 1 refused sources, 1 loops");
+});
+
+Deno.test("Outbox counts a request whose duplicate cannot be sent once, as replied", async () => {
+  const stats = newServerStats();
+  const notes: string[] = [];
+  let sends = 0;
+  const outbox = new Outbox(() => {
+    if (++sends === 2) throw new Deno.errors.ConnectionRefused("refused");
+  }, {
+    mode: "echo",
+    prefixLength: 0,
+    stats,
+    clock: Date.now,
+    sent: () => {},
+    note: (_, text) => notes.push(text),
+  });
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
+  const fate = { drop: false, delay: 0, duplicate: true, reorder: false };
+  await outbox.reply(encoder.encode("twice"), 5, to, fate, undefined);
+  assertEquals([stats.replied, stats.failed, stats.duplicated, sends], [1, 0, 0, 2]);
+  assertMatch(notes.join("\n"), /send failed/);
+});
+
+Deno.test("serverBanner() lists the mode and each setting with no stray comma", () => {
+  const addr = { transport: "udp" as const, hostname: "127.0.0.1", port: 12000 };
+  const where = "udping server listening on 127.0.0.1:12000 (udp)";
+  assertEquals(serverBanner({ mode: "silent" }, addr).line, `${where}, mode silent`);
+  assertEquals(
+    serverBanner({ mode: "silent", heartbeat: 3 }, addr).line,
+    `${where}, mode heartbeat, silence after 3 s`,
+  );
+  assertEquals(
+    serverBanner({ mode: "echo", delay: 10, jitter: 5 }, addr).line,
+    `${where}, mode echo, delay 10 ms, jitter ±5 ms, at most 1000 replies/s per client`,
+  );
+});
+
+Deno.test("serve() refuses a jitter wider than the delay, which would move the mean delay", async () => {
+  await assertRejects(
+    () => serve({ port: 0, delay: 5, jitter: 6 }),
+    /^RangeError: --jitter must be at most --delay \(5 ms\), got '6'$/,
+  );
+  await assertRejects(() => serve({ port: 0, jitter: 1 }), /--jitter must be at most --delay/);
+  await using server = await serve({ port: 0, delay: 5, jitter: 5 });
+  assert(server.addr.port > 0);
 });

@@ -114,7 +114,12 @@ Deno.test("describe() says what was done, as the server's log line does", () => 
   assertEquals(describe(reply(2.5, true), 64, '"P"'), '64 bytes "P" delayed 2.5 ms, duplicated');
   assertEquals(
     describe(reply(20, false, true), 1, '"P"'),
-    '1 bytes "P" delayed 20 ms, held for reorder',
+    '1 bytes "P" delayed 20 ms, then held for reorder (at most 500 ms)',
+  );
+  // Held, not yet replied: the outbox logs how the reply leaves.
+  assertEquals(
+    describe(reply(0, true, true), 1, '"P"'),
+    '1 bytes "P" held for reorder (at most 500 ms), duplicated',
   );
   assertEquals(
     describe({ kind: "limited", rate: 1000 }, 9, '"x"'),
