@@ -31,6 +31,7 @@ import {
 import { FastSocket } from "./lib/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/heartbeat.ts";
 import { escapeBytes, logger } from "./lib/log.ts";
+import { readInterfaces } from "./lib/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/net.ts";
 import { Outbox } from "./lib/outbox.ts";
 import type { ReplyMode } from "./lib/reply.ts";
@@ -84,7 +85,8 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     ? FastSocket.open(address, family, port, prefix)
     : new RuntimeSocket(address, port, prefix);
   const stats = newServerStats();
-  const policy = new Policy({ ...options, mode, own: socket.addr }, stats);
+  const interfaces = readInterfaces();
+  const policy = new Policy({ ...options, mode, own: socket.addr, interfaces }, stats);
   const logLine = logger(options.log, options.utc);
   const outbox = new Outbox((data, to) => socket.send(data, to), {
     mode,
@@ -293,6 +295,11 @@ export async function main(args: string[]): Promise<number> {
   const banner = serverBanner(options, server.addr);
   console.log(banner.line);
   if (banner.notice) console.error(banner.notice);
+  if (banner.notice && readInterfaces() === undefined) {
+    console.error(
+      "notice: without --allow-sys=networkInterfaces, the broadcast addresses of this machine's networks and its own addresses are not known, and not refused as sources",
+    );
+  }
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, stop);
   for (const text of [...serverSummary(server.addr, server.stats), ...server.heartbeats()]) {

@@ -16,30 +16,97 @@ const RETURN = 0x0d;
 const TAB = 0x09;
 const FIRST_PRINTABLE = 0x20;
 const DELETE = 0x7f;
+/** Bytes from here on are part of a multi-byte UTF-8 sequence, or invalid. */
+const FIRST_NON_ASCII = 0x80;
+/** The range of a continuation byte, `10xxxxxx`. */
+const CONTINUATION_LOW = 0x80;
+const CONTINUATION_HIGH = 0xbf;
+const CONTINUATION_BITS = 0x3f;
+
+/** Characters shown as their bytes although they are valid UTF-8: C1
+ * controls (a terminal acts on U+009B as on ESC [), and the bidirectional
+ * controls and line separators, which can make a log line read as
+ * something else. */
+const SHOWN_AS_BYTES = /[\p{Cc}\p{Bidi_Control}\u2028\u2029]/u;
 
 /**
- * Bytes as safe, readable text: printable ASCII as is, `\n` `\r` `\t` `\\`
- * `\"` escaped, every other byte (control characters, terminal escapes,
- * non-ASCII) as `\xNN`, cut after `limit` bytes with `…`. The server's log
- * and the client's reply text both go through it.
+ * The length of the well-formed UTF-8 sequence that starts at `at`, or 0
+ * when none does (Unicode's table 3-7: no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no sequence cut short by the end of `data`).
+ */
+function sequenceLength(data: Uint8Array, at: number): number {
+  const lead = data[at]!;
+  let length = 0;
+  let low = CONTINUATION_LOW;
+  let high = CONTINUATION_HIGH;
+  if (lead >= 0xc2 && lead <= 0xdf) length = 2;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead === 0xe0) low = 0xa0; // below: an overlong form
+    if (lead === 0xed) high = 0x9f; // above: a UTF-16 surrogate
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead === 0xf0) low = 0x90; // below: an overlong form
+    if (lead === 0xf4) high = 0x8f; // above: past U+10FFFF
+  } else return 0;
+  if (at + length > data.length || data[at + 1]! < low || data[at + 1]! > high) return 0;
+  for (let next = at + 2; next < at + length; next++) {
+    if (data[next]! < CONTINUATION_LOW || data[next]! > CONTINUATION_HIGH) return 0;
+  }
+  return length;
+}
+
+/** A byte as `\xNN`. */
+const hex = (byte: number) => `\\x${byte.toString(16).padStart(2, "0")}`;
+
+/**
+ * Bytes as safe, readable text: printable ASCII and valid UTF-8 as they
+ * are, `\n` `\r` `\t` `\\` `\"` escaped, and as `\xNN` every other byte:
+ * control characters (C0, DEL, C1, so terminal escapes), bidirectional
+ * controls and line separators, bytes that are not valid UTF-8. Cut after
+ * `limit` bytes with `…`, never inside a character. The server's log and
+ * the client's reply text both go through it.
  *
  * @example
  * ```ts
  * import { escapeBytes } from "./log.ts";
  * import { equal } from "node:assert/strict";
- * equal(escapeBytes(new TextEncoder().encode("\x1b[2Jhi\n")), "\\x1b[2Jhi\\n");
+ * equal(escapeBytes(new TextEncoder().encode("\x1b[2Jhé\n")), "\\x1b[2Jhé\\n");
+ * equal(escapeBytes(Uint8Array.of(0x68, 0xc3, 0x28)), "h\\xc3(");
  * ```
  */
 export function escapeBytes(data: Uint8Array, limit = PREVIEW_BYTES): string {
+  const end = Math.min(data.length, limit);
   let text = "";
-  for (const byte of data.subarray(0, limit)) {
-    if (byte === BACKSLASH) text += "\\\\";
-    else if (byte === QUOTE) text += '\\"';
-    else if (byte === NEWLINE) text += "\\n";
-    else if (byte === RETURN) text += "\\r";
-    else if (byte === TAB) text += "\\t";
-    else if (byte >= FIRST_PRINTABLE && byte < DELETE) text += String.fromCharCode(byte);
-    else text += `\\x${byte.toString(16).padStart(2, "0")}`;
+  for (let at = 0; at < end;) {
+    const byte = data[at]!;
+    if (byte < FIRST_NON_ASCII) {
+      if (byte === BACKSLASH) text += "\\\\";
+      else if (byte === QUOTE) text += '\\"';
+      else if (byte === NEWLINE) text += "\\n";
+      else if (byte === RETURN) text += "\\r";
+      else if (byte === TAB) text += "\\t";
+      else if (byte >= FIRST_PRINTABLE && byte < DELETE) text += String.fromCharCode(byte);
+      else text += hex(byte);
+      at++;
+      continue;
+    }
+    const length = sequenceLength(data, at);
+    if (length === 0) {
+      text += hex(byte);
+      at++;
+      continue;
+    }
+    if (at + length > end) break; // the limit falls inside this character
+    let codePoint = byte & (0x7f >> length);
+    for (let next = at + 1; next < at + length; next++) {
+      codePoint = (codePoint << 6) | (data[next]! & CONTINUATION_BITS);
+    }
+    const char = String.fromCodePoint(codePoint);
+    text += SHOWN_AS_BYTES.test(char)
+      ? [...data.subarray(at, at + length)].map(hex).join("")
+      : char;
+    at += length;
   }
   return data.length > limit ? `${text}…` : text;
 }

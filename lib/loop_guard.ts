@@ -5,8 +5,17 @@
  *
  * {@linkcode LoopGuard.check} refuses, before any reply:
  *
- * - the server's own address (a reply to it is a request to itself);
+ * - the server's own address (a reply to it is a request to itself): when
+ *   it is bound to a wildcard, any address of the machine's interfaces
+ *   with its port;
  * - source port 0, which no real client sends from;
+ * - a broadcast address: the limited broadcast `255.255.255.255`, the
+ *   broadcast address of each interface's subnet (from its netmask),
+ *   `127.255.255.255` and `0.0.0.0` (the broadcast of old BSD): the
+ *   runtime's socket may send to a broadcast, so one forged datagram would
+ *   make the server answer every host of a network;
+ * - a multicast address (`224.0.0.0/4`, `ff00::/8`), which no datagram
+ *   comes from;
  * - source ports below 1024 unless allowed: the system services there (echo
  *   7, chargen 19, DNS 53...) answer too, so a forged source there starts a
  *   loop with a server that is not a udping one;
@@ -36,6 +45,9 @@
  * {@linkcode MAX_LOOP_ENTRIES} other clients answered within one round
  * trip). Those are left to the rate limit.
  *
+ * Each address rule holds for the IPv4-mapped spelling (`::ffff:a.b.c.d`)
+ * too.
+ *
  * Datagrams are compared by a 32-bit FNV-1a hash of their length and bytes,
  * all of them up to 256 bytes, otherwise the first and last 64: a few
  * multiplications per datagram, and only for a source that was answered in
@@ -45,7 +57,7 @@
  */
 
 import { MAX_PREFIX_BYTES } from "../settings.ts";
-import { canonicalIPv6, clientKey } from "./net.ts";
+import { canonicalIPv6, clientKey, ipv4Number } from "./net.ts";
 
 /**
  * How long a reply we sent can still come back as a loop, in ms. Longer
@@ -82,7 +94,38 @@ const FNV_PRIME = 0x01000193;
 
 /** What {@linkcode LoopGuard.check} says about a datagram's source:
  * `"ok"` to answer it, otherwise why not. */
-export type SourceVerdict = "ok" | "own-address" | "port-zero" | "privileged-port" | "loop";
+export type SourceVerdict =
+  | "ok"
+  | "own-address"
+  | "port-zero"
+  | "broadcast"
+  | "multicast"
+  | "privileged-port"
+  | "loop";
+
+/** An interface address as `Deno.networkInterfaces()` lists it. */
+export type InterfaceAddress = Pick<Deno.NetworkInterfaceInfo, "address" | "netmask">;
+
+/**
+ * The machine's interface addresses and netmasks, for
+ * {@linkcode LoopGuardOptions.interfaces}; `undefined` without
+ * `--allow-sys=networkInterfaces` (never a permission prompt): then a
+ * subnet's broadcast address and the machine's network addresses cannot be
+ * told from a client's.
+ *
+ * @example
+ * ```ts
+ * import { readInterfaces } from "./loop_guard.ts";
+ * import { ok } from "node:assert/strict";
+ * const interfaces = readInterfaces();
+ * ok(interfaces === undefined || interfaces.some((each) => each.address === "127.0.0.1"));
+ * ```
+ */
+export function readInterfaces(): InterfaceAddress[] | undefined {
+  const permission = { name: "sys", kind: "networkInterfaces" } as const;
+  if (Deno.permissions.querySync(permission).state !== "granted") return undefined;
+  return Deno.networkInterfaces();
+}
 
 /** What a {@linkcode LoopGuard} needs to know about its server. */
 export interface LoopGuardOptions {
@@ -90,6 +133,12 @@ export interface LoopGuardOptions {
    * matches the loopback addresses with its port; list the machine's
    * interface addresses too, which a pure module cannot see. */
   ownAddresses: { hostname: string; port: number }[];
+  /** The machine's interface addresses with their netmasks
+   * (`Deno.networkInterfaces()`): each subnet's broadcast address is
+   * refused, and each address is the server itself when it is bound to a
+   * wildcard. Left out, only loopback's are known.
+   * @default {[]} */
+  interfaces?: InterfaceAddress[];
   /** Answer source ports below 1024 too.
    * @default {false} */
   allowPrivileged?: boolean;
@@ -129,6 +178,8 @@ interface OwnPort {
  * const guard = new LoopGuard({ ownAddresses: [{ hostname: "0.0.0.0", port: 12000 }] });
  * const data = new TextEncoder().encode("hello");
  * equal(guard.check("::ffff:127.0.0.1", 12000, data, 0), "own-address");
+ * equal(guard.check("255.255.255.255", 40000, data, 0), "broadcast");
+ * equal(guard.check("ff02::1", 40000, data, 0), "multicast");
  * equal(guard.check("10.0.0.2", 53, data, 0), "privileged-port");
  * // Another echo server at 10.0.0.2:12000 sends our reply back, twice:
  * equal(guard.check("10.0.0.2", 12000, data, 0), "ok");
@@ -141,6 +192,8 @@ interface OwnPort {
 export class LoopGuard {
   readonly #own = new Map<number, OwnPort>();
   readonly #allowPrivileged: boolean;
+  /** IPv4 broadcast addresses, as numbers. */
+  readonly #broadcasts = new Set<number>([LIMITED_BROADCAST, 0, LOOPBACK_BROADCAST]);
   readonly #peers = new Map<number | string, Peer>();
   /** Every peer, each at its place. Nothing is reordered on use, as a
    * least-recently-used list would be: V8 took about 9 µs per Map or Set
@@ -152,12 +205,19 @@ export class LoopGuard {
   /** A guard for a server bound to `options.ownAddresses`. */
   constructor(options: LoopGuardOptions) {
     this.#allowPrivileged = options.allowPrivileged ?? false;
+    const interfaces = options.interfaces ?? [];
     for (const { hostname, port } of options.ownAddresses) {
       const address = normalizeAddress(hostname);
       let own = this.#own.get(port);
       if (own === undefined) this.#own.set(port, own = { hostnames: new Set(), wildcard: false });
       own.hostnames.add(address);
-      if (UNSPECIFIED.has(address)) own.wildcard = true;
+      if (!UNSPECIFIED.has(address)) continue;
+      own.wildcard = true;
+      for (const each of interfaces) own.hostnames.add(normalizeAddress(each.address));
+    }
+    for (const each of interfaces) {
+      const broadcast = subnetBroadcast(each);
+      if (broadcast !== undefined) this.#broadcasts.add(broadcast);
     }
   }
 
@@ -168,6 +228,8 @@ export class LoopGuard {
     if (port === 0) return "port-zero";
     const own = this.#own.get(port);
     if (own !== undefined && isOwn(own, hostname)) return "own-address";
+    const group = this.#group(hostname);
+    if (group !== undefined) return group;
     if (port < FIRST_UNPRIVILEGED_PORT && !this.#allowPrivileged) return "privileged-port";
     const peer = this.#peers.get(clientKey(hostname, port));
     return peer !== undefined && bounced(peer, data, now) ? "loop" : "ok";
@@ -199,6 +261,21 @@ export class LoopGuard {
         (reply.hash = hash),
         (reply.at = now),
         (reply.bounces = bounces);}
+  }
+
+  /** Whether `hostname` stands for many hosts: a broadcast or multicast
+   * address, in any spelling. No allocation for an IPv4 address. */
+  #group(hostname: string): "broadcast" | "multicast" | undefined {
+    let v4 = ipv4Number(hostname);
+    if (v4 < 0) {
+      // Only these IPv6 spellings can be multicast or IPv4-mapped.
+      if (!MAYBE_GROUP_OR_MAPPED.test(hostname)) return undefined;
+      const address = normalizeAddress(hostname);
+      v4 = ipv4Number(address);
+      if (v4 < 0) return address.startsWith("ff") ? "multicast" : undefined;
+    }
+    if (this.#broadcasts.has(v4)) return "broadcast";
+    return v4 >>> 28 === IPV4_MULTICAST_HIGH_BITS ? "multicast" : undefined;
   }
 
   /** Peers remembered, at most {@linkcode MAX_LOOP_ENTRIES}. */
@@ -306,6 +383,25 @@ function fingerprint(bytes: Uint8Array, start: number): number {
     }
   }
   return hash >>> 0;
+}
+
+/** `255.255.255.255`, every host of the local network. */
+const LIMITED_BROADCAST = 0xffffffff;
+/** `127.255.255.255`, the broadcast of loopback's `127.0.0.0/8`. */
+const LOOPBACK_BROADCAST = 0x7fffffff;
+/** `224.0.0.0/4`: the top four bits of an IPv4 multicast address. */
+const IPV4_MULTICAST_HIGH_BITS = 0xe;
+/** IPv6 spellings that may be multicast (`ff00::/8`) or IPv4-mapped
+ * (`::ffff:…`, `0:0:0:0:0:ffff:…`). */
+const MAYBE_GROUP_OR_MAPPED = /^(ff|::|0)/i;
+
+/** The broadcast address of an IPv4 interface's subnet, as a number; none
+ * for IPv6, and for a /31 or /32 (point to point, RFC 3021). */
+function subnetBroadcast({ address, netmask }: InterfaceAddress): number | undefined {
+  const host = ipv4Number(address);
+  const mask = ipv4Number(netmask);
+  if (host < 0 || mask < 0 || mask >= 0xfffffffe) return undefined;
+  return ((host | ~mask) >>> 0);
 }
 
 /** Addresses that reach this machine whatever it is bound to: sending to

@@ -19,7 +19,7 @@ import {
   impairmentsSet,
   UNIMPAIRED,
 } from "./impairments.ts";
-import { LoopGuard, type SourceVerdict } from "./loop_guard.ts";
+import { type InterfaceAddress, LoopGuard, type SourceVerdict } from "./loop_guard.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -61,6 +61,9 @@ export interface PolicyOptions extends Impairments {
   allowPrivileged?: boolean;
   /** The server's own bound address: never answered. */
   own: Deno.NetAddr;
+  /** The machine's interfaces (`readInterfaces()`): their broadcast
+   * addresses are never answered, nor, bound to a wildcard, their own. */
+  interfaces?: InterfaceAddress[];
 }
 
 /**
@@ -98,6 +101,7 @@ export class Policy {
     this.#limiter = rate > 0 ? new RateLimiter(rate) : undefined;
     this.#guard = new LoopGuard({
       ownAddresses: [options.own],
+      interfaces: options.interfaces,
       allowPrivileged: options.allowPrivileged ?? false,
     });
   }
@@ -183,6 +187,8 @@ const IGNORED: Record<IgnoreReason, string> = {
   heartbeat: "heartbeat",
   "own-address": "refused (the server's own address)",
   "port-zero": "refused (source port 0)",
+  broadcast: "refused (a broadcast address: the reply would go to every host of a network)",
+  multicast: "refused (a multicast address)",
   "privileged-port": "refused (source port below 1024; --allow-privileged answers it)",
   loop: "not answered (echo loop: the reply came back)",
 };

@@ -120,6 +120,7 @@ async function inNamespace<T>(scenario: string): Promise<T> {
       "--allow-run",
       "--allow-read",
       "--allow-env",
+      "--allow-sys=networkInterfaces",
       "tests/hostile_test.ts",
       scenario,
     ],
@@ -246,7 +247,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends/
       .exec(stdout);
   assert(main, `no summary in:\n${stdout.slice(-2000)}`);
-  const extra = /(\d+) refused sources, (\d+) loops/.exec(stdout);
+  const extra = /(\d+) refused sources, (\d+) loops, (\d+) overflow/.exec(stdout);
   const again = /(\d+) duplicated, (\d+) reordered/.exec(stdout);
   const [received, replied, dropped, limited, ignored, failed] = main.slice(1).map(Number);
   return {
@@ -258,7 +259,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     failed: failed!,
     refused: Number(extra?.[1] ?? 0),
     loops: Number(extra?.[2] ?? 0),
-    overflow: Number(/(\d+) overflow/.exec(stdout)?.[1] ?? 0),
+    overflow: Number(extra?.[3] ?? 0),
     duplicated: Number(again?.[1] ?? 0),
   };
 }
@@ -442,19 +443,28 @@ Deno.test({
 /** What became of datagrams forged from one source, per server. */
 type SourceVerdicts = Record<string, "replied" | "refused" | "other">;
 
+/** Forges one datagram from `from` to `server`: what became of it. */
+async function forgedVerdict(
+  server: Server,
+  from: { hostname: string; port: number },
+): Promise<SourceVerdicts[string]> {
+  const before = { ...server.stats };
+  const name = `${from.hostname}:${from.port}`;
+  await forgeDatagram(from, here(server.addr.port), encoder.encode(`from ${name}`));
+  await waitUntil(() => server.stats.received > before.received, `the datagram from ${name}`);
+  return server.stats.replied > before.replied
+    ? "replied"
+    : server.stats.refused > before.refused
+    ? "refused"
+    : "other";
+}
+
 /** In the namespace: forged sources on port 0, privileged ports, and the
  * address of a server bound to every interface. */
 async function sourcesScenario(): Promise<SourceVerdicts> {
   const verdicts: SourceVerdicts = {};
   const trial = async (name: string, server: Server, from: { hostname: string; port: number }) => {
-    const before = { ...server.stats };
-    await forgeDatagram(from, here(server.addr.port), encoder.encode(`from ${name}`));
-    await waitUntil(() => server.stats.received > before.received, `the datagram from ${name}`);
-    verdicts[name] = server.stats.replied > before.replied
-      ? "replied"
-      : server.stats.refused > before.refused
-      ? "refused"
-      : "other";
+    verdicts[name] = await forgedVerdict(server, from);
   };
   {
     await using server = await serve({ port: 0, rate: 0 });
@@ -1040,6 +1050,115 @@ Deno.test("client.ts --chat reports a 70,000-byte line as not sent and goes on",
   assertEquals(code, 1, "a line that was not sent was not answered");
 });
 
+// ============================================================ 11. broadcast sources
+
+/** The namespace's test network, on its loopback interface: the server's
+ * machine has an address there, 10.231.0.1/24. */
+const TEST_NETWORK = { address: "10.231.0.1", prefix: 24 };
+
+/** Sources that stand for many hosts: a reply to one of them would go to
+ * a whole network (or group), so no server may answer it. (A raw socket
+ * cannot forge 0.0.0.0: the kernel writes its own address there.) */
+const GROUP_SOURCES = ["10.231.0.255", "255.255.255.255", "224.0.0.1", "239.255.255.250"];
+
+/** Puts the test network's address on the namespace's loopback interface. */
+async function addTestNetwork(): Promise<void> {
+  const cidr = `${TEST_NETWORK.address}/${TEST_NETWORK.prefix}`;
+  const output = await new Deno.Command("ip", {
+    args: ["address", "add", cidr, "dev", "lo"],
+    stderr: "piped",
+  }).output();
+  if (!output.success) throw new Error(`ip address add ${cidr}: ${decoder.decode(output.stderr)}`);
+}
+
+/** In the namespace: datagrams forged from broadcast and multicast sources,
+ * and from the machine's own network address with the server's port, to
+ * servers bound to 0.0.0.0, :: (which sees IPv4-mapped sources) and
+ * 127.0.0.1; an ordinary client of the test network is answered. */
+async function groupSourcesScenario(): Promise<SourceVerdicts> {
+  await addTestNetwork();
+  const verdicts: SourceVerdicts = {};
+  for (const host of ["0.0.0.0", "::", "127.0.0.1"]) {
+    await using server = await serve({ host, port: 0, rate: 0 });
+    const trial = async (name: string, from: { hostname: string; port: number }) => {
+      verdicts[`${name}, bound to ${host}`] = await forgedVerdict(server, from);
+    };
+    for (const hostname of GROUP_SOURCES) await trial(hostname, { hostname, port: 40000 });
+    if (host === "127.0.0.1") continue;
+    const own = { hostname: TEST_NETWORK.address, port: server.addr.port };
+    await trial(`${TEST_NETWORK.address}:own port`, own);
+    await trial("10.231.0.2", { hostname: "10.231.0.2", port: 40000 });
+  }
+  return verdicts;
+}
+
+Deno.test({
+  name:
+    "serve() never answers a broadcast or multicast source, nor its own network address bound to a wildcard",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const verdicts = await inNamespace<SourceVerdicts>("group-sources");
+    const expected: SourceVerdicts = {};
+    for (const host of ["0.0.0.0", "::", "127.0.0.1"]) {
+      for (const source of GROUP_SOURCES) expected[`${source}, bound to ${host}`] = "refused";
+      if (host === "127.0.0.1") continue;
+      expected[`${TEST_NETWORK.address}:own port, bound to ${host}`] = "refused";
+      expected[`10.231.0.2, bound to ${host}`] = "replied";
+    }
+    assertEquals(verdicts, expected);
+  },
+});
+
+/** In the namespace: the same sources to a `server.ts --fast --host 0.0.0.0`
+ * process; its log line for each, and its summary. */
+async function fastGroupSourcesScenario(): Promise<{ lines: string[]; counters: object }> {
+  await addTestNetwork();
+  const permissions = ["--allow-net", "--allow-ffi", "--allow-sys=networkInterfaces"];
+  await using server = await spawnServer(["--fast", "--rate", "0", "--host", "0.0.0.0"], {
+    permissions,
+  });
+  const logged = () => server.lines.filter((line) => / bytes "/.test(line));
+  const sources = [...GROUP_SOURCES.map((hostname) => ({ hostname, port: 40000 }))];
+  sources.push({ hostname: TEST_NETWORK.address, port: server.port });
+  for (const [index, from] of sources.entries()) {
+    await forgeDatagram(from, here(server.port), encoder.encode(`from ${from.hostname}`));
+    await waitUntil(() => logged().length > index, `the log line of ${from.hostname}`);
+  }
+  const lines = logged().map((line) => line.replace(/^\S+ /, ""));
+  return { lines, counters: summaryCounters((await server.stop()).stdout) };
+}
+
+Deno.test({
+  name:
+    "server.ts --fast never answers a broadcast or multicast source, nor its own network address",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const { lines, counters } = await inNamespace<{ lines: string[]; counters: object }>(
+      "fast-group-sources",
+    );
+    const text = lines.join("\n");
+    for (const line of lines) assertMatch(line, /refused \(/, text);
+    assertMatch(text, /^10\.231\.0\.255:40000 .*refused \(a broadcast address/m);
+    assertMatch(text, /^224\.0\.0\.1:40000 .*refused \(a multicast address/m);
+    assertMatch(text, /^10\.231\.0\.1:\d+ .*refused \(the server's own address/m);
+    assertEquals(
+      counters,
+      { ...counters, replied: 0, failed: 0, refused: GROUP_SOURCES.length + 1 },
+    );
+  },
+});
+
+Deno.test("server.ts --host 0.0.0.0 without --allow-sys says which sources it cannot refuse", async () => {
+  // In a namespace of its own when possible: never reachable from a network.
+  const isolated = NO_FORGING === undefined;
+  const blind = await spawnServer(["--host", "0.0.0.0", "-q"], { isolated });
+  const { stderr } = await blind.stop();
+  assertMatch(stderr, /without --allow-sys=networkInterfaces/);
+  const permissions = ["--allow-net", "--allow-sys=networkInterfaces"];
+  const seeing = await spawnServer(["--host", "0.0.0.0", "-q"], { isolated, permissions });
+  assertEquals(/allow-sys/.test((await seeing.stop()).stderr), false);
+});
+
 // ============================================================ the namespace side
 
 const SCENARIOS: Record<string, () => Promise<unknown>> = {
@@ -1047,6 +1166,8 @@ const SCENARIOS: Record<string, () => Promise<unknown>> = {
   "fast-loops": fastLoopsScenario,
   sources: sourcesScenario,
   eviction: evictionScenario,
+  "group-sources": groupSourcesScenario,
+  "fast-group-sources": fastGroupSourcesScenario,
 };
 
 if (import.meta.main) {

@@ -97,6 +97,80 @@ Deno.test("LoopGuard refuses the server's own address, in any spelling", () => {
   assertEquals(verdict(v6, "2001:DB8:0:0::1"), "own-address");
 });
 
+/** A machine with loopback, 192.0.2.7/24, 198.51.100.9/16, a point-to-point
+ * /31 and an IPv6 address, as `Deno.networkInterfaces()` lists them. */
+const INTERFACES = [
+  { address: "127.0.0.1", netmask: "255.0.0.0" },
+  { address: "192.0.2.7", netmask: "255.255.255.0" },
+  { address: "198.51.100.9", netmask: "255.255.0.0" },
+  { address: "203.0.113.4", netmask: "255.255.255.254" },
+  { address: "2001:db8::7", netmask: "ffff:ffff:ffff:ffff::" },
+];
+
+Deno.test("LoopGuard refuses broadcast and multicast sources, in any spelling, on any port", () => {
+  const guard = new LoopGuard({
+    ownAddresses: [{ hostname: "0.0.0.0", port: 12000 }],
+    interfaces: INTERFACES,
+  });
+  const data = bytes("hi");
+  const expected: Record<string, SourceVerdict> = {
+    "255.255.255.255": "broadcast",
+    "192.0.2.255": "broadcast",
+    "198.51.255.255": "broadcast",
+    "127.255.255.255": "broadcast",
+    "0.0.0.0": "broadcast",
+    "::ffff:192.0.2.255": "broadcast",
+    "::ffff:c000:2ff": "broadcast",
+    "0:0:0:0:0:ffff:ffff:ffff": "broadcast",
+    "224.0.0.1": "multicast",
+    "239.255.255.250": "multicast",
+    "::ffff:224.0.0.251": "multicast",
+    "ff02::1": "multicast",
+    "FF05::1:3": "multicast",
+    // Ordinary hosts: the last of a /31, .255 inside a /16, the network's
+    // first address, an IPv6 host.
+    "203.0.113.5": "ok",
+    "198.51.0.255": "ok",
+    "192.0.2.0": "ok",
+    "2001:db8::8": "ok",
+    "240.0.0.1": "ok",
+  };
+  const verdicts: Record<string, SourceVerdict> = {};
+  for (const hostname of Object.keys(expected)) {
+    verdicts[hostname] = guard.check(hostname, 40000, data, 0);
+  }
+  assertEquals(verdicts, expected);
+});
+
+Deno.test("LoopGuard without the interface list still refuses the limited broadcast and multicast", () => {
+  const guard = new LoopGuard({ ownAddresses: [{ hostname: "127.0.0.1", port: 12000 }] });
+  const data = bytes("hi");
+  const verdicts = ["255.255.255.255", "127.255.255.255", "224.0.0.1", "ff02::1", "192.0.2.255"]
+    .map((hostname) => guard.check(hostname, 40000, data, 0));
+  assertEquals(verdicts, ["broadcast", "broadcast", "multicast", "multicast", "ok"]);
+});
+
+Deno.test("LoopGuard bound to a wildcard refuses every interface address with its own port", () => {
+  const data = bytes("hi");
+  for (const wildcard of ["0.0.0.0", "::"]) {
+    const guard = new LoopGuard({
+      ownAddresses: [{ hostname: wildcard, port: 12000 }],
+      interfaces: INTERFACES,
+    });
+    for (const hostname of ["192.0.2.7", "::ffff:192.0.2.7", "198.51.100.9", "2001:DB8::7"]) {
+      assertEquals(guard.check(hostname, 12000, data, 0), "own-address", `${wildcard} ${hostname}`);
+      assertEquals(guard.check(hostname, 12001, data, 0), "ok", `${wildcard} ${hostname}:12001`);
+    }
+    assertEquals(guard.check("192.0.2.8", 12000, data, 0), "ok", "a neighbour on the same port");
+  }
+  // Bound to one address, another of the machine's is not the server.
+  const one = new LoopGuard({
+    ownAddresses: [{ hostname: "192.0.2.7", port: 12000 }],
+    interfaces: INTERFACES,
+  });
+  assertEquals(one.check("198.51.100.9", 12000, data, 0), "ok");
+});
+
 Deno.test("LoopGuard refuses source port 0 and ports below 1024 unless allowed", () => {
   const data = bytes("hi");
   const strict = new LoopGuard({ ownAddresses: [] });

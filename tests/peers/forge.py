@@ -2,8 +2,10 @@
 #
 # Raw sockets (IP_HDRINCL) can put any source on a datagram, so this refuses
 # to run outside a private network namespace that has only loopback
-# (`unshare -n`), and refuses every address outside 127.0.0.0/8. Every loop
-# is bounded in count and time.
+# (`unshare -n`), and refuses every destination outside 127.0.0.0/8 and the
+# namespace's test network, 10.231.0.0/24 (on its loopback interface), and
+# every source outside those but the broadcast and multicast addresses of
+# hostile_test.ts. Every loop is bounded in count and time.
 #
 # Usage (inside `unshare -n`):
 #   python3 forge.py up
@@ -27,6 +29,8 @@ import sys
 import time
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+TEST_NETWORK = ipaddress.ip_network("10.231.0.0/24")
+GROUP_SOURCES = {"255.255.255.255", "224.0.0.1", "239.255.255.250"}
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -47,9 +51,11 @@ def check_namespace():
         refuse(f"run me in a namespace with loopback only (unshare -n), not with {interfaces}")
 
 
-def check_loopback(address):
-    if ipaddress.ip_address(address) not in LOOPBACK:
-        refuse(f"{address} is not a loopback address")
+def check_loopback(address, source=False):
+    if source and address in GROUP_SOURCES:
+        return
+    if not any(ipaddress.ip_address(address) in net for net in (LOOPBACK, TEST_NETWORK)):
+        refuse(f"{address} is not a loopback or test network address")
 
 
 def loopback_up():
@@ -70,7 +76,7 @@ def checksum(data):
 
 
 def datagram(src, sport, dst, dport, payload, ident=0):
-    check_loopback(src)
+    check_loopback(src, source=True)
     check_loopback(dst)
     if not (0 <= sport <= 65535 and 1 <= dport <= 65535):
         refuse(f"bad ports {sport} -> {dport}")
