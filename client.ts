@@ -26,6 +26,7 @@ import { dueBy } from "./lib/timer.ts";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
 import { runMain, VERSION } from "./lib/cli.ts";
 import { parseClientCommand, USAGE } from "./lib/client_cli.ts";
+import { preflight } from "./lib/preflight.ts";
 import { mergeRuns, type Target, type TargetEvent } from "./lib/targets.ts";
 import { printMany, printRun } from "./lib/run_ping.ts";
 import { runChat } from "./lib/chat.ts";
@@ -61,7 +62,9 @@ export type { Target, TargetEvent };
 export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent, PingSummary> {
   const { host = settings.host, port = settings.port, signal } = options;
   const target = formatAddress(unbracket(host), checkPort(port));
-  const opened = await openPingSocket(host, port, { kernel: options.kernelStamps });
+  const opened = await openPingSocket(options.address ?? host, port, {
+    kernel: options.kernelStamps,
+  });
   await using socket = opened.socket;
   const plan = planRun(options, socket.address.includes(":") ? 6 : 4);
   if (opened.notice) yield { type: "notice", text: opened.notice };
@@ -179,16 +182,17 @@ export function pingAll(
   targets: Target[],
   options: Omit<PingOptions, "host" | "port"> = {},
 ): AsyncGenerator<TargetEvent> {
-  return mergeRuns(targets.map(({ host, port }) => ({
+  return mergeRuns(targets.map(({ host, port, address }) => ({
     target: formatAddress(host, port),
-    events: ping({ ...options, host, port }),
+    events: ping({ ...options, host, port, address }),
   })));
 }
 
 /**
- * The command line: parses `args`, runs the chosen mode (ping, several
- * targets, chat, beacon), prints as ping does and returns the exit status.
- * Ctrl-C ends any mode with its summary.
+ * The command line: parses `args`, checks everything the run needs before
+ * its first send (addresses, limits, permissions, the --svg file), runs the
+ * chosen mode (ping, several targets, chat, beacon), prints as ping does
+ * and returns the exit status. Ctrl-C ends any mode with its summary.
  *
  * @example
  * ```ts
@@ -198,11 +202,12 @@ export function pingAll(
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  const command = parseClientCommand(args);
-  if (command.mode === "help" || command.mode === "version") {
-    console.log(command.mode === "help" ? USAGE : `udping client ${VERSION}`);
+  const parsed = parseClientCommand(args);
+  if (parsed.mode === "help" || parsed.mode === "version") {
+    console.log(parsed.mode === "help" ? USAGE : `udping client ${VERSION}`);
     return 0;
   }
+  const command = await preflight(parsed);
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
@@ -212,7 +217,7 @@ export async function main(args: string[]): Promise<number> {
       case "chat":
         return await runChat(command.chat, signal);
       case "send":
-        return await runBeacon(command.beacon, signal);
+        return await runBeacon(command.beacon, signal, command.quiet);
       case "many":
         return await printMany(
           pingAll(command.targets, { ...command.ping, signal }),

@@ -33,21 +33,38 @@ export type FlagTable = Record<string, Flag>;
 /**
  * Parses `args` strictly against `flags`, keeping `parseArgs`' inferred
  * types; every mistake becomes a `TypeError` with one readable line.
+ * `typed` gives each flag as the user wrote it (`--count` or `-c`), so that
+ * a message names the flag as typed.
  *
  * @example
  * ```ts
  * import { parseCommandLine } from "./cli.ts";
  * import { equal } from "node:assert/strict";
  * const flags = { count: { type: "string", short: "c", help: "requests" } } as const;
- * equal(parseCommandLine(["-c", "3"], flags).values.count, "3");
+ * const { values, typed } = parseCommandLine(["--count", "3"], flags);
+ * equal(values.count, "3");
+ * equal(typed.count, "--count");
  * ```
  */
 export function parseCommandLine<const Flags extends FlagTable>(args: string[], flags: Flags) {
+  let parsed;
   try {
-    return parseArgs({ args, options: flags, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: flags,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
   } catch (error) {
     throw new TypeError(explainParseError(error, args));
   }
+  const { values, positionals, tokens } = parsed;
+  const typed: Partial<Record<keyof Flags & string, string>> = {};
+  for (const token of tokens) {
+    if (token.kind === "option") typed[token.name as keyof Flags & string] = token.rawName;
+  }
+  return { values, positionals, typed };
 }
 
 function explainParseError(error: unknown, args: string[]): string {
@@ -93,6 +110,8 @@ export interface NumberRule {
   /** The value must be above `min`, not equal to it. */
   aboveMin?: boolean;
   integer?: boolean;
+  /** The unit of a duration (`s`): the limits are said in it. */
+  unit?: string;
 }
 
 /** A numeric option: its flag (for messages) and its limits. */
@@ -122,8 +141,10 @@ export function checkNumber(label: string, value: number, rule: NumberRule, text
 }
 
 function describeRule(rule: NumberRule): string {
-  const kind = rule.integer ? "a whole number" : "a number";
-  const { min, max } = rule;
+  const kind = rule.unit ? "a duration" : rule.integer ? "a whole number" : "a number";
+  const unit = rule.unit ? ` ${rule.unit}` : "";
+  const min = rule.min === undefined ? undefined : `${rule.min}${unit}`;
+  const max = rule.max === undefined ? undefined : `${rule.max}${unit}`;
   if (min !== undefined && max !== undefined) {
     return rule.aboveMin
       ? `${kind} above ${min} and at most ${max}`
@@ -133,6 +154,9 @@ function describeRule(rule: NumberRule): string {
   if (max !== undefined) return `${kind} of at most ${max}`;
   return kind;
 }
+
+/** A decimal number, the whole text. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * A flag's text as a checked number (`undefined` when the flag was not
@@ -148,8 +172,55 @@ function describeRule(rule: NumberRule): string {
  */
 export function numberFlag(text: string | undefined, option: NumberOption): number | undefined {
   if (text === undefined) return undefined;
-  const numeric = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim());
+  const numeric = DECIMAL.test(text.trim());
   return checkNumber(option.flag, numeric ? Number(text) : NaN, option.rule, text);
+}
+
+/** Seconds per unit of a duration flag. */
+const SECONDS_PER: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/**
+ * A duration flag's text in seconds (`undefined` when not given): a bare
+ * number is seconds, as ping's; `200ms`, `5s`, `1m` and `2h` carry a unit.
+ * Out of the option's limits (in seconds), a `RangeError` names the flag.
+ *
+ * @example
+ * ```ts
+ * import { durationFlag } from "./cli.ts";
+ * import { equal } from "node:assert/strict";
+ * const option = { flag: "-i", rule: { min: 0, aboveMin: true } };
+ * equal(durationFlag("200ms", option), 0.2);
+ * equal(durationFlag("1m", option), 60);
+ * equal(durationFlag("2", option), 2);
+ * ```
+ */
+export function durationFlag(text: string | undefined, option: NumberOption): number | undefined {
+  if (text === undefined) return undefined;
+  const [, number = "", unit = "s"] = /^(.*?)(ms|s|m|h)?$/.exec(text.trim()) ?? [];
+  const seconds = DECIMAL.test(number) ? Number(number) * SECONDS_PER[unit]! : NaN;
+  const rule = { ...option.rule, unit: "s" };
+  if (Number.isNaN(seconds)) {
+    throw new RangeError(
+      `${option.flag} must be ${describeRule(rule)}, got '${text}' (seconds, or 200ms, 5s, 1m)`,
+    );
+  }
+  return checkNumber(option.flag, seconds, rule, text);
+}
+
+/**
+ * Makes sure a permission is granted before anything is sent: asks for it
+ * (a prompt on a terminal) unless it is granted already, and throws a
+ * `Deno.errors.PermissionDenied` saying `denied` when it is refused or
+ * cannot be asked (no terminal). Asking before the first send keeps a
+ * prompt's wait out of every measured round trip.
+ */
+export async function ensurePermission(
+  descriptor: Deno.PermissionDescriptor,
+  denied: string,
+): Promise<void> {
+  if ((await Deno.permissions.query(descriptor)).state === "granted") return;
+  if ((await Deno.permissions.request(descriptor)).state === "granted") return;
+  throw new Deno.errors.PermissionDenied(denied);
 }
 
 /** Exit status when standard output was closed early (`| head -1`):

@@ -13,12 +13,20 @@ import {
   MAX_UDP_PAYLOAD_V6,
   settings,
 } from "../settings.ts";
-import { type Flag, numberFlag, parseCommandLine, usage } from "./cli.ts";
+import {
+  durationFlag,
+  type Flag,
+  numberFlag,
+  type NumberOption,
+  parseCommandLine,
+  usage,
+} from "./cli.ts";
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
 import { formatAddress, unbracket } from "./net.ts";
 import { PING_RULES, type PingOptions } from "./ping_options.ts";
 import type { Output } from "./run_ping.ts";
+import type { TimestampFormat } from "./report.ts";
 import { parseTargets, type Target } from "./targets.ts";
 import { kernelStampsAvailable } from "./stamped_socket.ts";
 
@@ -26,6 +34,7 @@ import { kernelStampsAvailable } from "./stamped_socket.ts";
 export type Mode = "ping" | "many" | "chat" | "send";
 
 const PING: Mode[] = ["ping", "many"];
+const ONE: Mode[] = ["ping", "chat", "send"];
 const ALL: Mode[] = ["ping", "many", "chat", "send"];
 
 /** A flag with the modes it applies to. */
@@ -46,14 +55,15 @@ export const FLAGS = {
     short: "i",
     arg: "S",
     modes: ["ping", "many", "send"],
-    help: `seconds between requests, fractions allowed (default ${settings.interval})`,
+    help:
+      `seconds between requests, fractions allowed, or with a unit: 200ms, 5s, 1m (default ${settings.interval})`,
   },
   timeout: {
     type: "string",
     short: "W",
     arg: "S",
     modes: ["ping", "many", "chat"],
-    help: `seconds to wait for each reply (default ${settings.timeout})`,
+    help: `seconds (or 200ms, 5s, 1m) to wait for each reply (default ${settings.timeout})`,
   },
   size: {
     type: "string",
@@ -68,7 +78,7 @@ export const FLAGS = {
     short: "w",
     arg: "S",
     modes: ["ping", "many", "send"],
-    help: "stop after S seconds, whatever is outstanding",
+    help: "stop after S seconds (or 500ms, 1m, ...), whatever is outstanding",
   },
   flood: {
     type: "boolean",
@@ -80,8 +90,38 @@ export const FLAGS = {
   quiet: {
     type: "boolean",
     short: "q",
+    modes: [...PING, "send"],
+    help: "print only the first line and the summary, as ping -q (--send: nothing per datagram)",
+  },
+  timestamp: {
+    type: "boolean",
+    short: "D",
     modes: PING,
-    help: "print only the first line and the summary",
+    help: "print the time before each reply or loss line, as ping -D: [seconds.µs since 1970]",
+  },
+  "timestamp-format": {
+    type: "string",
+    arg: "F",
+    modes: PING,
+    help: "-D's format: unix (ping's, the default) or iso (ISO 8601, local time with its offset)",
+  },
+  ipv4: {
+    type: "boolean",
+    short: "4",
+    modes: ALL,
+    help: "use IPv4 only: resolve host names to IPv4 addresses",
+  },
+  ipv6: {
+    type: "boolean",
+    short: "6",
+    modes: ALL,
+    help: "use IPv6 only: resolve host names to IPv6 addresses",
+  },
+  port: {
+    type: "string",
+    arg: "PORT",
+    modes: ONE,
+    help: `the server's port, as the second argument gives it (default ${settings.port})`,
   },
   verbose: {
     type: "boolean",
@@ -107,7 +147,7 @@ export const FLAGS = {
   },
   "no-color": {
     type: "boolean",
-    modes: PING,
+    modes: ALL,
     help: "no colour and no RTT picture, even on a terminal (so does NO_COLOR)",
   },
   chat: {
@@ -146,7 +186,7 @@ Usage:
   deno run --allow-net --allow-ffi client.ts ...   (Linux: kernel timestamps, port unreachable)
 
 Arguments:
-  host               the server (default ${settings.host}); a name, IPv4 or IPv6 literal
+  host               the server (default ${settings.host}); a name, IPv4 or IPv6 literal (fe80::1%eth0)
   port               the server's port, 1-65535 (default ${settings.port})
   host:port ...      several targets at once, like fping ([v6]:port for IPv6)
 
@@ -157,17 +197,31 @@ Exit status: 0 a reply arrived (chat: every line answered), 1 no reply
 (or, with -c and -w, fewer than -c by the deadline; chat: a line unanswered or not sent),
 2 an error, 130 chat ended by Ctrl-C, 141 standard output closed early (| head), as ping.`;
 
-/** A parsed command line. */
+/** A parsed command line: what to run, on which targets (`-4`/`-6`: of
+ * that family only), with each flag as typed for later messages. */
 export type Command =
-  | { mode: "help" | "version" }
-  | { mode: "ping"; ping: PingOptions; output: Output }
-  | { mode: "many"; targets: Target[]; ping: PingOptions; output: Output }
-  | { mode: "chat"; chat: ChatOptions }
-  | { mode: "send"; beacon: BeaconOptions };
+  | { mode: "help" }
+  | { mode: "version" }
+  | RunCommand;
+
+/** A command that sends: every mode but help and version. */
+export type RunCommand =
+  | Run<{ mode: "ping"; ping: PingOptions; output: Output }>
+  | Run<{ mode: "many"; ping: PingOptions; output: Output }>
+  | Run<{ mode: "chat"; chat: ChatOptions }>
+  | Run<{ mode: "send"; beacon: BeaconOptions; quiet: boolean }>;
+
+/** A mode's command with its targets, as given. */
+type Run<T> = T & { targets: Target[]; family?: 4 | 6; typed: Typed };
+
+/** Each flag given, as typed (`--count` or `-c`). */
+export type Typed = Partial<Record<keyof typeof FLAGS, string>>;
 
 /**
  * Parses the client's arguments. A `TypeError` or `RangeError` says what is
- * wrong in one line, before anything is sent or printed.
+ * wrong in one line, naming each flag as typed, before anything is sent or
+ * printed. Addresses are resolved later, before the first send (see
+ * preflight.ts).
  *
  * @example
  * ```ts
@@ -175,19 +229,15 @@ export type Command =
  * import { equal, throws } from "node:assert/strict";
  * equal(parseClientCommand(["127.0.0.1", "-c", "3"]).mode, "ping");
  * throws(() => parseClientCommand(["--send", "hi", "--json"]), /--json does not apply to --send/);
+ * throws(() => parseClientCommand(["--count", "0"]), /^RangeError: --count must be/);
  * ```
  */
 export function parseClientCommand(args: string[]): Command {
-  const { values, positionals } = parseCommandLine(args, FLAGS);
+  const { values, positionals, typed } = parseCommandLine(args, FLAGS);
   if (values.help) return { mode: "help" };
   if (values.version) return { mode: "version" };
-  if (values.chat && values.send !== undefined) {
-    throw new TypeError("choose one of --chat and --send");
-  }
-  if (values.json && values["json-lines"]) {
-    throw new TypeError("choose one of --json and --json-lines");
-  }
-  const targets = parseTargets(positionals);
+  refuseTogether(values, typed);
+  const targets = parseTargets(positionals, values.port, typed.port);
   const mode: Mode = values.chat
     ? "chat"
     : values.send !== undefined
@@ -195,47 +245,49 @@ export function parseClientCommand(args: string[]): Command {
     : targets.length > 1
     ? "many"
     : "ping";
-  refuseFlagsOutside(mode, values);
-  if (
-    values.svg !== undefined &&
-    Deno.permissions.querySync({ name: "write", path: values.svg }).state !== "granted"
-  ) {
+  refuseFlagsOutside(mode, values, typed);
+  refuseValues(values, typed);
+  if ((mode === "chat" || mode === "send") && targets.length > 1) {
     throw new TypeError(
-      `--svg needs --allow-write (deno run --allow-net --allow-write client.ts ... --svg ${values.svg})`,
+      `${MODE_NAMES[mode]} talks to one server: unexpected argument '${positionals[1]}'`,
     );
   }
+  const label = (name: keyof typeof PING_RULES) => ({
+    flag: typed[name] ?? PING_RULES[name].flag,
+    rule: PING_RULES[name].rule,
+  });
+  const family = values.ipv4 ? 4 : values.ipv6 ? 6 : undefined;
+  const common = { targets, family, typed } as const;
   const [{ host, port }] = targets as [Target];
   const numbers = {
-    count: numberFlag(values.count, PING_RULES.count),
-    interval: intervalFlag(values.interval),
-    timeout: numberFlag(values.timeout, PING_RULES.timeout),
-    deadline: numberFlag(values.deadline, PING_RULES.deadline),
+    count: numberFlag(values.count, label("count")),
+    interval: intervalFlag(values.interval, label("interval")),
+    timeout: durationFlag(values.timeout, label("timeout")),
+    deadline: durationFlag(values.deadline, label("deadline")),
   };
   if (mode === "chat") {
-    return {
-      mode,
-      chat: { host, port, ...numbers, retries: numberFlag(values.retries, PING_RULES.retries) },
-    };
+    const retries = numberFlag(values.retries, label("retries"));
+    return { mode, ...common, chat: { host, port, ...numbers, retries } };
   }
   if (mode === "send") {
+    const text = values.send || undefined;
     return {
       mode,
-      beacon: { host, port, ...numbers, text: values.send || undefined, utc: values.utc },
+      ...common,
+      beacon: { host, port, ...numbers, text, utc: values.utc },
+      quiet: values.quiet ?? false,
     };
   }
-  const flood = values.flood ?? false;
-  const size = numberFlag(values.size, PING_RULES.size);
   const ping: PingOptions = {
     host,
     port,
     ...numbers,
-    size,
-    flood,
+    size: numberFlag(values.size, label("size")),
+    flood: values.flood ?? false,
     verbose: values.verbose,
     kernelStamps: kernelStampsAvailable(),
   };
-  const output = outputOf(values, targets, ping);
-  return mode === "many" ? { mode, targets, ping, output } : { mode, ping, output };
+  return { mode, ...common, ping, output: outputOf(values, targets, ping) };
 }
 
 const MODE_NAMES: Record<Mode, string> = {
@@ -246,11 +298,11 @@ const MODE_NAMES: Record<Mode, string> = {
 };
 
 /** `-i`, with a hint for 0 (which ping reads as "as fast as you can"). */
-function intervalFlag(text: string | undefined): number | undefined {
+function intervalFlag(text: string | undefined, option: NumberOption): number | undefined {
   try {
-    return numberFlag(text, PING_RULES.interval);
+    return durationFlag(text, option);
   } catch (error) {
-    const zero = text !== undefined && Number(text) === 0;
+    const zero = text !== undefined && /^[+-]?[0.]+(ms|s|m|h)?$/.test(text.trim());
     if (zero && error instanceof RangeError) {
       throw new RangeError(`${error.message} (-f sends as fast as replies come)`);
     }
@@ -258,34 +310,68 @@ function intervalFlag(text: string | undefined): number | undefined {
   }
 }
 
+/** Refuses, with one line, flags that cannot go together or that one of
+ * them would silently ignore. */
+function refuseTogether(values: Values, typed: Typed): void {
+  const one = (a: string, b: string) => `choose one of ${a} and ${b}`;
+  const lines = (json: string, flag: string) => `${flag} adds to text lines; ${json} has none`;
+  const pairs: [keyof typeof FLAGS, keyof typeof FLAGS, (a: string, b: string) => string][] = [
+    ["chat", "send", one],
+    ["json", "json-lines", one],
+    ["ipv4", "ipv6", one],
+    ["flood", "interval", (f, i) => `${f} sends as fast as replies come: drop ${i}`],
+    ["json", "verbose", lines],
+    ["json", "timestamp", lines],
+    ["json", "timestamp-format", lines],
+    ["json-lines", "timestamp", lines],
+    ["json-lines", "timestamp-format", lines],
+  ];
+  for (const [first, second, message] of pairs) {
+    if (values[first] !== undefined && values[second] !== undefined) {
+      throw new TypeError(message(typed[first]!, typed[second]!));
+    }
+  }
+}
+
+/** Refuses, with one line, a flag's value that the flag's modes cannot
+ * use. */
+function refuseValues(values: Values, typed: Typed): void {
+  const format = values["timestamp-format"];
+  if (format !== undefined && !TIMESTAMP_FORMATS.includes(format as TimestampFormat)) {
+    throw new TypeError(
+      `${typed["timestamp-format"]} must be ${TIMESTAMP_FORMATS.join(" or ")}, got '${format}'`,
+    );
+  }
+  if (values.utc && values.send === "") {
+    throw new TypeError(`${typed.utc} applies to {now} in a text; --send '' sends no text`);
+  }
+}
+
+/** `-D`'s formats. */
+const TIMESTAMP_FORMATS: readonly TimestampFormat[] = ["unix", "iso"];
+
+/** The parsed flags. */
+type Values = ReturnType<typeof parseCommandLine<typeof FLAGS>>["values"];
+
 /** Refuses, with one line, a flag given to a mode it does not apply to. */
-function refuseFlagsOutside(mode: Mode, values: Record<string, unknown>): void {
+function refuseFlagsOutside(mode: Mode, values: Values, typed: Typed): void {
   for (const [name, value] of Object.entries(values)) {
     const flag = FLAGS[name as keyof typeof FLAGS];
     if (value !== undefined && !(flag.modes as readonly Mode[]).includes(mode)) {
-      const given = "short" in flag ? `-${flag.short}` : `--${name}`;
       throw new TypeError(
-        `${given} does not apply to ${MODE_NAMES[mode]} (see the mode table in README)`,
+        `${typed[name as keyof typeof FLAGS]} does not apply to ${
+          MODE_NAMES[mode]
+        } (see the mode table in docs/client.md)`,
       );
     }
   }
 }
 
-/** How a ping run (or several) is printed, from the flags. */
-function outputOf(
-  values: {
-    json?: boolean;
-    "json-lines"?: boolean;
-    quiet?: boolean;
-    "no-color"?: boolean;
-    svg?: string;
-  },
-  targets: Target[],
-  ping: PingOptions,
-): Output {
-  const { host = settings.host, port = settings.port, flood = false } = ping;
-  const numbers = ping;
-  const size = ping.size;
+/** How a ping run (or several) is printed, from the flags. The address
+ * in the header is the host's until it is resolved. */
+function outputOf(values: Values, targets: Target[], ping: PingOptions): Output {
+  const { host = settings.host, port = settings.port, flood = false, size } = ping;
+  const format = values["timestamp-format"] as TimestampFormat | undefined;
   return {
     format: values.json ? "json" : values["json-lines"] ? "json-lines" : "text",
     quiet: values.quiet ?? false,
@@ -293,16 +379,19 @@ function outputOf(
     // Deno.noColor reflects NO_COLOR without needing --allow-env.
     color: Deno.stdout.isTerminal() && !Deno.noColor && !values["no-color"],
     svg: values.svg,
-    target: formatAddress(unbracket(host), port),
+    host: unbracket(host),
+    address: unbracket(host),
+    port,
     targets: targets.map((each) => formatAddress(each.host, each.port)),
     size: size ?? settings.size,
     kernel: ping.kernelStamps ?? false,
+    timestamps: values.timestamp || format ? format ?? "unix" : undefined,
     options: {
-      count: numbers.count ?? (numbers.deadline === undefined ? settings.count : null),
-      interval: flood ? 0 : numbers.interval ?? settings.interval,
-      timeout: numbers.timeout ?? settings.timeout,
+      count: ping.count ?? (ping.deadline === undefined ? settings.count : null),
+      interval: flood ? 0 : ping.interval ?? settings.interval,
+      timeout: ping.timeout ?? settings.timeout,
       size: size ?? settings.size,
-      deadline: numbers.deadline ?? null,
+      deadline: ping.deadline ?? null,
       flood,
     },
   };

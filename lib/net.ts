@@ -12,6 +12,14 @@ export interface ResolvedHost {
   family: 4 | 6;
 }
 
+/** How a port is checked: whether 0 ("any free port") is allowed, and the
+ * name of the flag or argument that gave it, for the message. */
+export interface PortRule {
+  allowZero?: boolean;
+  /** @default {"port"} */
+  label?: string;
+}
+
 /**
  * Checks a port number. The runtime silently clamps a port above 65535 to
  * 65535 when sending, so every port is checked here first. Port 0 ("any
@@ -19,18 +27,29 @@ export interface ResolvedHost {
  */
 export function checkPort(
   port: number,
-  options: { allowZero?: boolean } = {},
+  options: PortRule = {},
   given: string = String(port),
 ): number {
   const min = options.allowZero ? 0 : 1;
   if (!Number.isInteger(port) || port < min || port > 65535) {
-    throw new RangeError(`port must be a whole number from ${min} to 65535, got '${given}'`);
+    const label = options.label ?? "port";
+    throw new RangeError(`${label} must be a whole number from ${min} to 65535, got '${given}'`);
   }
   return port;
 }
 
-/** Parses a port given as text (a flag or a positional argument). */
-export function parsePort(text: string, options: { allowZero?: boolean } = {}): number {
+/**
+ * Parses a port given as text (a flag or a positional argument).
+ *
+ * @example
+ * ```ts
+ * import { parsePort } from "./net.ts";
+ * import { equal, throws } from "node:assert/strict";
+ * equal(parsePort("12000"), 12000);
+ * throws(() => parsePort("x", { label: "--port" }), /^RangeError: --port must be a whole number/);
+ * ```
+ */
+export function parsePort(text: string, options: PortRule = {}): number {
   return checkPort(/^\d+$/.test(text) ? Number(text) : NaN, options, text);
 }
 
@@ -63,27 +82,54 @@ export function ipFamily(address: string): 0 | 4 | 6 {
   return canonicalIPv6(address) === undefined ? 0 : 6;
 }
 
+/** An IPv6 literal with a scope (zone) id, `fe80::1%eth0`: the address and
+ * the zone. */
+const SCOPED_IPV6 = /^([0-9a-f:.]+)%([\w.-]+)$/i;
+
 /**
  * Resolves a host name or IP literal with the system resolver (so
- * `/etc/hosts` and `localhost` work). A literal is checked, not looked up.
+ * `/etc/hosts` and `localhost` work). A literal is checked, not looked up;
+ * an IPv6 literal may carry a scope id (`fe80::1%eth0`), kept in the
+ * address. `family` asks for an address of that family only (ping's `-4`
+ * and `-6`).
+ *
+ * @example
+ * ```ts
+ * import { resolveHost } from "./net.ts";
+ * import { deepStrictEqual, rejects } from "node:assert/strict";
+ * deepStrictEqual(await resolveHost("[fe80::1%lo]"), { address: "fe80::1%lo", family: 6 });
+ * await rejects(resolveHost("127.0.0.1", 6), /'127\.0\.0\.1' is an IPv4 address, not IPv6/);
+ * ```
  */
-export async function resolveHost(host: string): Promise<ResolvedHost> {
+export async function resolveHost(host: string, family?: 4 | 6): Promise<ResolvedHost> {
   const name = unbracket(host);
-  if (name.trim() === "") {
-    throw new TypeError("host must not be empty (0.0.0.0 or :: listens everywhere)");
+  if (name.trim() === "") throw new TypeError("host must not be empty");
+  const scoped = SCOPED_IPV6.exec(name);
+  const literal = ipFamily(scoped ? scoped[1]! : name);
+  if (literal !== 0) {
+    if (family !== undefined && literal !== family) {
+      throw new TypeError(`'${host}' is an IPv${literal} address, not IPv${family}`);
+    }
+    return { address: name, family: literal };
   }
-  const literal = ipFamily(name);
-  if (literal !== 0) return { address: name, family: literal };
   if (/^[\d.]+$/.test(name)) throw new TypeError(`'${host}' is not a valid IPv4 address`);
-  if (name.includes(":")) throw new TypeError(`'${host}' is not a valid IPv6 address`);
+  if (!needsLookup(name)) throw new TypeError(`'${host}' is not a valid IPv6 address`);
   try {
     // Loaded only for names: most runs give an address.
     const { lookup } = await import("node:dns/promises");
-    const { address, family } = await lookup(name);
-    return { address, family: family === 6 ? 6 : 4 };
+    const found = await lookup(name, { family: family ?? 0 });
+    return { address: found.address, family: found.family === 6 ? 6 : 4 };
   } catch {
-    throw new Deno.errors.NotFound(`cannot resolve host '${host}'`);
+    const which = family === undefined ? "" : ` to an IPv${family} address`;
+    throw new Deno.errors.NotFound(`cannot resolve host '${host}'${which}`);
   }
+}
+
+/** Whether {@linkcode resolveHost} asks the resolver about `host`: a name,
+ * not something written as an IP literal (digits and dots, or a colon). */
+export function needsLookup(host: string): boolean {
+  const name = unbracket(host);
+  return !/^[\d.]+$/.test(name) && !name.includes(":");
 }
 
 /** `127.0.0.1:12000` or `[::1]:12000`. */
@@ -92,11 +138,17 @@ export function formatAddress(hostname: string, port: number): string {
 }
 
 /** Compares IP addresses written in possibly different forms
- * (`::1` and `0:0:0:0:0:0:0:1`). */
+ * (`::1` and `0:0:0:0:0:0:0:1`; `fe80::1%eth0` and `fe80::1`). */
 export function sameAddress(a: string, b: string): boolean {
   if (a === b) return true;
-  const canonical = canonicalIPv6(a);
-  return canonical !== undefined && canonical === canonicalIPv6(b);
+  const canonical = canonicalIPv6(unscoped(a));
+  return canonical !== undefined && canonical === canonicalIPv6(unscoped(b));
+}
+
+/** An IPv6 address without its scope id: the runtime reports the source of
+ * a datagram from `fe80::1%eth0` as `fe80::1`. */
+function unscoped(address: string): string {
+  return address.replace(/%.*$/, "");
 }
 
 /** Describes a socket error as a short phrase, without a stack. */

@@ -32,6 +32,10 @@ export interface PingOptions {
   /** Host name or IP literal of the echo service.
    * @default {"127.0.0.1"} */
   host?: string;
+  /** The host's IP address, when the caller has resolved `host` already
+   * (the command line does, to check every target before the first send);
+   * `host` then only names the target. */
+  address?: string;
   /** The echo service's port, 1-65535.
    * @default {12000} */
   port?: number;
@@ -91,18 +95,25 @@ export interface RunPlan {
  * Checks a run's options against {@linkcode PING_RULES} (a `RangeError`
  * names the option, its limits and the value) and fills in the defaults.
  * `family` is the target's: an IPv4 datagram holds at most 65507 bytes.
+ * `labels` name the options in messages (the command line gives each flag
+ * as typed); by default an option is named as in {@linkcode PingOptions}.
  *
  * @example
  * ```ts
  * import { planRun } from "./ping_options.ts";
  * import { equal, throws } from "node:assert/strict";
  * equal(planRun({ interval: 0.2 }, 4).intervalMs, 200);
- * throws(() => planRun({ size: 65527 }, 4), RangeError);
+ * throws(() => planRun({ size: 65527 }, 4), /size must be at most 65507 bytes over IPv4/);
+ * throws(() => planRun({ size: 65527 }, 4, { size: "-s" }), /^RangeError: -s must be/);
  * ```
  */
-export function planRun(options: PingOptions, family: 4 | 6): RunPlan {
+export function planRun(
+  options: PingOptions,
+  family: 4 | 6,
+  labels: Partial<Record<keyof typeof PING_RULES, string>> = {},
+): RunPlan {
   const check = (name: keyof typeof PING_RULES, value: number) =>
-    checkNumber(name, value, PING_RULES[name].rule);
+    checkNumber(labels[name] ?? name, value, PING_RULES[name].rule);
   const count = options.count === undefined
     ? (options.deadline === undefined ? settings.count : Infinity)
     : check("count", options.count);
@@ -111,13 +122,16 @@ export function planRun(options: PingOptions, family: 4 | 6): RunPlan {
   const timeoutMs = check("timeout", options.timeout ?? settings.timeout) * 1000;
   const size = check("size", options.size ?? settings.size);
   const least = smallestRequest(count);
+  const sizeLabel = labels.size ?? "size";
   if (size < least) {
     throw new RangeError(
-      `size must be at least ${least} bytes (the request's record needs them), got ${size}`,
+      `${sizeLabel} must be at least ${least} bytes (the request's record needs them), got ${size}`,
     );
   }
   if (family === 4 && size > MAX_UDP_PAYLOAD_V4) {
-    throw new RangeError(`size must be at most ${MAX_UDP_PAYLOAD_V4} bytes over IPv4, got ${size}`);
+    throw new RangeError(
+      `${sizeLabel} must be at most ${MAX_UDP_PAYLOAD_V4} bytes over IPv4, got ${size}`,
+    );
   }
   const deadlineMs = options.deadline === undefined
     ? Infinity

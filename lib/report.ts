@@ -9,6 +9,7 @@
 import { styleText } from "node:util";
 import type { PingEvent, PingSummary } from "./events.ts";
 import type { HistogramRow, TimelineColumn } from "./stats.ts";
+import { isoTime } from "./log.ts";
 
 /** Colours text, or leaves it plain. */
 export type Paint = (color: "green" | "red" | "yellow" | "dim", text: string) => string;
@@ -44,9 +45,43 @@ export function formatG(value: number): string {
   return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
 }
 
-/** `PING 127.0.0.1:12000 (udp): 64 data bytes` */
-export function headerLine(target: string, size: number): string {
-  return `PING ${target} (udp): ${size} data bytes`;
+/**
+ * The first line, naming the host as given and the address pinged, as
+ * ping does: `PING localhost (127.0.0.1) port 12000 (udp): 64 data bytes`.
+ *
+ * @example
+ * ```ts
+ * import { headerLine } from "./report.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(headerLine("::1", "::1", 9, 64), "PING ::1 (::1) port 9 (udp): 64 data bytes");
+ * ```
+ */
+export function headerLine(host: string, address: string, port: number, size: number): string {
+  return `PING ${host} (${address}) port ${port} (udp): ${size} data bytes`;
+}
+
+/** How `-D` writes the time before a line: ping's seconds since the Unix
+ * epoch, or ISO 8601 local time with its offset. */
+export type TimestampFormat = "unix" | "iso";
+
+/**
+ * The time `-D` puts before a line: `[1764064800.123456] ` as iputils
+ * ping prints it (seconds and microseconds since the Unix epoch), or
+ * `[2025-11-25T10:00:00.123456+01:00] `.
+ *
+ * @example
+ * ```ts
+ * import { timestampPrefix } from "./report.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(timestampPrefix(1764064800123.456, "unix"), "[1764064800.123456] ");
+ * equal(timestampPrefix(0.5, "unix"), "[0.000500] ");
+ * ```
+ */
+export function timestampPrefix(ms: number, format: TimestampFormat): string {
+  if (format === "iso") return `[${isoTime(ms)}] `;
+  const micros = Math.round(ms * 1000);
+  const seconds = Math.floor(micros / 1_000_000);
+  return `[${seconds}.${String(micros - seconds * 1_000_000).padStart(6, "0")}] `;
 }
 
 /** The line ping prints for one event, or `undefined` for events it keeps

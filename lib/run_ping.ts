@@ -21,6 +21,8 @@ import {
   type RunOptions,
   summaryLines,
   targetSummaryLine,
+  type TimestampFormat,
+  timestampPrefix,
 } from "./report.ts";
 import type { TargetEvent } from "./targets.ts";
 import { renderSvg } from "./svg.ts";
@@ -29,7 +31,7 @@ import { EXIT_ERROR, printLine, write } from "./cli.ts";
 /** How a run is printed. */
 export interface Output {
   format: "text" | "json" | "json-lines";
-  /** Only the header and the summary. */
+  /** Only the header and the summary (no picture either), as ping -q. */
   quiet: boolean;
   /** Dots, as ping -f. */
   flood: boolean;
@@ -37,13 +39,17 @@ export interface Output {
   color: boolean;
   /** Write the run as an SVG chart to this file. */
   svg?: string;
-  /** The header's target and size. */
-  target: string;
+  /** The header's host (as given), address (resolved) and port. */
+  host: string;
+  address: string;
+  port: number;
   /** Several targets: each as given, `host:port`, in order. */
   targets?: string[];
   size: number;
   /** Kernel timestamps were asked for. */
   kernel: boolean;
+  /** `-D`: the time before each event line. */
+  timestamps?: TimestampFormat;
   /** The options, as `--json` reports them; `count` and `deadline` also
    * decide the exit status. */
   options: RunOptions;
@@ -80,7 +86,8 @@ export async function printRun(events: AsyncIterable<PingEvent>, output: Output)
   for await (const event of events) {
     if (!started && format === "text") {
       const kernel = output.kernel && event.type !== "notice";
-      printLine(headerLine(output.target, output.size) + (kernel ? ", kernel timestamps" : ""));
+      const header = headerLine(output.host, output.address, output.port, output.size);
+      printLine(header + (kernel ? ", kernel timestamps" : ""));
     }
     started = true;
     if (event.type === "notice") {
@@ -94,7 +101,7 @@ export async function printRun(events: AsyncIterable<PingEvent>, output: Output)
     if (output.flood) write(floodMark(event));
     else {
       const text = eventLine(event, paint);
-      if (text !== undefined) printLine(text);
+      if (text !== undefined) printLine(stamped(output, text));
     }
   }
   return EXIT_ERROR;
@@ -112,7 +119,9 @@ async function finish(
   else {
     if (output.flood && !quiet) write("\n");
     for (const text of summaryLines(summary)) printLine(text);
-    if (output.color) { for (const text of pictureLines(summary, colored)) printLine(text); }
+    if (output.color && !quiet) {
+      for (const text of pictureLines(summary, colored)) printLine(text);
+    }
   }
   if (output.svg && records) {
     const svg = renderSvg({
@@ -149,7 +158,7 @@ export async function printMany(
     if (event.type === "summary") summaries.set(target, event.summary);
     if (output.format !== "text" || output.quiet) continue;
     const text = eventLine(event, paint);
-    if (text !== undefined) printLine(`${target} : ${text}`);
+    if (text !== undefined) printLine(stamped(output, `${target} : ${text}`));
   }
   const ordered = [...summaries.values()].sort((a, b) => order(output, a) - order(output, b));
   if (output.format === "json") printLine(jsonText(ordered, 2));
@@ -159,6 +168,12 @@ export async function printMany(
   }
   const { count, deadline } = output.options;
   return ordered.every((summary) => exitStatus(summary, count, deadline) === 0) ? 0 : 1;
+}
+
+/** A line with `-D`'s time before it, when asked for. */
+function stamped(output: Output, text: string): string {
+  if (output.timestamps === undefined) return text;
+  return timestampPrefix(performance.timeOrigin + performance.now(), output.timestamps) + text;
 }
 
 /** Where a summary's target stands in the order the targets were given. */

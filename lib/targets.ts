@@ -15,6 +15,8 @@ export interface Target {
   host: string;
   /** Port, 1-65535. */
   port: number;
+  /** The host's address, once resolved. */
+  address?: string;
 }
 
 /** An event of one of several runs, with the target it belongs to. */
@@ -31,22 +33,47 @@ const TARGET = /^(\[[^\]]+\]|[^:\s]+):(\d+)$/;
 /**
  * Reads the positional arguments: `[host] [port]` (one target, defaults
  * from settings.ts) or one or more `host:port` (`[v6]:port`) targets.
+ * `portFlag` is the port given by flag (`--port`, named as typed by
+ * `portFlagName`), which stands in for a positional port.
  *
  * @example
  * ```ts
  * import { parseTargets } from "./targets.ts";
- * import { deepStrictEqual } from "node:assert/strict";
+ * import { deepStrictEqual, throws } from "node:assert/strict";
  * deepStrictEqual(parseTargets(["a:1", "[::1]:2"]), [{ host: "a", port: 1 }, { host: "::1", port: 2 }]);
+ * deepStrictEqual(parseTargets(["a"], "7"), [{ host: "a", port: 7 }]);
+ * throws(() => parseTargets(["12000", "127.0.0.1"]), /host and port look swapped/);
  * ```
  */
-export function parseTargets(positionals: string[]): Target[] {
+export function parseTargets(
+  positionals: string[],
+  portFlag?: string,
+  portFlagName = "--port",
+): Target[] {
   const [first, second] = positionals;
-  if (first === undefined) return [{ host: settings.host, port: settings.port }];
+  const flagged = portFlag === undefined ? undefined : parsePort(portFlag, { label: portFlagName });
+  if (first === undefined) return [{ host: settings.host, port: flagged ?? settings.port }];
   if (!TARGET.test(first)) {
     if (positionals.length > 2) {
       throw new TypeError(`unexpected argument '${positionals[2]}' (see --help)`);
     }
-    return [{ host: first, port: second === undefined ? settings.port : parsePort(second) }];
+    if (second !== undefined && flagged !== undefined) {
+      throw new TypeError(`give the port once: '${second}' or ${portFlagName}`);
+    }
+    if (ALL_DIGITS.test(first) && (second === undefined || !ALL_DIGITS.test(second))) {
+      throw new TypeError(
+        second === undefined
+          ? `'${first}' looks like a port: give the host first (client.ts HOST ${first})`
+          : `host and port look swapped: write client.ts ${second} ${first}`,
+      );
+    }
+    const port = second === undefined ? flagged ?? settings.port : parsePort(second);
+    return [{ host: first, port }];
+  }
+  // Several targets each carry their port: the command line refuses
+  // --port there as a flag of another mode.
+  if (flagged !== undefined && positionals.length === 1) {
+    throw new TypeError(`give the port once: in '${first}' or with ${portFlagName}`);
   }
   return positionals.map((text) => {
     const match = TARGET.exec(text);
@@ -54,6 +81,8 @@ export function parseTargets(positionals: string[]): Target[] {
     return { host: unbracket(match[1]!), port: parsePort(match[2]!) };
   });
 }
+
+const ALL_DIGITS = /^\d+$/;
 
 /**
  * Runs several event streams at once and yields their events as they come,

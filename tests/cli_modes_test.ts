@@ -247,7 +247,10 @@ Deno.test("errors come before the header: a bad address prints one line and no P
   const result = await runScript("client.ts", ["41701", "-c", "1"]);
   assertEquals(result.code, 2);
   assertEquals(result.stdout, "");
-  assertEquals(result.stderr, "client.ts: '41701' is not a valid IPv4 address\n");
+  assertEquals(
+    result.stderr,
+    "client.ts: '41701' looks like a port: give the host first (client.ts HOST 41701)\n",
+  );
 });
 
 Deno.test("a pipe closed early (| head -1) stops the client at once, quietly, as ping's SIGPIPE status", async () => {
@@ -267,7 +270,7 @@ Deno.test("a pipe closed early (| head -1) stops the client at once, quietly, as
   const elapsed = performance.now() - started;
   assertEquals(
     decoder.decode(stdout).split("\n")[0],
-    `PING 127.0.0.1:${echo.port} (udp): 64 data bytes`,
+    `PING 127.0.0.1 (127.0.0.1) port ${echo.port} (udp): 64 data bytes`,
   );
   assertEquals(decoder.decode(stderr), "");
   // 100 pings at 50 ms take 5 s: stopping at once takes a small part of it.
@@ -356,7 +359,11 @@ Deno.test("every flag is accepted in the modes the table gives it and refused in
     chat: ["--chat"],
     send: ["--send", "hi"],
   };
-  const value: Record<string, string[]> = { svg: ["/dev/null"], send: ["hi"] };
+  const value: Record<string, string[]> = {
+    svg: ["/dev/null"],
+    send: ["hi"],
+    "timestamp-format": ["iso"],
+  };
   for (const [name, flag] of Object.entries(FLAGS)) {
     if (name === "help" || name === "version" || name === "chat" || name === "send") continue;
     const given = flag.type === "string" ? [`--${name}`, ...(value[name] ?? ["1"])] : [`--${name}`];
@@ -446,4 +453,175 @@ Deno.test("--send after a stall (SIGSTOP, SIGCONT) neither bursts nor skips a se
   const after = sent.filter(({ seq }) => seq >= Number(resumedSeq));
   const gaps = after.slice(1).map(({ at }, i) => at - after[i]!.at);
   assert(gaps.every((gap) => gap > 100), `ms between sends after the stall: ${gaps.join(" ")}`);
+});
+
+Deno.test("--svg is checked before the run: a directory, a missing folder, an empty name; one line, exit 2, nothing sent", async () => {
+  await using echo = await server([]);
+  const folder = await Deno.makeTempDir();
+  const cases: [string, RegExp][] = [
+    [folder, /^client\.ts: --svg '.*' is a directory: give a file name$/],
+    [
+      `${folder}/missing/run.svg`,
+      /^client\.ts: --svg '.*\/missing\/run\.svg': its folder does not exist$/,
+    ],
+    ["", /^client\.ts: --svg needs a file name$/],
+  ];
+  try {
+    for (const [file, pattern] of cases) {
+      const result = await runScript("client.ts", [
+        "127.0.0.1",
+        String(echo.port),
+        "-c",
+        "2",
+        "-i",
+        "0.05",
+        `--svg=${file}`,
+      ], { permissions: ["--allow-net", "--allow-write"] });
+      assertEquals([result.code, result.stdout], [2, ""], `--svg '${file}': ${result.stderr}`);
+      assertMatch(result.stderr.trimEnd(), pattern);
+      assertEquals(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
+    }
+    // The check leaves nothing behind in the folder.
+    assertEquals(await Array.fromAsync(Deno.readDir(folder)), []);
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
+  await echo.stop();
+  assert(!echo.lines.some((line) => / bytes "PING /.test(line)), echo.lines.join("\n"));
+});
+
+Deno.test("-D puts ping's [seconds.microseconds] before each reply and loss line; --timestamp-format iso an ISO 8601 time", async () => {
+  await using lossy = await server(["--loss", "0.5", "--seed", "3", "-q"]);
+  const args = ["-c", "6", "-i", "0.02", "-W", "0.2"];
+  const before = Date.now() / 1000;
+  const unix = await runClient(lossy.port, [...args, "-D"]);
+  const after = Date.now() / 1000;
+  assertEquals(unix.code, 0, unix.stderr);
+  const lines = unix.stdout.split("\n");
+  assertMatch(lines[0]!, /^PING /);
+  const events = lines.filter((line) => /bytes from|Request timeout/.test(line));
+  assertEquals(events.length, 6, unix.stdout);
+  for (const line of events) {
+    const match = /^\[(\d+\.\d{6})\] (\d+ bytes from |Request timeout for seq=)/.exec(line);
+    assert(match !== null, line);
+    const at = Number(match[1]);
+    assert(at >= before && at <= after, `${line}: not within the run`);
+  }
+  assert(lines.some((line) => /^\d+ packets transmitted/.test(line)), unix.stdout);
+  const iso = await runClient(lossy.port, [...args, "--timestamp-format", "iso"]);
+  const isoEvents = iso.stdout.split("\n").filter((line) =>
+    /bytes from|Request timeout/.test(line)
+  );
+  assertEquals(isoEvents.length, 6, iso.stdout);
+  for (const line of isoEvents) {
+    assertMatch(line, /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}([+-]\d\d:\d\d|Z)\] /);
+  }
+  // Several targets: the time comes first, as fping prints it.
+  const many = await runScript("client.ts", [
+    `127.0.0.1:${lossy.port}`,
+    `127.0.0.1:${lossy.port}`,
+    "-c",
+    "1",
+    "-W",
+    "0.2",
+    "-D",
+  ]);
+  assertMatch(many.stdout, /^\[\d+\.\d{6}\] 127\.0\.0\.1:\d+ : /m);
+});
+
+Deno.test("-i, -W and -w take durations with units; a bare number is seconds", async () => {
+  await using echo = await server(["-q"]);
+  const result = await runClient(echo.port, [
+    "-c",
+    "3",
+    "-i",
+    "20ms",
+    "-W",
+    "1s",
+    "-w",
+    "1m",
+    "--json",
+    "-q",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const { options } = JSON.parse(result.stdout);
+  assertEquals([options.interval, options.timeout, options.deadline], [0.02, 1, 60]);
+  const bare = await runClient(echo.port, ["-c", "2", "-i", "0.02", "-W", "2", "--json", "-q"]);
+  assertEquals(JSON.parse(bare.stdout).options.timeout, 2);
+});
+
+Deno.test("the header names the host and the address pinged; -4 resolves to IPv4; --port gives the port", async () => {
+  await using echo = await server(["-q"]);
+  const result = await runScript("client.ts", [
+    "localhost",
+    "-4",
+    "--port",
+    String(echo.port),
+    "-c",
+    "1",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(
+    result.stdout.split("\n")[0],
+    `PING localhost (127.0.0.1) port ${echo.port} (udp): 64 data bytes`,
+  );
+  assertMatch(
+    result.stdout,
+    new RegExp(`^--- localhost:${echo.port} udp ping statistics ---$`, "m"),
+  );
+  const chat = await runScript("client.ts", ["--chat", "--port", String(echo.port)], {
+    stdin: "hi\n",
+  });
+  assertEquals(chat.stdout, `reply from 127.0.0.1:${echo.port}: hi\n`);
+});
+
+Deno.test("harmless combinations are accepted: --no-color with --chat; -q with --send prints nothing per datagram", async () => {
+  await using echo = await server([]);
+  const chat = await runClient(echo.port, ["--chat", "--no-color"], { stdin: "hi\n" });
+  assertEquals([chat.code, chat.stdout], [0, `reply from 127.0.0.1:${echo.port}: hi\n`]);
+  const beacon = await runClient(echo.port, ["--send", "x", "-c", "2", "-i", "0.01", "-q"]);
+  assertEquals([beacon.code, beacon.stdout, beacon.stderr], [0, "", ""]);
+  await echo.stop();
+  assertEquals(
+    echo.lines.filter((line) => / bytes "x"/.test(line)).length,
+    2,
+    echo.lines.join("\n"),
+  );
+});
+
+Deno.test({
+  name: "an IPv6 link-local address with its scope id (fe80::1%lo) is pinged",
+  ignore: namespaceMissing !== undefined,
+  async fn() {
+    const deno = Deno.execPath();
+    const log = await Deno.makeTempFile();
+    // A private network namespace: lo gets a link-local address, and the
+    // port is free there whatever runs on the host.
+    const script = [
+      "ip link set lo up && ip addr add fe80::1/64 dev lo",
+      `"${deno}" run --allow-net server.ts --host :: --port 45300 -q > "${log}" 2>&1 &`,
+      `i=0; until grep -q listening "${log}" || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`,
+      `"${deno}" run --allow-net client.ts fe80::1%lo 45300 -c 2 -i 0.05`,
+      "status=$?; kill %1; exit $status",
+    ].join("\n");
+    try {
+      const { code, stdout, stderr } = await new Deno.Command("unshare", {
+        args: ["-n", "sh", "-c", script],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = decoder.decode(stdout);
+      assertEquals(code, 0, text + decoder.decode(stderr));
+      assertEquals(
+        text.split("\n")[0],
+        "PING fe80::1%lo (fe80::1%lo) port 45300 (udp): 64 data bytes",
+      );
+      assertMatch(text, /^64 bytes from \[fe80::1\]:45300: seq=2 /m);
+      assertMatch(text, /2 packets transmitted, 2 received, 0% packet loss/);
+    } finally {
+      await Deno.remove(log);
+    }
+  },
 });

@@ -4,7 +4,14 @@
  */
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { ROOT, runClient, runScript, startServerProcess, udpSocket } from "./helpers.ts";
+import {
+  ROOT,
+  runClient,
+  runScript,
+  SCRIPT_TIMEOUT_MS,
+  startServerProcess,
+  udpSocket,
+} from "./helpers.ts";
 
 /** Two pings to `port` get no reply: two timeouts, 100% loss, no rtt
  * lines, exit 1. */
@@ -39,7 +46,7 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
     const client = await runClient(server.port, ["-c", "3", "-i", "0.05"]);
     assertEquals(client.code, 0, client.stderr);
     const lines = client.stdout.trimEnd().split("\n");
-    assertEquals(lines[0], `PING 127.0.0.1:${server.port} (udp): 64 data bytes`);
+    assertEquals(lines[0], `PING 127.0.0.1 (127.0.0.1) port ${server.port} (udp): 64 data bytes`);
     for (const [i, seq] of [1, 2, 3].entries()) {
       assertMatch(
         lines[i + 1]!,
@@ -196,48 +203,71 @@ Deno.test("--help on both scripts lists every flag with its default", async () =
 const BAD_CLIENT_ARGS: [string[], RegExp][] = [
   [["-c", "-5"], /option '-c' needs a value, got '-5'/],
   [["-c", "0"], /-c must be a whole number from 1 to 4294967296, got '0'/],
+  [["--count", "0"], /--count must be a whole number from 1 to 4294967296, got '0'/],
   [["-c", "abc"], /-c must be a whole number from 1 to 4294967296, got 'abc'/],
   [["-c", "1e309"], /-c must be a whole number from 1 to 4294967296, got '1e309'/],
   [["-c", "Infinity"], /-c must be a whole number from 1 to 4294967296, got 'Infinity'/],
   [["-c", "1.5"], /-c must be a whole number/],
   [
     ["-i", "0"],
-    /-i must be a number above 0 and at most 86400, got '0' \(-f sends as fast as replies come\)/,
+    /-i must be a duration above 0 s and at most 86400 s, got '0' \(-f sends as fast as replies come\)/,
   ],
-  [["-i", "0.000"], /-i must be a number above 0 and at most 86400, got '0\.000'/],
-  [["-i", "1e400"], /-i must be a number above 0 and at most 86400, got '1e400'/],
-  [["-i", "1e308"], /-i must be a number above 0 and at most 86400, got '1e308'/],
-  [["-W", "3000000"], /-W must be a number above 0 and at most 86400, got '3000000'/],
-  [["-w", "3000000"], /-w must be a number above 0 and at most 86400, got '3000000'/],
+  [["-i", "0.000"], /-i must be a duration above 0 s and at most 86400 s, got '0\.000'/],
+  [["--interval", "0ms"], /--interval must be a duration above 0 s .*, got '0ms' \(-f sends/],
+  [["-i", "1e400"], /-i must be a duration above 0 s and at most 86400 s, got '1e400'/],
+  [["-i", "1e308"], /-i must be a duration above 0 s and at most 86400 s, got '1e308'/],
+  [["-i", "2d"], /-i must be a duration .*, got '2d' \(seconds, or 200ms, 5s, 1m\)/],
+  [["-W", "3000000"], /-W must be a duration above 0 s and at most 86400 s, got '3000000'/],
+  [["--timeout", "25h"], /--timeout must be a duration above 0 s and at most 86400 s, got '25h'/],
+  [["-w", "3000000"], /-w must be a duration above 0 s and at most 86400 s, got '3000000'/],
   [["-s", "70000"], /-s must be a whole number from 0 to 65527, got '70000'/],
-  [["-s", "0"], /size must be at least 34 bytes \(the request's record needs them\), got 0/],
-  [["-c", "1", "-s", "10"], /size must be at least 33 bytes/],
+  [["-s", "0"], /-s must be at least 34 bytes \(the request's record needs them\), got 0/],
+  [["-c", "1", "--size", "10"], /--size must be at least 33 bytes/],
   [["--send", "hi", "--json"], /--json does not apply to --send/],
   [["--send", "hi", "-f"], /-f does not apply to --send/],
   [["--send", "hi", "-s", "500"], /-s does not apply to --send/],
+  [["--send", "hi", "--flood"], /--flood does not apply to --send/],
   [["--chat", "-c", "1"], /-c does not apply to --chat/],
   [["--chat", "--json"], /--json does not apply to --chat/],
   [["--chat", "--send", "hi"], /choose one of --chat and --send/],
+  [["--chat", "127.0.0.1:1", "127.0.0.1:2"], /--chat talks to one server: unexpected argument/],
+  [["--send", "hi", "127.0.0.1:1", "127.0.0.1:2"], /--send talks to one server: unexpected/],
+  [["--chat", "127.0.0.1", "1", "extra"], /unexpected argument 'extra'/],
   [["--retries", "3"], /--retries does not apply to ping mode/],
   [["-f", "a:1", "b:2"], /-f does not apply to several targets/],
   [["--svg", "x.svg", "a:1", "b:2"], /--svg does not apply to several targets/],
+  [["--port", "1", "a:1", "b:2"], /--port does not apply to several targets/],
   [["-c"], /option '-c' needs a value/],
   [["--json", "--json-lines"], /choose one of --json and --json-lines/],
+  [["-f", "-i", "0.5"], /-f sends as fast as replies come: drop -i/],
+  [["--json", "-v"], /-v adds to text lines; --json has none/],
+  [["-D", "--json"], /-D adds to text lines; --json has none/],
+  [["--json-lines", "-D"], /-D adds to text lines; --json-lines has none/],
+  [["--timestamp-format", "ctime"], /--timestamp-format must be unix or iso, got 'ctime'/],
+  [["--send", "", "--utc"], /--utc applies to \{now\} in a text; --send '' sends no text/],
+  [["-4", "-6"], /choose one of -4 and -6/],
+  [["-4", "::1"], /'::1' is an IPv6 address, not IPv4/],
+  [["-6", "127.0.0.1"], /'127\.0\.0\.1' is an IPv4 address, not IPv6/],
   [["::zz", "12000"], /'::zz' is not a valid IPv6 address/],
   [["256.0.0.1", "12000"], /'256\.0\.0\.1' is not a valid IPv4 address/],
   [["-W", "-1"], /option '-W' needs a value/],
-  [["-W=x"], /-W must be a number above 0/],
-  [["-s", "65508"], /size must be at most 65507 bytes over IPv4, got 65508/],
-  [["-w", "0"], /-w must be a number above 0/],
+  [["-W=x"], /-W must be a duration above 0 s/],
+  [["-s", "65508"], /-s must be at most 65507 bytes over IPv4, got 65508/],
+  [["-w", "0"], /-w must be a duration above 0 s/],
   [["--retries", "-1"], /option '--retries' needs a value/],
   [["127.0.0.1", "70000"], /port must be a whole number from 1 to 65535, got '70000'/],
   [["127.0.0.1", "0"], /port must be a whole number from 1 to 65535, got '0'/],
   [["127.0.0.1", "http"], /port must be a whole number from 1 to 65535, got 'http'/],
+  [["--port", "http"], /--port must be a whole number from 1 to 65535, got 'http'/],
+  [["127.0.0.1", "1", "--port", "2"], /give the port once: '1' or --port/],
+  [["127.0.0.1:1", "--port", "2"], /give the port once: in '127\.0\.0\.1:1' or with --port/],
+  [["12000", "127.0.0.1"], /host and port look swapped: write client\.ts 127\.0\.0\.1 12000/],
   [["127.0.0.1", "1", "extra"], /unexpected argument 'extra'/],
   [["--bogus"], /unknown option '--bogus'/],
   [["-x"], /unknown option '-x'/],
   [["nonexistent.invalid", "12000", "-c", "1"], /cannot resolve host 'nonexistent\.invalid'/],
   [["300.1.1.1", "12000", "-c", "1"], /'300\.1\.1\.1' is not a valid IPv4 address/],
+  [["", "12000"], /host must not be empty$/],
 ];
 
 Deno.test("client.ts rejects every bad argument with one line and exit 2", async () => {
@@ -308,7 +338,7 @@ Deno.test("server.ts reports a port already in use with one line and exit 2", as
 });
 
 const LINE_SHAPES = [
-  /^PING 127\.0\.0\.1:\d+ \(udp\): 64 data bytes$/,
+  /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes$/,
   /^64 bytes from 127\.0\.0\.1:\d+: seq=\d+ time=\d+(\.\d+)? ms( \(DUP!\)| \(late\))?$/,
   /^Request timeout for seq=\d+$/,
   /^$/,
@@ -420,6 +450,65 @@ Deno.test({
     } finally {
       await server.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "client.ts -q on a terminal prints only the header and ping's summary, no picture",
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    await using server = await startServerProcess(["--quiet"]);
+    const screen = await runInTerminal(
+      ["client.ts", "127.0.0.1", String(server.port), "-c", "3", "-i", "0.01", "-q"],
+      false,
+    );
+    assertMatch(screen, /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\)/);
+    assertMatch(screen, /3 packets transmitted, 3 received/);
+    assert(!screen.includes("bytes from"), screen);
+    assert(!screen.includes("rtt per request") && !screen.includes("│"), screen);
+  },
+});
+
+Deno.test({
+  name:
+    "client.ts asks for its permissions before the first send: the time spent answering is not a round trip",
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    await using server = await startServerProcess(["--quiet"]);
+    const command = [Deno.execPath(), "run", "client.ts", "127.0.0.1", String(server.port)]
+      .concat(["-c", "2", "-i", "0.05", "-W", "0.5", "--no-color"]);
+    const child = new Deno.Command("script", {
+      args: ["-qec", command.map((arg) => `'${arg}'`).join(" "), "/dev/null"],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+      clearEnv: true,
+      signal: AbortSignal.timeout(SCRIPT_TIMEOUT_MS),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let screen = "";
+    let prompts = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      screen += value;
+      const shown = screen.split("Allow?").length - 1;
+      if (shown > prompts) {
+        prompts = shown;
+        // A person takes longer to answer than the run's timeout.
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        await writer.write(new TextEncoder().encode("y\n"));
+      }
+    }
+    await writer.close().catch(() => {});
+    assertEquals((await child.status).code, 0, screen);
+    assert(prompts >= 1, screen);
+    assert(screen.lastIndexOf("Allow?") < screen.indexOf("PING 127"), screen);
+    assertMatch(screen, /2 packets transmitted, 2 received, 0% packet loss/);
+    assert(!screen.includes("(late)") && !screen.includes("Request timeout"), screen);
   },
 });
 
@@ -657,34 +746,58 @@ Deno.test({
 });
 
 Deno.test("client.ts runs with --allow-net narrowed to one server and the bind address", async () => {
-  const server = await startServerProcess(["--quiet"]);
-  try {
-    const narrowed = [`--allow-net=127.0.0.1:${server.port},0.0.0.0`];
-    const allowed = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port),
-      "-c",
-      "2",
-      "-i",
-      "0.01",
-    ], {
-      permissions: narrowed,
-    });
-    assertEquals(allowed.code, 0, allowed.stderr);
-    // Anywhere else: refused by the permission, reported as an error, exit 1.
-    const other = await runScript("client.ts", [
-      "127.0.0.1",
-      String(server.port + 1),
-      "-c",
-      "1",
-      "-W",
-      "0.1",
-    ], {
-      permissions: narrowed,
-    });
-    assertEquals(other.code, 1);
-    assertMatch(other.stdout, /1 packets transmitted, 0 received, \+1 errors, 100% packet loss/);
-  } finally {
-    await server.stop();
+  await using server = await startServerProcess(["--quiet"]);
+  const narrowed = [`--allow-net=127.0.0.1:${server.port},0.0.0.0`];
+  const args = (port: number) => ["127.0.0.1", String(port), "-c", "2", "-i", "0.01", "-W", "0.1"];
+  const allowed = await runScript("client.ts", args(server.port), { permissions: narrowed });
+  assertEquals(allowed.code, 0, allowed.stderr);
+  // Anywhere else: refused before anything is sent, in one line.
+  const other = await runScript("client.ts", args(server.port + 1), { permissions: narrowed });
+  assertEquals([other.code, other.stdout], [2, ""]);
+  assertOneLineError(
+    other.stderr,
+    new RegExp(
+      `^client\\.ts: network permission denied: the client needs to send to 127\\.0\\.0\\.1:${
+        server.port + 1
+      } \\(run with --allow-net\\)$`,
+    ),
+  );
+});
+
+Deno.test("client.ts without --allow-net says so in one line, in its own words, before anything is printed", async () => {
+  const cases: [string[], RegExp][] = [
+    [["127.0.0.1", "9"], /the client needs a socket on 0\.0\.0\.0:0 \(run with --allow-net\)$/],
+    [["::1", "9"], /the client needs a socket on \[::\]:0 \(run with --allow-net\)$/],
+    [["localhost", "9"], /the client needs to look up 'localhost' \(run with --allow-net\)$/],
+    [["127.0.0.1:9", "127.0.0.1:10"], /the client needs a socket on 0\.0\.0\.0:0/],
+    [["127.0.0.1", "9", "--chat"], /the client needs a socket on 0\.0\.0\.0:0/],
+    [["127.0.0.1", "9", "--send", "hi"], /the client needs a socket on 0\.0\.0\.0:0/],
+  ];
+  for (const [args, pattern] of cases) {
+    // No terminal to prompt on: a permission not given is denied.
+    const result = await runScript("client.ts", args, { permissions: [], stdin: "" });
+    assertEquals([result.code, result.stdout], [2, ""], `${args.join(" ")}: ${result.stderr}`);
+    assertOneLineError(result.stderr, new RegExp(`^client\\.ts: network permission denied: `));
+    assertMatch(result.stderr.trimEnd(), pattern);
   }
+});
+
+Deno.test("several targets: a bad target or size is refused before anything is sent to the good ones", async () => {
+  await using server = await startServerProcess([]);
+  const good = `127.0.0.1:${server.port}`;
+  const cases: [string[], RegExp][] = [
+    [[good, "nosuch.invalid:45001"], /^client\.ts: cannot resolve host 'nosuch\.invalid'$/],
+    [[good, "127.0.0.300:45001"], /^client\.ts: '127\.0\.0\.300' is not a valid IPv4 address$/],
+    [
+      ["[::1]:45001", good, "-s", "65520"],
+      new RegExp(`^client\\.ts: ${good}: -s must be at most 65507 bytes over IPv4, got 65520$`),
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await runScript("client.ts", [...args, "-c", "3", "-i", "0.05"]);
+    assertEquals([result.code, result.stdout], [2, ""], `${args.join(" ")}: ${result.stderr}`);
+    assertOneLineError(result.stderr, pattern);
+  }
+  const stopped = await server.stop();
+  assert(!/ bytes "PING /.test(stopped.stdout), `the server heard a ping:\n${stopped.stdout}`);
 });

@@ -417,3 +417,26 @@ Deno.test("parseTargets() reads host port, host:port lists and [v6]:port", () =>
   assertThrows(() => parseTargets(["a:70000"]), RangeError);
   assertThrows(() => parseTargets(["h", "1", "2"]), TypeError);
 });
+
+Deno.test("parseTargets() takes the port from --port, once, and says when host and port look swapped", () => {
+  assertEquals(parseTargets(["h"], "7"), [{ host: "h", port: 7 }]);
+  assertEquals(parseTargets([], "7"), [{ host: "127.0.0.1", port: 7 }]);
+  assertThrows(() => parseTargets(["h", "1"], "2"), /^TypeError: give the port once/);
+  assertThrows(() => parseTargets(["h:1"], "2"), /^TypeError: give the port once/);
+  assertThrows(() => parseTargets(["h"], "x", "--port"), /^RangeError: --port must be/);
+  assertThrows(
+    () => parseTargets(["12000", "localhost"]),
+    /^TypeError: host and port look swapped: write client\.ts localhost 12000$/,
+  );
+  assertThrows(() => parseTargets(["12000"]), /^TypeError: '12000' looks like a port/);
+});
+
+Deno.test("ping() sends to a resolved address without looking the host up again, and names the target by its host", async () => {
+  await using server = await serve({ port: 0 });
+  const host = "name.invalid"; // never looked up: the address is given
+  const events = await collect(
+    ping({ host, address: "127.0.0.1", port: server.addr.port, count: 2, ...fast }),
+  );
+  const summary = summaryOf(events);
+  assertEquals([summary.received, summary.target], [2, `${host}:${server.addr.port}`]);
+});

@@ -75,10 +75,10 @@ Deno.test({
     });
     assertMatch(
       kernel.stdout,
-      /^PING 127\.0\.0\.1:\d+ \(udp\): 64 data bytes, kernel timestamps$/m,
+      /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes, kernel timestamps$/m,
     );
     const runtime = await runScript("client.ts", args);
-    assertMatch(runtime.stdout, /^PING 127\.0\.0\.1:\d+ \(udp\): 64 data bytes$/m);
+    assertMatch(runtime.stdout, /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes$/m);
     const json = await runScript("client.ts", [...args, "--json"], {
       permissions: ["--allow-net", "--allow-ffi"],
     });
@@ -161,5 +161,5 @@ Deno.test("without --allow-ffi the client uses the runtime's socket and says not
     permissions: ["--allow-net", "--no-prompt"],
   });
   assertEquals(result.stderr, "");
-  assertMatch(result.stdout, /^PING 127\.0\.0\.1:9 \(udp\): 64 data bytes$/m);
+  assertMatch(result.stdout, /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port 9 \(udp\): 64 data bytes$/m);
 });

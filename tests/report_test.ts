@@ -113,7 +113,10 @@ Deno.test("summaryLines() adds a reorder/late/stray line only when one is non-ze
 
 Deno.test("eventLine() prints ping's reply, DUP and timeout lines", () => {
   const from = "127.0.0.1:12000";
-  assertEquals(headerLine(from, 64), "PING 127.0.0.1:12000 (udp): 64 data bytes");
+  assertEquals(
+    headerLine("localhost", "127.0.0.1", 12000, 64),
+    "PING localhost (127.0.0.1) port 12000 (udp): 64 data bytes",
+  );
   assertEquals(
     eventLine({
       type: "reply",
