@@ -19,6 +19,11 @@
  *   A clock hand goes round the table for one; when the buckets under it
  *   are all in debt, a new source is refused (and counted) until one has
  *   refilled, which an emptied bucket does in `max(1, rate) / rate` s.
+ * - A client that keeps within its rate and burst is never refused: a
+ *   token counts when a millionth of a bucket short of whole (float error
+ *   on a schedule exactly at the rate), and a clock that steps back (the
+ *   `--fast` socket's kernel times are wall-clock times) restarts the
+ *   count from there instead of earning nothing until it catches up.
  *
  * @module
  */
@@ -39,6 +44,17 @@ export const ADDRESS_RATE_FACTOR = 8;
 /** How many buckets under the clock hand a new client looks at for one
  * that has refilled: a bounded cost per datagram, never a table scan. */
 const EVICTION_SCAN = 8;
+
+/**
+ * How far short of a token, as a part of the bucket, still counts as one.
+ * Refills add `elapsed × rate / 1000`, which floats cannot hold exactly
+ * (1000 / 3 ms earns 0.9999999999999999 at 3/s), and the error grows with
+ * every datagram between two full buckets; times near 1.8e12 ms come in
+ * steps of 2^-12 ms, which costs up to `rate × 2.4e-7` tokens. A millionth
+ * of the bucket covers both, many times over, and lets through at most
+ * that much more than one burst.
+ */
+const TOKEN_SLACK = 1e-6;
 
 import { addressKey, clientKey } from "./net.ts";
 
@@ -90,6 +106,9 @@ export class RateLimiter {
   readonly #burst: number;
   readonly #addressRate: number;
   readonly #addressBurst: number;
+  /** Tokens that may be missing, each bucket's burst × TOKEN_SLACK. */
+  readonly #slack: number;
+  readonly #addressSlack: number;
   readonly #capacity: number;
   readonly #addresses = new Map<number | string, AddressBuckets>();
   readonly #sources = new Map<number | string, SourceBucket>();
@@ -119,6 +138,8 @@ export class RateLimiter {
     this.#burst = Math.max(1, ratePerSecond);
     this.#addressRate = ratePerSecond * ADDRESS_RATE_FACTOR;
     this.#addressBurst = Math.max(1, this.#addressRate);
+    this.#slack = this.#burst * TOKEN_SLACK;
+    this.#addressSlack = this.#addressBurst * TOKEN_SLACK;
     this.#capacity = capacity;
   }
 
@@ -143,8 +164,8 @@ export class RateLimiter {
     refill(source, this.#rate, this.#burst, now);
     refill(total, this.#addressRate, this.#addressBurst, now);
     if (
-      source.tokens < Math.min(cost, this.#burst) ||
-      total.tokens < Math.min(cost, this.#addressBurst)
+      source.tokens + this.#slack < Math.min(cost, this.#burst) ||
+      total.tokens + this.#addressSlack < Math.min(cost, this.#addressBurst)
     ) {
       source.refused++;
       return false;
@@ -155,17 +176,18 @@ export class RateLimiter {
   }
 
   /**
-   * Requests from `hostname:port` refused for its rate since the last call
-   * (or since it was first seen): returns the count and resets it, so that
-   * a stamped reply can tell the client which of its losses were the
-   * limit's. A count is lost with its bucket when the client is forgotten.
+   * Requests from `hostname:port` refused for its rate and not yet taken:
+   * returns up to `most` of them and keeps the rest, so that a stamped
+   * reply tells the client which of its losses were the limit's, and one
+   * with no room for them leaves them to the next. A count is lost with its
+   * bucket when the client is forgotten.
    */
-  takeRefused(hostname: string, port: number): number {
+  takeRefused(hostname: string, port: number, most: number = Infinity): number {
     const source = this.#sources.get(clientKey(hostname, port));
     if (source === undefined) return 0;
-    const refused = source.refused;
-    source.refused = 0;
-    return refused;
+    const taken = Math.min(source.refused, most);
+    source.refused -= taken;
+    return taken;
   }
 
   /** Client buckets remembered, at most the capacity. */
@@ -241,10 +263,12 @@ export class RateLimiter {
 }
 
 /** Adds the tokens earned since the bucket was last counted, up to `burst`.
- * A clock that steps back earns nothing. */
+ * A clock that steps back earns nothing for the step, and counts on from
+ * where it now stands. */
 function refill(bucket: Bucket, ratePerSecond: number, burst: number, now: number): void {
-  if (now <= bucket.updatedAt) return;
-  const earned = ((now - bucket.updatedAt) * ratePerSecond) / 1000;
-  bucket.tokens = Math.min(burst, bucket.tokens + earned);
+  if (now > bucket.updatedAt) {
+    const earned = ((now - bucket.updatedAt) * ratePerSecond) / 1000;
+    bucket.tokens = Math.min(burst, bucket.tokens + earned);
+  }
   bucket.updatedAt = now;
 }

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { ADDRESS_RATE_FACTOR, MAX_RATE_SOURCES, RateLimiter } from "../lib/rate_limit.ts";
+import fc from "npm:fast-check@4.10.2";
 
 const HOST = "127.0.0.1";
 
@@ -138,4 +139,165 @@ Deno.test("RateLimiter.takeRefused() returns a client's refusals once, then 0", 
   assertEquals(limiter.takeRefused(HOST, 7000), 4);
   assertEquals(limiter.takeRefused(HOST, 7000), 0);
   assertEquals(limiter.takeRefused(HOST, 7001), 0, "an unknown client");
+});
+
+Deno.test("RateLimiter.takeRefused() takes at most what it is asked for and keeps the rest", () => {
+  const limiter = new RateLimiter(2);
+  assertEquals(allowed(limiter, 7000, 0, 14), 2);
+  assertEquals(limiter.takeRefused(HOST, 7000, 9), 9);
+  assertEquals(limiter.takeRefused(HOST, 7000, 0), 0);
+  assertEquals(limiter.takeRefused(HOST, 7000), 3);
+});
+
+Deno.test("RateLimiter keeps a client within its rate answered when the clock steps back an hour", () => {
+  // The --fast socket's times are the kernel's wall clock, which NTP or an
+  // administrator may set back.
+  const limiter = new RateLimiter(10);
+  const start = 1.8e12;
+  assertEquals(allowed(limiter, 5000, start, 5), 5);
+  // The step back earns nothing; the time after it earns as always.
+  const stepped = start - 3_600_000;
+  let refused = 0;
+  for (let ms = 0; ms <= 5000; ms += 100) {
+    if (!limiter.allow(HOST, 5000, stepped + ms)) refused++;
+  }
+  assertEquals(refused, 0, "a request every 100 ms is the rate of 10 a second");
+});
+
+/** An exact fraction: numerator and (positive) denominator. */
+type Fraction = readonly [bigint, bigint];
+
+function fraction(n: bigint, d: bigint): Fraction {
+  let [a, b] = [n < 0n ? -n : n, d];
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a === 0n ? [0n, 1n] : [n / a, d / a];
+}
+const plus = ([a, b]: Fraction, [c, d]: Fraction) => fraction(a * d + c * b, b * d);
+const minus = ([a, b]: Fraction, [c, d]: Fraction) => fraction(a * d - c * b, b * d);
+const times = ([a, b]: Fraction, [c, d]: Fraction) => fraction(a * c, b * d);
+const over = ([a, b]: Fraction, [c, d]: Fraction) => fraction(a * d, b * c);
+const compare = ([a, b]: Fraction, [c, d]: Fraction) => Math.sign(Number(a * d - c * b));
+
+/** A double as the exact fraction it is: an integer over a power of two. */
+function exactly(value: number): Fraction {
+  let denominator = 1n;
+  let scaled = value;
+  // Doubling is exact, and a double has at most 1074 binary places.
+  for (let step = 0; step < 1100 && !Number.isInteger(scaled); step++) {
+    scaled *= 2;
+    denominator *= 2n;
+  }
+  return fraction(BigInt(scaled), denominator);
+}
+
+/** The next double up or down from a positive double. */
+function step(value: number, by: 1n | -1n): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value);
+  view.setBigUint64(0, view.getBigUint64(0) + by);
+  return view.getFloat64(0);
+}
+
+/** The smallest double at or after the exact time `time`. */
+function firstDoubleFrom(time: Fraction): number {
+  let value = Number(time[0]) / Number(time[1]);
+  for (let i = 0; i < 64 && compare(exactly(value), time) < 0; i++) value = step(value, 1n);
+  for (let i = 0; i < 64 && value > 0 && compare(exactly(step(value, -1n)), time) >= 0; i++) {
+    value = step(value, -1n);
+  }
+  return value;
+}
+
+/**
+ * A token bucket in exact arithmetic, `rate` a second and `max(1, rate)`
+ * tokens, full at the first request: what "within rate and burst" means.
+ */
+class ExactBucket {
+  readonly #rate: Fraction;
+  readonly #burst: Fraction;
+  #tokens: Fraction;
+  #at: Fraction | undefined;
+
+  constructor(rate: number) {
+    this.#rate = over(exactly(rate), [1000n, 1n]); // tokens a ms
+    this.#burst = exactly(Math.max(1, rate));
+    this.#tokens = this.#burst;
+  }
+
+  /** The first double, `wait` tokens' time after the last request or
+   * later, at which the bucket holds a whole token. */
+  nextTime(wait: number, last: number): number {
+    const at = this.#at ?? exactly(last);
+    const short = minus([1n, 1n], this.#tokens);
+    const waited = plus(at, over(exactly(wait), this.#rate));
+    const whole = compare(short, [0n, 1n]) > 0 ? plus(at, over(short, this.#rate)) : at;
+    return firstDoubleFrom(compare(waited, whole) > 0 ? waited : whole);
+  }
+
+  /** Takes a token at `now` (ms); false if there is none. */
+  take(now: number): boolean {
+    const at = exactly(now);
+    if (this.#at !== undefined) {
+      const filled = plus(this.#tokens, times(minus(at, this.#at), this.#rate));
+      this.#tokens = compare(filled, this.#burst) > 0 ? this.#burst : filled;
+    }
+    this.#at = at;
+    if (compare(this.#tokens, [1n, 1n]) < 0) return false;
+    this.#tokens = minus(this.#tokens, [1n, 1n]);
+    return true;
+  }
+}
+
+Deno.test("RateLimiter never refuses a client that stays within its rate and burst (property)", () => {
+  // Rounding loses a token's last bits where the bucket holds a fraction
+  // and a time's last bit is worth less than that: rates that are not whole
+  // numbers, low ones most of all, and waits that are not whole tokens.
+  const rates = fc.oneof(
+    fc.constantFrom(0.3, 1, 3, 7, 999.9, 1000, 1e6 / 7),
+    fc.double({ min: 0.1, max: 20, noNaN: true }),
+    fc.double({ min: 0.1, max: 100_000, noNaN: true }),
+  );
+  // Each request waits this many tokens' time (1000 / rate ms) after the
+  // one before, and at least until the bucket holds a token again: bursts
+  // at one instant, requests at the very edge of the rate (the first
+  // double at which a token is whole), and anything between.
+  const waits = fc.array(
+    fc.oneof(
+      { arbitrary: fc.constant(0), weight: 3 },
+      { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 1 },
+      { arbitrary: fc.integer({ min: 0, max: 3 * 2 ** 20 }).map((k) => k / 2 ** 20), weight: 2 },
+    ),
+    { minLength: 1, maxLength: 300 },
+  );
+  // Times near 0, and near now in ms since the epoch, where a double's
+  // steps are 2^-12 ms.
+  const starts = fc.constantFrom(0, 1, 1_795_790_037_169.044, 2 ** 40);
+  fc.assert(
+    fc.property(rates, waits, starts, (rate, gaps, start) => {
+      const exact = new ExactBucket(rate);
+      const limiter = new RateLimiter(rate);
+      let now = start;
+      for (const wait of gaps) {
+        now = exact.nextTime(wait, now);
+        if (!exact.take(now)) throw new Error(`the schedule left rate and burst at ${now}`);
+        if (!limiter.allow(HOST, 5000, now)) return false;
+      }
+      return true;
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+Deno.test("RateLimiter answers a request at the first instant its bucket holds a whole token", () => {
+  // At 1.06.../s the burst leaves 0.06... tokens; the next requests come
+  // the moment the exact bucket holds one again. Floats lose its last bit.
+  const rate = 1.0607680453790462;
+  const exact = new ExactBucket(rate);
+  const limiter = new RateLimiter(rate);
+  let now = 0;
+  for (let request = 1; request <= 3; request++) {
+    now = exact.nextTime(0, now);
+    assert(exact.take(now));
+    assert(limiter.allow(HOST, 5000, now), `request ${request} at ${now} ms was refused`);
+  }
 });
