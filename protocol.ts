@@ -39,20 +39,24 @@
  * +---+-------+---+----------+---+--------+---+-----------+---+---------+
  *       1-10        17 (opt.)      1-10      1-10 (only when not 0)
  *
- *  The stamp is the longest of "=count;", "=count,received;",
- *  "=count,received,held;" and "=count,received,held,refused;" that fits;
- *  the ";" ends it.
+ *  The stamp is the longest of "=count;", "=count,received;" and
+ *  "=count,received,held;" that fits; with refusals to tell, it is
+ *  "=count,received,held,refused;" or, when that does not fit,
+ *  "=count,,,refused;" (the refusals matter more than the times). The ";"
+ *  ends it.
  *  count     requests with this token the server has received so far,
  *            this one included
  *  received  the server's clock when it received this request, ms since the
  *            Unix epoch with three decimals
  *  held      µs from receipt to send: the server's own share of the RTT
  *  refused   requests from this client the server refused by its rate
- *            limit since its last stamp (written only when not 0), so the
- *            client can tell them from upstream loss
+ *            limit and has not told it of yet (written only when not 0), so
+ *            the client can tell them from upstream loss; the server keeps
+ *            the ones a stamp has no room for until one has
  * ```
  *
  * Example: `PING 3 1764064800123.456 9F86D081 =3,1764064800123.501,12;JKLMN`
+ * and, after refusals, `PING 3000 1764064800123.456 9F86D081 =2998,,,2;9abcdefghijklmnop`
  *
  * A plain echo server returns the `?` untouched, so the client knows the
  * direction of a loss is unknown rather than guessing. Padding too short for
@@ -232,10 +236,16 @@ export function findRecord(reply: Uint8Array): PingRecord | null {
 /** The longest stamp: "=" + 10 + "," + 17 + "," + 10 + "," + 10 + ";". */
 const MAX_STAMP_LENGTH = 52;
 
+/** Most digits of a stamp's refused field. */
+const REFUSED_DIGITS = 10;
+
 /**
  * Formats as much of a stamp as fits in `room` characters: the count alone,
- * then with the receive time, then with the hold time. `undefined` when not
- * even `=count` fits.
+ * then with the receive time, then with the hold time. Refusals (when not
+ * 0) come before the times: the full stamp, or else the count and the
+ * refusals alone (`=count,,,refused;`), whenever `refused` is at most
+ * {@linkcode refusalsThatFit}; otherwise they are left out. `undefined`
+ * when not even `=count` fits.
  *
  * @example
  * ```ts
@@ -243,6 +253,7 @@ const MAX_STAMP_LENGTH = 52;
  * import { equal } from "node:assert/strict";
  * equal(formatStamp({ count: 3, received: 1764064800123.5, held: 12 }, 30), "=3,1764064800123.500,12;");
  * equal(formatStamp({ count: 3, received: 1764064800123.5 }, 5), "=3;");
+ * equal(formatStamp({ count: 3, received: 1764064800123.5, held: 12, refused: 2 }, 9), "=3,,,2;");
  * ```
  */
 export function formatStamp(stamp: Stamp, room: number): string | undefined {
@@ -251,14 +262,37 @@ export function formatStamp(stamp: Stamp, room: number): string | undefined {
   const forms = [`=${stamp.count}`];
   if (stamp.received !== undefined) {
     forms.push(`${forms[0]},${stamp.received.toFixed(3)}`);
-    if (stamp.held !== undefined) {
-      forms.push(`${forms[1]},${Math.round(stamp.held)}`);
-      if (stamp.refused) forms.push(`${forms[2]},${stamp.refused}`);
-    }
+    if (stamp.held !== undefined) forms.push(`${forms[1]},${Math.round(stamp.held)}`);
   }
-  const fitting = forms.filter((form) => form.length + 1 <= room);
-  const longest = fitting.at(-1);
+  const fits = (form: string) => form.length + 1 <= room;
+  if (stamp.refused) {
+    const told = [`${forms[0]},,,${stamp.refused}`];
+    if (forms.length === 3) told.push(`${forms[2]},${stamp.refused}`);
+    const longest = told.filter(fits).at(-1);
+    if (longest !== undefined) return `${longest};`;
+  }
+  const longest = forms.filter(fits).at(-1);
   return longest === undefined ? undefined : `${longest};`;
+}
+
+/**
+ * The most refusals a stamp counting `count` requests can tell in `room`
+ * bytes of padding (the shortest form, `=count,,,refused;`): 0 when it has
+ * no room for them. A server tells at most this many and keeps the rest
+ * for a later stamp.
+ *
+ * @example
+ * ```ts
+ * import { refusalsThatFit } from "./protocol.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(refusalsThatFit(3000, 27), 9_999_999_999); // the default 64 bytes at seq 3000
+ * equal(refusalsThatFit(3000, 10), 9); // "=3000,,,9;"
+ * equal(refusalsThatFit(3000, 9), 0);
+ * ```
+ */
+export function refusalsThatFit(count: number, room: number): number {
+  const digits = Math.min(room, MAX_STAMP_LENGTH) - `=${count},,,;`.length;
+  return digits < 1 ? 0 : 10 ** Math.min(digits, REFUSED_DIGITS) - 1;
 }
 
 /**
@@ -297,7 +331,7 @@ export type StampReading =
   /** No stamp was asked for, or the padding is garbled. */
   | { kind: "none" };
 
-const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10})(?:,(\d{1,10}))?)?)?;/;
+const STAMP = /^=(\d{1,10})(?:,(\d{1,16}\.\d{3})(?:,(\d{1,10})(?:,(\d{1,10}))?)?|,,,(\d{1,10}))?;/;
 
 const STAMP_MARK = 0x3d; // "="
 const STAMP_REQUEST_BYTE = 0x3f; // "?"
@@ -335,6 +369,7 @@ export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampR
  *   kind: "stamped",
  *   stamp: { count: 3, received: 1764064800123.5, held: 12 },
  * });
+ * deepStrictEqual(readStamp("=2998,,,2;vwx"), { kind: "stamped", stamp: { count: 2998, refused: 2 } });
  * deepStrictEqual(readStamp("?0123"), { kind: "not-stamped" });
  * ```
  */
@@ -345,7 +380,8 @@ export function readStamp(padding: string): StampReading {
   const stamp: Stamp = { count: Number(match[1]) };
   if (match[2] !== undefined) stamp.received = Number(match[2]);
   if (match[3] !== undefined) stamp.held = Number(match[3]);
-  if (match[4] !== undefined) stamp.refused = Number(match[4]);
+  const refused = match[4] ?? match[5];
+  if (refused !== undefined) stamp.refused = Number(refused);
   return { kind: "stamped", stamp };
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { findRecord, findRequest } from "../protocol.ts";
+import { findRecord, findRequest, refusalsThatFit } from "../protocol.ts";
 import { DEFAULT_RATE, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { ClientCounter, TokenCounter } from "./bounded_map.ts";
 import {
@@ -37,7 +37,9 @@ export interface StampPlan {
   count: number;
   /** When the request arrived, ms since the Unix epoch. */
   receivedAt: number;
-  /** Requests of this source refused by `--rate` since it was last told. */
+  /** Requests of this source refused by `--rate` that it has not been
+   * told of, as many as this stamp has room for (the rest wait for a
+   * later one). */
   refused: number;
 }
 
@@ -150,7 +152,10 @@ export class Policy {
     if (head === null) return undefined;
     const count = this.#tokens.hit(head.tokenValue);
     if (!head.stampWanted) return undefined;
-    const refused = this.#limiter?.takeRefused(from.hostname, from.port) ?? 0;
+    // Only the refusals this stamp has room to tell: the server keeps the
+    // rest, or the client would count them as lost on the way in.
+    const most = refusalsThatFit(count, request.length - head.paddingOffset);
+    const refused = this.#limiter?.takeRefused(from.hostname, from.port, most) ?? 0;
     return { paddingOffset: head.paddingOffset, count, receivedAt: at, refused };
   }
 

@@ -418,6 +418,39 @@ Deno.test("parseTargets() reads host port, host:port lists and [v6]:port", () =>
   assertThrows(() => parseTargets(["h", "1", "2"]), TypeError);
 });
 
+Deno.test("ping() at the default size counts every refusal the server's rate limit told it as rate-limited, past seq 1,000 too", async () => {
+  // 1,200 requests at 1,000 a second against 300 a second: the bucket
+  // empties near seq 430, then seven in ten are refused. From seq 1,000
+  // on, a 64-byte request's stamp has no room for the count, receive time,
+  // hold and refusals together.
+  await using server = await serve({ port: 0, rate: 300 });
+  const events = await collect(
+    ping({ port: server.addr.port, count: 1200, interval: 0.001, timeout: 0.2 }),
+  );
+  const summary = summaryOf(events);
+  const answered = new Set(ofType(events, "reply").map((reply) => reply.seq));
+  const lastAnswered = Math.max(...answered);
+  let refusedBefore = 0;
+  let refusedAfter = 0;
+  for (let seq = 1; seq <= summary.transmitted; seq++) {
+    if (!answered.has(seq)) seq < lastAnswered ? refusedBefore++ : refusedAfter++;
+  }
+  assert(
+    refusedBefore > 0 && lastAnswered > 1000,
+    `${refusedBefore} refused before ${lastAnswered}`,
+  );
+  // Nothing is lost on loopback: every loss is a refusal, and the stamps
+  // tell every one before the last answered request (those after it, no
+  // stamp can tell).
+  assertEquals(refusedBefore + refusedAfter, server.stats.limited);
+  assertEquals(summary.lossSplit, {
+    upstream: 0,
+    downstream: 0,
+    unknown: refusedAfter,
+    rateLimited: refusedBefore,
+  });
+});
+
 Deno.test("parseTargets() takes the port from --port, once, and says when host and port look swapped", () => {
   assertEquals(parseTargets(["h"], "7"), [{ host: "h", port: 7 }]);
   assertEquals(parseTargets([], "7"), [{ host: "127.0.0.1", port: 7 }]);

@@ -11,9 +11,11 @@ import {
   randomToken,
   readStamp,
   readStampAt,
+  refusalsThatFit,
   SEQ_MODULUS,
   writeStamp,
 } from "../protocol.ts";
+import fc from "npm:fast-check@4.10.2";
 
 const encoder = new TextEncoder();
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -227,4 +229,53 @@ Deno.test("readStampAt() reads a stamp from bytes, however large the datagram", 
     stamp: { count: 9, received: 5, held: 3 },
   });
   assertEquals(readStampAt(encodeRequest(request), 35), { kind: "none" });
+});
+
+Deno.test("writeStamp() has room for the server's refusals in a default 64-byte request at seq 3000", () => {
+  // 27 bytes of padding: "=3000,<received>,<held>," leaves none for refusals.
+  const bytes = encodeRequest({ ...request, seq: 3000, stamp: true });
+  const { paddingOffset } = findRecord(bytes)!;
+  assertEquals(bytes.length - paddingOffset, 27);
+  const stamp = { count: 2998, received: 1764064800123.5, held: 12, refused: 2 };
+  assert(writeStamp(bytes, paddingOffset, bytes.length - paddingOffset, stamp));
+  assertMatch(text(bytes), / =2998,,,2;[0-9a-z]+$/);
+  assertEquals(readStampAt(bytes, paddingOffset), {
+    kind: "stamped",
+    stamp: { count: 2998, refused: 2 },
+  });
+});
+
+Deno.test("formatStamp() tells refusals before the times: the whole stamp, else count and refusals", () => {
+  const stamp = { count: 12, received: 1764064800123.4567, held: 15.4, refused: 3 };
+  assertEquals(formatStamp(stamp, 27), "=12,1764064800123.457,15,3;");
+  assertEquals(formatStamp(stamp, 26), "=12,,,3;");
+  assertEquals(formatStamp(stamp, 8), "=12,,,3;");
+  // No room for the refusals: the count alone, and the server keeps them.
+  assertEquals(refusalsThatFit(12, 7), 0);
+  assertEquals(formatStamp(stamp, 7), "=12;");
+  assertEquals(readStamp("=12,,,3;abc"), { kind: "stamped", stamp: { count: 12, refused: 3 } });
+  // A half-written form is no stamp.
+  assertEquals(readStamp("=12,,3;abc"), { kind: "none" });
+});
+
+Deno.test("writeStamp() tells every refusal refusalsThatFit() allows, in any padding, and readStampAt() reads it back", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 9_999_999_999 }),
+      fc.integer({ min: 1, max: 80 }),
+      fc.integer({ min: 1, max: 9_999_999_999 }),
+      fc.integer({ min: 0, max: 60_000_000 }),
+      (count, room, wanted, held) => {
+        const refused = Math.min(wanted, refusalsThatFit(count, room));
+        const stamp = { count, received: 1764064800123.5, held, refused };
+        const datagram = encoder.encode(`PING 1 0.000 0000BEEF ${"x".repeat(room)}`);
+        const offset = datagram.length - room;
+        const written = writeStamp(datagram, offset, room, stamp);
+        const reading = readStampAt(datagram, offset);
+        if (!written) return refused === 0 && reading.kind === "none";
+        return reading.kind === "stamped" && reading.stamp.count === count &&
+          (reading.stamp.refused ?? 0) === refused;
+      },
+    ),
+  );
 });

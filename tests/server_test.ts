@@ -16,11 +16,12 @@ import {
   portOf,
   summaryOf,
   udpSocket,
+  WAIT_MS,
   waitUntil,
 } from "./helpers.ts";
 import { ping } from "../client.ts";
-import { encodeRequest, findRecord, readStamp } from "../protocol.ts";
-import { receiveWithin } from "../lib/socket.ts";
+import { encodeRequest, findRecord, formatRecord, readStamp } from "../protocol.ts";
+import { Receiver, receiveWithin } from "../lib/socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -421,4 +422,48 @@ Deno.test("serve() refuses a jitter wider than the delay, which would move the m
   await assertRejects(() => serve({ port: 0, jitter: 1 }), /--jitter must be at most --delay/);
   await using server = await serve({ port: 0, delay: 5, jitter: 5 });
   assert(server.addr.port > 0);
+});
+
+Deno.test("serve() keeps the refusals a stamp has no room for and tells them in the next that has", async () => {
+  await using server = await serve({ port: 0, rate: 10 });
+  using socket = udpSocket();
+  using receiver = new Receiver(socket);
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.addr.port };
+  const token = "0000BEEF";
+  // 5 bytes of padding: room for "=21;", none for "=21,,,1;".
+  const small = (seq: number) =>
+    encodeRequest({
+      seq,
+      sent: 0,
+      token,
+      size: formatRecord(seq, 0, token).length + 6,
+      stamp: true,
+    });
+  /** Sends `request` until the server answers it (each unanswered one is
+   * refused), and returns the reply's padding. */
+  const answered = async (request: Uint8Array, seq: number) => {
+    const deadline = performance.now() + WAIT_MS;
+    while (performance.now() < deadline) {
+      await socket.send(request, to);
+      for (;;) {
+        const reply = await receiver.next(performance.now() + 20);
+        if (reply === undefined) break;
+        const record = findRecord(reply.data);
+        if (record?.seq === seq) return record.padding;
+      }
+    }
+    throw new Error(`no reply to seq ${seq} within ${WAIT_MS} ms`);
+  };
+  // A bucket of 10: 20 at once leave some refused.
+  for (let seq = 1; seq <= 20; seq++) await socket.send(small(seq), to);
+  await waitUntil(() => server.stats.received === 20, "the server to receive all 20");
+  const refusedFirst = server.stats.limited;
+  assert(refusedFirst > 0, JSON.stringify(server.stats));
+  // The next answer has no room for them: the server keeps them...
+  assertMatch(await answered(small(21), 21), /^=\d+;/);
+  // ...and tells all of them, and those since, in a stamp that has room.
+  const roomy = encodeRequest({ seq: 22, sent: 0, token, size: 100, stamp: true });
+  const stamp = readStamp(await answered(roomy, 22));
+  assert(stamp.kind === "stamped", JSON.stringify(stamp));
+  assertEquals(stamp.stamp.refused, server.stats.limited);
 });
