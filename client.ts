@@ -136,10 +136,11 @@ async function sendRequest(
     tally.sent(seq, at, due || at, await socket.send(bytes));
     return { type: "sent", seq, bytes: bytes.length, time: sent };
   } catch (error) {
-    tally.sent(seq, at, due || at);
-    tally.sendFailed(seq);
     // An ICMP port unreachable for an earlier request, told at this send.
-    if (error instanceof Deno.errors.ConnectionRefused) {
+    const refused = error instanceof Deno.errors.ConnectionRefused;
+    tally.sent(seq, at, due || at);
+    tally.sendFailed(seq, refused);
+    if (refused) {
       return { type: "unreachable", seq, target: targetOf(socket) };
     }
     return { type: "error", seq, target, message: describeError(error) };
@@ -154,7 +155,7 @@ function unreachable(
   address: string,
 ): PingEvent {
   const seq = tally.transmitted % SEQ_MODULUS;
-  tally.sendFailed(seq);
+  tally.sendFailed(seq, arrival.kind === "refused");
   if (arrival.kind === "refused") return { type: "unreachable", seq, target: address };
   return { type: "error", seq, target, message: arrival.message };
 }

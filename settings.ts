@@ -78,7 +78,7 @@ export const FLOOD_GAP_MS = 10;
 /** After the last request is settled, how long a run still listens for a
  * duplicate sent right behind its original. */
 export const LINGER_MS = 10;
-/** Most requests a run remembers at once (2^20 slots, 26 MB): a reply to
+/** Most requests a run remembers at once (2^20 slots, 50 MB): a reply to
  * an older one by the time it comes is counted as stray. */
 export const MAX_REMEMBERED_REQUESTS = 2 ** 20;
 /** Most times `--chat --retries` resends a line. */

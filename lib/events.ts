@@ -8,14 +8,13 @@
 
 import { findRecord, findRequest, readStampAt } from "../protocol.ts";
 import { sameAddress } from "./net.ts";
-import type { PingTally, TallySummary } from "./tally.ts";
+import type { PingTally, StrayReason, TallySummary } from "./tally.ts";
 import { formatAddress } from "./net.ts";
 import { checkReply, describeChange } from "./reply_check.ts";
 import { escapeBytes } from "./log.ts";
 import { SHOWN_PAYLOAD_BYTES } from "../settings.ts";
 
-/** Why a datagram was not counted as a reply. */
-export type StrayReason = "foreign-address" | "no-record" | "wrong-token" | "unknown-seq";
+export type { StrayReason };
 
 /** What `ping()` yields, in the order things happen. */
 export type PingEvent =
@@ -43,7 +42,14 @@ export type PingEvent =
   | { type: "error"; seq: number; target: string; message: string }
   /** An ICMP port unreachable came back (kernel-stamped socket only). */
   | { type: "unreachable"; seq: number; target: string }
-  | { type: "stray"; reason: StrayReason; bytes: number; from: string }
+  | {
+    type: "stray";
+    reason: StrayReason;
+    bytes: number;
+    from: string;
+    /** The datagram's text, escaped (with `verbose`). */
+    payload?: string;
+  }
   /** Something the user should know about the run (printed on stderr). */
   | { type: "notice"; text: string }
   | { type: "summary"; summary: PingSummary };
@@ -74,7 +80,7 @@ export interface Expected {
    * server's reply is compared with. */
   size: number;
   stamp: boolean;
-  /** Put each reply's escaped text in its event. */
+  /** Put each reply's and stray datagram's escaped text in its event. */
   verbose?: boolean;
 }
 
@@ -105,8 +111,10 @@ export function classify(
   const from = formatAddress(source.hostname, source.port);
   const bytes = data.length;
   const stray = (reason: StrayReason): PingEvent => {
-    tally.stray();
-    return { type: "stray", reason, bytes, from };
+    tally.stray(reason);
+    const event: PingEvent = { type: "stray", reason, bytes, from };
+    if (expected.verbose) event.payload = escapeBytes(data, SHOWN_PAYLOAD_BYTES);
+    return event;
   };
   if (source.port !== expected.port || !sameAddress(source.hostname, expected.address)) {
     return stray("foreign-address");

@@ -7,7 +7,7 @@
  */
 
 import { styleText } from "node:util";
-import type { PingEvent, PingSummary } from "./events.ts";
+import type { PingEvent, PingSummary, StrayReason } from "./events.ts";
 import type { HistogramRow, TimelineColumn } from "./stats.ts";
 import { isoTime } from "./log.ts";
 
@@ -94,12 +94,18 @@ export function eventLine(event: PingEvent, paint: Paint = plain): string | unde
       const text = `${event.bytes} bytes from ${event.from}: seq=${event.seq} time=${
         formatTime(event.rtt)
       } ms${changed}`;
-      const payload = event.type === "reply" && event.payload !== undefined
-        ? `\n    "${event.payload}"`
-        : "";
+      const payload = event.type === "reply" ? payloadLine(event.payload) : "";
       if (event.type === "duplicate") return paint("yellow", `${text} (DUP!)`);
       return paint(event.late ? "yellow" : "green", event.late ? `${text} (late)` : text) + payload;
     }
+    case "stray":
+      // Only with -v, which puts the text in the event: a service that
+      // answers with something else than an echo is then seen answering.
+      if (event.payload === undefined) return undefined;
+      return paint(
+        "yellow",
+        `${event.bytes} bytes from ${event.from}: stray (${STRAY_WORDS[event.reason]})`,
+      ) + payloadLine(event.payload);
     case "timeout":
       return paint("red", `Request timeout for seq=${event.seq}`);
     case "error":
@@ -114,6 +120,20 @@ export function eventLine(event: PingEvent, paint: Paint = plain): string | unde
   }
 }
 
+/** Why a datagram was stray, in the words of its `-v` line. */
+const STRAY_WORDS: Record<StrayReason, string> = {
+  "foreign-address": "from another address",
+  "no-record": "no ping record: not an echo",
+  "wrong-token": "another run's token",
+  "unknown-seq": "a seq this run did not send or has forgotten",
+};
+
+/** A datagram's escaped text on its own line under the event's, or
+ * nothing without `-v`. */
+function payloadLine(payload: string | undefined): string {
+  return payload === undefined ? "" : `\n    "${payload}"`;
+}
+
 /** What ping -f prints for an event: a dot per request, a backspace per
  * reply, so the dots left standing are the losses. */
 export function floodMark(event: PingEvent): string {
@@ -126,9 +146,10 @@ const ms3 = (ms: number) => ms.toFixed(3);
 
 /**
  * ping's summary: a blank line, the header, the counts and (when a reply
- * came) the rtt line; then udping's own lines: percentiles and jitter, the
- * loss split and the server's time, and reorder/late/stray counts when any
- * is non-zero.
+ * came) the rtt line; then udping's own lines: percentiles, jitter and
+ * IPDV, the loss split and the server's time, reorder/late/stray counts
+ * when any is non-zero, and, when no reply came, what that says of the
+ * port ({@linkcode portVerdict}).
  */
 export function summaryLines(summary: PingSummary): string[] {
   const counts = [
@@ -144,10 +165,13 @@ export function summaryLines(summary: PingSummary): string[] {
     lines.push(
       `rtt min/avg/max/mdev = ${[rtt.min, rtt.avg, rtt.max, rtt.mdev].map(ms3).join("/")} ms`,
     );
+    // IPDV needs two consecutive requests answered; the jitter one reply.
+    const variation = [`jitter ${ms3(rtt.jitter)} ms`];
+    if (!Number.isNaN(rtt.ipdv)) variation.push(`ipdv ${ms3(rtt.ipdv)} ms`);
     lines.push(
-      `rtt p50/p90/p99 = ${[rtt.p50, rtt.p90, rtt.p99].map(ms3).join("/")} ms, jitter ${
-        ms3(rtt.ipdv)
-      } ms`,
+      `rtt p50/p90/p99 = ${[rtt.p50, rtt.p90, rtt.p99].map(ms3).join("/")} ms, ${
+        variation.join(", ")
+      }`,
     );
   }
   for (const [kind, count] of Object.entries(summary.changed ?? {})) {
@@ -158,7 +182,61 @@ export function summaryLines(summary: PingSummary): string[] {
   if (summary.reordered + summary.late + summary.stray > 0) {
     lines.push(`reordered ${summary.reordered}, late ${summary.late}, stray ${summary.stray}`);
   }
+  const verdict = portVerdict(summary);
+  if (verdict !== undefined) lines.push(`${summary.target}: ${verdictText(verdict, summary)}`);
   return lines;
+}
+
+/**
+ * What a run that got no reply says of the port pinged: it sent datagrams
+ * that are no echo (`not-an-echo`), an ICMP port unreachable came back
+ * (`closed`), or nothing came back at all, on a socket that would have
+ * heard a port unreachable (`no-answer`: the kernel-stamped one) or not
+ * (`closed-or-filtered`: the runtime's). `undefined` when a reply came,
+ * or when no request went out.
+ *
+ * @example
+ * ```ts
+ * import { portVerdict } from "./report.ts";
+ * import { equal } from "node:assert/strict";
+ * const strayByReason = { "foreign-address": 0, "no-record": 0, "wrong-token": 0, "unknown-seq": 0 };
+ * const silent = { received: 0, transmitted: 3, errors: 0, unreachable: 0, strayByReason };
+ * equal(portVerdict({ ...silent, clock: "kernel" }), "no-answer");
+ * equal(portVerdict({ ...silent, clock: "runtime" }), "closed-or-filtered");
+ * ```
+ */
+export function portVerdict(
+  summary: Pick<
+    PingSummary,
+    "received" | "transmitted" | "errors" | "unreachable" | "strayByReason" | "clock"
+  >,
+): PortVerdict | undefined {
+  if (summary.received > 0 || summary.transmitted === 0) return undefined;
+  if (summary.strayByReason["no-record"] > 0) return "not-an-echo";
+  if (summary.unreachable > 0) return "closed";
+  // Every send failed: the error lines said why.
+  if (summary.errors >= summary.transmitted) return undefined;
+  return summary.clock === "kernel" ? "no-answer" : "closed-or-filtered";
+}
+
+/** See {@linkcode portVerdict}. */
+export type PortVerdict = "not-an-echo" | "closed" | "no-answer" | "closed-or-filtered";
+
+function verdictText(verdict: PortVerdict, summary: PingSummary): string {
+  switch (verdict) {
+    case "not-an-echo": {
+      const count = summary.strayByReason["no-record"];
+      return `answering, but not with an echo (${count} ${
+        count === 1 ? "datagram" : "datagrams"
+      } with no ping record; -v shows them)`;
+    }
+    case "closed":
+      return "closed (port unreachable)";
+    case "no-answer":
+      return "no answer (filtered or lost)";
+    case "closed-or-filtered":
+      return "no answer: the port may be closed or filtered (--allow-ffi tells them apart)";
+  }
 }
 
 function lossSplitLine(summary: PingSummary): string | undefined {

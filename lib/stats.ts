@@ -8,8 +8,10 @@
  *   samples at or below it): exact for the first {@linkcode EXACT_SAMPLES}
  *   samples, then read from a log-linear histogram whose buckets are 2%
  *   wide, so that a reported percentile is within 1% of the exact one.
- * - Jitter two ways: IPDV, the mean absolute difference between consecutive
- *   RTTs (RFC 3393), and RFC 3550's smoothed estimate J += (|D| - J) / 16.
+ * - Delay variation two ways ({@linkcode DelayVariation}): RFC 3550's
+ *   interarrival jitter J += (|D| - J) / 16 over the packets in arrival
+ *   order, and the mean |IPDV| of RFC 3393 over pairs of consecutive
+ *   packets (by send order) that both arrived.
  *
  * @module
  */
@@ -34,10 +36,10 @@ export const EXACT_SAMPLES = 4096;
 export const PERCENTILE_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1);
 
 /**
- * A summary of round-trip times, in milliseconds.
+ * The distribution of round-trip times, in milliseconds.
  */
-export interface RttSummary {
-  /** Replies timed, duplicates excluded. */
+export interface RttDistribution {
+  /** Round trips timed. */
   count: number;
   /** The lowest RTT. */
   min: number;
@@ -53,11 +55,24 @@ export interface RttSummary {
   p90: number;
   /** The 99th percentile (nearest rank). */
   p99: number;
-  /** Mean absolute difference between consecutive RTTs (RFC 3393 IPDV). */
+}
+
+/**
+ * How much the delay varies from packet to packet, in milliseconds.
+ */
+export interface VariationSummary {
+  /** The mean |IPDV| (RFC 3393) over pairs of consecutive packets, by send
+   * order, that both arrived; NaN when no such pair did. */
   ipdv: number;
-  /** RFC 3550 interarrival jitter, smoothed over 16 samples. */
+  /** RFC 3550's interarrival jitter after the last arrival; NaN before
+   * the first. */
   jitter: number;
 }
+
+/**
+ * A summary of round-trip times (or of any delay), in milliseconds.
+ */
+export type RttSummary = RttDistribution & VariationSummary;
 
 /**
  * Accumulates RTT samples in constant memory.
@@ -80,9 +95,6 @@ export class RttStats {
   #squaredDeviations = 0;
   #min = Infinity;
   #max = -Infinity;
-  #previous: number | undefined;
-  #ipdvSum = 0;
-  #jitter = 0;
   readonly #buckets = new Float64Array(HISTOGRAM_BUCKETS);
   /** The first samples, for exact percentiles of short runs. */
   readonly #samples = new Float64Array(EXACT_SAMPLES);
@@ -95,12 +107,6 @@ export class RttStats {
     this.#squaredDeviations += delta * (rtt - this.#mean);
     if (rtt < this.#min) this.#min = rtt;
     if (rtt > this.#max) this.#max = rtt;
-    if (this.#previous !== undefined) {
-      const difference = Math.abs(rtt - this.#previous);
-      this.#ipdvSum += difference;
-      this.#jitter += (difference - this.#jitter) / 16;
-    }
-    this.#previous = rtt;
     this.#buckets[bucketOf(rtt)]! += 1;
     if (this.#count <= EXACT_SAMPLES) this.#samples[this.#count - 1] = rtt;
   }
@@ -144,7 +150,7 @@ export class RttStats {
     return this.#max;
   }
 
-  #percentileFields(): Pick<RttSummary, "p50" | "p90" | "p99"> {
+  #percentileFields(): Pick<RttDistribution, "p50" | "p90" | "p99"> {
     const [p50 = NaN, p90 = NaN, p99 = NaN] = this.percentiles([50, 90, 99]);
     return { p50, p90, p99 };
   }
@@ -175,21 +181,10 @@ export class RttStats {
   }
 
   /** The figures so far; every field is NaN while there is no sample. */
-  summary(): RttSummary {
+  summary(): RttDistribution {
     const n = this.#count;
     if (n === 0) {
-      return {
-        count: 0,
-        min: NaN,
-        avg: NaN,
-        max: NaN,
-        mdev: NaN,
-        p50: NaN,
-        p90: NaN,
-        p99: NaN,
-        ipdv: NaN,
-        jitter: NaN,
-      };
+      return { count: 0, min: NaN, avg: NaN, max: NaN, mdev: NaN, p50: NaN, p90: NaN, p99: NaN };
     }
     return {
       count: n,
@@ -199,8 +194,58 @@ export class RttStats {
       // Population standard deviation, as ping's mdev.
       mdev: Math.sqrt(this.#squaredDeviations / n),
       ...this.#percentileFields(),
-      ipdv: n > 1 ? this.#ipdvSum / (n - 1) : 0,
-      jitter: this.#jitter,
+    };
+  }
+}
+
+/** RFC 3550's gain: each new difference moves the jitter 1/16 of the way. */
+const JITTER_GAIN = 1 / 16;
+
+/**
+ * Delay variation, the two standard ways, in constant memory. Which delays
+ * make a pair is the caller's to know (it has the send order).
+ *
+ * @example
+ * ```ts
+ * import { DelayVariation } from "./stats.ts";
+ * import { equal } from "node:assert/strict";
+ * const variation = new DelayVariation();
+ * variation.arrived(1); // seq 1
+ * variation.arrived(3); // seq 3: seq 2 was lost, no pair
+ * variation.arrived(4); // seq 4
+ * variation.paired(3, 4);
+ * equal(variation.summary().ipdv, 1);
+ * equal(variation.summary().jitter, 2 / 16 + (1 - 2 / 16) / 16);
+ * ```
+ */
+export class DelayVariation {
+  #arrivals = 0;
+  #previous = NaN;
+  #jitter = 0;
+  #pairs = 0;
+  #ipdvSum = 0;
+
+  /** The delay of the next packet to arrive, in arrival order: RFC 3550
+   * (§6.4.1, A.8) takes D between each arrival and the one before it. */
+  arrived(delay: number): void {
+    if (this.#arrivals++ > 0) {
+      this.#jitter += (Math.abs(delay - this.#previous) - this.#jitter) * JITTER_GAIN;
+    }
+    this.#previous = delay;
+  }
+
+  /** The delays of two packets sent one after the other, both arrived: one
+   * IPDV of RFC 3393 (selection function: consecutive packets). */
+  paired(earlier: number, later: number): void {
+    this.#pairs++;
+    this.#ipdvSum += Math.abs(later - earlier);
+  }
+
+  /** The figures so far. */
+  summary(): VariationSummary {
+    return {
+      ipdv: this.#pairs > 0 ? this.#ipdvSum / this.#pairs : NaN,
+      jitter: this.#arrivals > 0 ? this.#jitter : NaN,
     };
   }
 }

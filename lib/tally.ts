@@ -10,6 +10,7 @@
 import { SEQ_MODULUS } from "../protocol.ts";
 import { MAX_REMEMBERED_REQUESTS } from "../settings.ts";
 import {
+  DelayVariation,
   type HistogramRow,
   lossPercent,
   RttStats,
@@ -17,6 +18,11 @@ import {
   Timeline,
   type TimelineColumn,
 } from "./stats.ts";
+
+/** Why a datagram was not counted as a reply: it came from another
+ * address, carried no ping record (not an echo), another run's token, or a
+ * seq this run never sent or has forgotten. */
+export type StrayReason = "foreign-address" | "no-record" | "wrong-token" | "unknown-seq";
 
 /**
  * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
@@ -84,14 +90,20 @@ export interface TallySummary {
   reordered: number;
   /** Datagrams that were not a reply to this run. */
   stray: number;
-  /** Sends that failed. */
+  /** The stray datagrams by why they were not a reply. */
+  strayByReason: Record<StrayReason, number>;
+  /** Sends that failed, ICMP port unreachable included. */
   errors: number;
+  /** ICMP port unreachable heard (only the kernel-stamped socket hears it). */
+  unreachable: number;
   /** Requests neither answered nor timed out when the run ended (cut off by
    * a deadline or an abort): counted as lost, though undecided. */
   outstanding: number;
   /** Loss in percent. */
   loss: number;
-  /** Round-trip times, ms (NaN figures when no reply came). */
+  /** Round-trip times, ms (NaN figures when no reply came): the
+   * distribution counts duplicates' round trips too, as ping's does; the
+   * variation counts each request's first reply. */
   rtt: RttSummary;
   /** Why the stamps were not believed (a count that went backwards or
    * past what was sent, a hold longer than the round trip) or why there
@@ -150,10 +162,16 @@ export class PingTally {
    * its timeout line comes before the next one's reply, every time. */
   readonly #dueAt: Float64Array;
   readonly #state: Uint8Array;
+  /** Each request's RTT and server hold once answered (NaN until then, or
+   * when the reply did not say): pairs of consecutive requests make IPDV. */
+  readonly #rttOf: Float64Array;
+  readonly #heldOf: Float64Array;
   readonly #timeoutMs: number;
   readonly #rtt = new RttStats();
+  readonly #rttVariation = new DelayVariation();
   readonly #lateness = new RttStats();
   readonly #serverTime = new RttStats();
+  readonly #serverTimeVariation = new DelayVariation();
   readonly #timeline = new Timeline();
   #transmitted = 0;
   #received = 0;
@@ -161,7 +179,14 @@ export class PingTally {
   #late = 0;
   #reordered = 0;
   #stray = 0;
+  readonly #strayByReason: Record<StrayReason, number> = {
+    "foreign-address": 0,
+    "no-record": 0,
+    "wrong-token": 0,
+    "unknown-seq": 0,
+  };
   #errors = 0;
+  #unreachable = 0;
   #outstanding = 0;
   #highestIndexAnswered = -1;
   /** The oldest request whose fate may still be open. */
@@ -177,7 +202,7 @@ export class PingTally {
 
   /** `inFlight`: how many requests can be outstanding at once. */
   constructor(inFlight: number, timeoutMs: number) {
-    // At most 2^20 slots (26 MB): a request older than that by the time its
+    // At most 2^20 slots (50 MB): a request older than that by the time its
     // reply comes is forgotten, and its reply counted as stray.
     const size = Math.min(
       MAX_REMEMBERED_REQUESTS,
@@ -189,6 +214,8 @@ export class PingTally {
     this.#sentAt = new Float64Array(size);
     this.#dueAt = new Float64Array(size);
     this.#state = new Uint8Array(size);
+    this.#rttOf = new Float64Array(size);
+    this.#heldOf = new Float64Array(size);
     this.#timeoutMs = timeoutMs;
   }
 
@@ -218,6 +245,8 @@ export class PingTally {
     this.#sentAt[slot] = wireAt;
     this.#dueAt[slot] = Math.min(at, scheduledAt);
     this.#state[slot] = PENDING;
+    this.#rttOf[slot] = NaN;
+    this.#heldOf[slot] = NaN;
     this.#outstanding++;
     // Early counts as much as late: a schedule error either way.
     this.#lateness.add(Math.abs(at - scheduledAt));
@@ -225,14 +254,16 @@ export class PingTally {
     this.#lastSend = at;
   }
 
-  /** Records that the send of `seq` failed. */
-  sendFailed(seq: number): void {
+  /** Records that the send of `seq` failed; `unreachable`: because an
+   * ICMP port unreachable came back. */
+  sendFailed(seq: number, unreachable = false): void {
     const slot = this.#find(seq);
     if (slot >= 0 && this.#state[slot] === PENDING) {
       this.#state[slot] = SEND_FAILED;
       this.#outstanding--;
     }
     this.#errors++;
+    if (unreachable) this.#unreachable++;
   }
 
   /** Counts a reply the server changed, by what it did (`uppercased`). */
@@ -244,9 +275,10 @@ export class PingTally {
     }
   }
 
-  /** Counts a datagram that was not a reply to this run. */
-  stray(): void {
+  /** Counts a datagram that was not a reply to this run, and why. */
+  stray(reason: StrayReason): void {
     this.#stray++;
+    this.#strayByReason[reason]++;
   }
 
   /** Marks every request whose timeout has passed by `now` as timed out
@@ -285,6 +317,8 @@ export class PingTally {
     const state = slot < 0 ? 0 : this.#state[slot]!;
     if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
     const rtt = at - this.#sentAt[slot]!;
+    // As iputils, min/avg/max/mdev count every round trip, copies too.
+    this.#rtt.add(rtt);
     if (state === ANSWERED || state === ANSWERED_LATE) {
       this.#duplicates++;
       return { kind: "duplicate", rtt };
@@ -298,7 +332,7 @@ export class PingTally {
     this.#received++;
     if (late) this.#late++;
     if (reordered) this.#reordered++;
-    this.#rtt.add(rtt);
+    this.#vary(this.#rttVariation, this.#rttOf, slot, rtt);
     this.#timeline.record(index, rtt, late);
     if (stamp) this.#believe(stamp, index, rtt, reordered);
     if (stamp && this.#stampProblem === null) {
@@ -308,7 +342,10 @@ export class PingTally {
         this.#highestStampedIndex = index;
         this.#countAtHighestStamp = stamp.count;
       }
-      if (stamp.held !== undefined) this.#serverTime.add(stamp.held / 1000);
+      if (stamp.held !== undefined) {
+        this.#serverTime.add(stamp.held / 1000);
+        this.#vary(this.#serverTimeVariation, this.#heldOf, slot, stamp.held / 1000);
+      }
     }
     return { kind: "reply", rtt, late, reordered };
   }
@@ -323,14 +360,16 @@ export class PingTally {
       late: this.#late,
       reordered: this.#reordered,
       stray: this.#stray,
+      strayByReason: { ...this.#strayByReason },
       errors: this.#errors,
+      unreachable: this.#unreachable,
       outstanding: this.#outstanding,
       loss: lossPercent(sends, this.#received),
-      rtt: this.#rtt.summary(),
+      rtt: { ...this.#rtt.summary(), ...this.#rttVariation.summary() },
       lossSplit: this.#lossSplit(),
       stampProblem: this.#stampProblem,
       serverTime: this.#serverTime.count > 0 && this.#stampProblem === null
-        ? this.#serverTime.summary()
+        ? { ...this.#serverTime.summary(), ...this.#serverTimeVariation.summary() }
         : null,
       schedule: {
         meanInterval: sends > 1 ? (this.#lastSend - this.#firstSend) / (sends - 1) : NaN,
@@ -391,6 +430,26 @@ export class PingTally {
       this.#stampProblem = "the server's count of requests went backwards (it forgot this run?)";
     } else if (stamp.held !== undefined && stamp.held / 1000 > rtt) {
       this.#stampProblem = "the server claimed to hold a request longer than its round trip";
+    }
+  }
+
+  /**
+   * Records `delay`, the first of request `slot`, in `variation`: as the
+   * next arrival (RFC 3550), and as one IPDV (RFC 3393) with each request
+   * sent just before or after it that already has one.
+   */
+  #vary(variation: DelayVariation, delays: Float64Array, slot: number, delay: number): void {
+    delays[slot] = delay;
+    variation.arrived(delay);
+    const seq = this.#seq[slot]!;
+    const index = this.#index[slot]!;
+    for (const step of [-1, 1]) {
+      const neighbour = this.#find((seq + step + SEQ_MODULUS) % SEQ_MODULUS);
+      if (neighbour < 0 || this.#index[neighbour] !== index + step) continue;
+      const other = delays[neighbour]!;
+      if (!Number.isNaN(other)) {
+        variation.paired(step < 0 ? other : delay, step < 0 ? delay : other);
+      }
     }
   }
 

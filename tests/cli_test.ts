@@ -62,7 +62,10 @@ Deno.test("server.ts serves with --allow-net only, and the client prints ping's 
       lines[7]!,
       /^rtt min\/avg\/max\/mdev = \d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3} ms$/,
     );
-    assertMatch(lines[8]!, /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/);
+    assertMatch(
+      lines[8]!,
+      /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms(, ipdv [\d.]+ ms)?$/,
+    );
     assertEquals(lines[9], "replies: 3 uppercased by the server");
     assertMatch(lines[10]!, /^lost upstream 0, downstream 0; server time avg [\d.]+ ms$/);
     assertEquals(lines.length, 11);
@@ -345,7 +348,7 @@ const LINE_SHAPES = [
   /^--- 127\.0\.0\.1:\d+ udp ping statistics ---$/,
   /^\d+ packets transmitted, \d+ received(, \+\d+ duplicates)?, [\d.]+% packet loss, time \d+ms$/,
   /^rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms$/,
-  /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/,
+  /^rtt p50\/p90\/p99 = [\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms(, ipdv [\d.]+ ms)?$/,
   /^lost upstream \d+, downstream \d+(, unknown \d+ \(after the last reply\))?; server time avg [\d.]+ ms$/,
   /^reordered \d+, late \d+, stray \d+$/,
 ];

@@ -43,7 +43,7 @@ Deno.test("formatG() prints like C's %g", () => {
 function summary(
   transmitted: number,
   rtts: number[],
-  extra: { duplicates?: number; errors?: number; stamps?: boolean } = {},
+  extra: { duplicates?: number; errors?: number; unreachable?: number; stamps?: boolean } = {},
 ): PingSummary {
   const tally = new PingTally(transmitted, 1000);
   for (let seq = 1; seq <= transmitted; seq++) tally.sent(seq, 0, 0);
@@ -52,6 +52,7 @@ function summary(
   });
   for (let i = 0; i < (extra.duplicates ?? 0); i++) tally.reply(1, 1);
   for (let seq = transmitted; seq > transmitted - (extra.errors ?? 0); seq--) tally.sendFailed(seq);
+  for (let seq = 1; seq <= (extra.unreachable ?? 0); seq++) tally.sendFailed(seq, true);
   [...tally.expire(Infinity)];
   return {
     clock: "runtime",
@@ -62,19 +63,65 @@ function summary(
   };
 }
 
-Deno.test("summaryLines() prints ping's two lines, then percentiles and jitter", () => {
-  assertEquals(summaryLines(summary(10, [0.081, 0.123, 0.201], { duplicates: 1 })), [
+Deno.test("summaryLines() prints ping's two lines, then percentiles, jitter and ipdv by name", () => {
+  assertEquals(summaryLines(summary(10, [0.081, 0.123, 0.201, 0.1])), [
     "",
     "--- 127.0.0.1:12000 udp ping statistics ---",
-    "10 packets transmitted, 3 received, +1 duplicates, 70% packet loss, time 9004ms",
-    "rtt min/avg/max/mdev = 0.081/0.135/0.201/0.050 ms",
-    "rtt p50/p90/p99 = 0.123/0.201/0.201 ms, jitter 0.060 ms",
+    "10 packets transmitted, 4 received, 60% packet loss, time 9004ms",
+    "rtt min/avg/max/mdev = 0.081/0.126/0.201/0.046 ms",
+    // RFC 3550: J += (|D| - J) / 16 from 0, three times; IPDV: (42 + 78 + 101) µs / 3.
+    "rtt p50/p90/p99 = 0.100/0.201/0.201 ms, jitter 0.013 ms, ipdv 0.074 ms",
     "lost upstream/downstream: unknown (the server does not stamp replies)",
   ]);
 });
 
+Deno.test("summaryLines() counts duplicates' round trips in min/avg/max/mdev, as iputils ping", () => {
+  // The copy of seq 1 comes back 1 ms after its send.
+  assertEquals(summaryLines(summary(10, [0.081, 0.123, 0.201], { duplicates: 1 })).slice(2, 5), [
+    "10 packets transmitted, 3 received, +1 duplicates, 70% packet loss, time 9004ms",
+    "rtt min/avg/max/mdev = 0.081/0.351/1.000/0.377 ms",
+    "rtt p50/p90/p99 = 0.123/1.000/1.000 ms, jitter 0.007 ms, ipdv 0.060 ms",
+  ]);
+});
+
+Deno.test("summaryLines() and jsonDocument() give every rtt figure the same name and value", () => {
+  const of = summary(10, [0.081, 0.123, 0.201, 0.1], { duplicates: 1 });
+  const options = { count: 10, interval: 1, timeout: 1, size: 64, deadline: null, flood: false };
+  const json = JSON.parse(jsonDocument(of, options)).rtt;
+  const figures = new Map<string, string>();
+  for (const line of summaryLines(of).filter((line) => line.startsWith("rtt "))) {
+    const [, names = "", values = "", rest = ""] = /^rtt (\S+) = (\S+) ms(.*)$/.exec(line)!;
+    const valueList = values.split("/");
+    names.split("/").forEach((name, i) => figures.set(name, valueList[i]!));
+    for (const [, name = "", value = ""] of rest.matchAll(/, (\w+) ([\d.]+) ms/g)) {
+      figures.set(name, value);
+    }
+  }
+  assertEquals([...figures.keys()], [
+    "min",
+    "avg",
+    "max",
+    "mdev",
+    "p50",
+    "p90",
+    "p99",
+    "jitter",
+    "ipdv",
+  ]);
+  for (const [name, value] of figures) assertEquals(json[name].toFixed(3), value, name);
+});
+
+Deno.test("summaryLines() leaves ipdv out when no two consecutive requests were answered", () => {
+  const tally = new PingTally(3, 1000);
+  for (let seq = 1; seq <= 3; seq++) tally.sent(seq, 0, 0);
+  tally.reply(1, 0.1);
+  tally.reply(3, 0.2);
+  const lines = summaryLines({ ...summary(0, []), ...tally.summary() });
+  assertEquals(lines[4], "rtt p50/p90/p99 = 0.100/0.200/0.200 ms, jitter 0.006 ms");
+});
+
 Deno.test("summaryLines() leaves out the rtt lines at 100% loss and prints %g loss", () => {
-  assertEquals(summaryLines(summary(10, [])), [
+  assertEquals(summaryLines(summary(10, [])).slice(0, 3), [
     "",
     "--- 127.0.0.1:12000 udp ping statistics ---",
     "10 packets transmitted, 0 received, 100% packet loss, time 9004ms",
@@ -100,7 +147,7 @@ Deno.test("summaryLines() adds a reorder/late/stray line only when one is non-ze
   tally.sent(2, 0, 0);
   tally.reply(2, 1);
   tally.reply(1, 2);
-  tally.stray();
+  tally.stray("wrong-token");
   const lines = summaryLines({
     target: "t",
     address: "a",
@@ -109,6 +156,31 @@ Deno.test("summaryLines() adds a reorder/late/stray line only when one is non-ze
     ...tally.summary(),
   });
   assertEquals(lines.at(-1), "reordered 1, late 0, stray 1");
+});
+
+Deno.test("summaryLines() ends a run with no reply with what it says of the port", () => {
+  const verdict = (of: PingSummary) => summaryLines(of).at(-1);
+  const silent = summary(3, []);
+  assertEquals(
+    verdict(silent),
+    "127.0.0.1:12000: no answer: the port may be closed or filtered (--allow-ffi tells them apart)",
+  );
+  assertEquals(
+    verdict({ ...silent, clock: "kernel" }),
+    "127.0.0.1:12000: no answer (filtered or lost)",
+  );
+  assertEquals(
+    verdict({ ...summary(3, [], { unreachable: 3 }), clock: "kernel" }),
+    "127.0.0.1:12000: closed (port unreachable)",
+  );
+  const strayByReason = { ...silent.strayByReason, "no-record": 2, "foreign-address": 5 };
+  assertEquals(
+    verdict({ ...silent, stray: 7, strayByReason }),
+    "127.0.0.1:12000: answering, but not with an echo (2 datagrams with no ping record; -v shows them)",
+  );
+  // A reply, or every send failed (the error lines said why): no verdict.
+  assertEquals(summaryLines(summary(3, [1])).some((line) => line.includes("answer")), false);
+  assertEquals(summaryLines(summary(2, [], { errors: 2 })).length, 3);
 });
 
 Deno.test("eventLine() prints ping's reply, DUP and timeout lines", () => {
@@ -139,6 +211,11 @@ Deno.test("eventLine() prints ping's reply, DUP and timeout lines", () => {
   );
   assertEquals(eventLine({ type: "timeout", seq: 2 }), "Request timeout for seq=2");
   assertEquals(eventLine({ type: "stray", reason: "no-record", bytes: 3, from }), undefined);
+  // With -v, the event carries the text, and a stray datagram shows.
+  assertEquals(
+    eventLine({ type: "stray", reason: "no-record", bytes: 5, from, payload: "pong\\n" }),
+    '5 bytes from 127.0.0.1:12000: stray (no ping record: not an echo)\n    "pong\\n"',
+  );
   assertEquals(eventLine({ type: "sent", seq: 1, bytes: 64, time: 0 }), undefined);
 });
 

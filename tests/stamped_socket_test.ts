@@ -13,6 +13,7 @@ import {
   type StampedReceive,
   StampedSocket,
 } from "../lib/stamped_socket.ts";
+import { runScript } from "./helpers.ts";
 
 const ignore = !kernelStampsAvailable();
 const PAYLOAD = new TextEncoder().encode("udping stamped socket test");
@@ -321,4 +322,40 @@ Deno.test({
     assertEquals(code, 0, new TextDecoder().decode(stderr));
     assertEquals(output, "false\nTypeError kernel timestamps need Linux and --allow-ffi\n");
   },
+});
+
+/** The last line `client.ts` prints pinging `port` twice, with `permissions`. */
+async function verdictOf(port: number, permissions: string[]): Promise<string | undefined> {
+  const result = await runScript(
+    "client.ts",
+    ["127.0.0.1", String(port), "-c", "2", "-i", "0.05", "-W", "0.3"],
+    { permissions },
+  );
+  assertEquals(result.code, 1, result.stderr);
+  return result.stdout.trimEnd().split("\n").at(-1);
+}
+
+Deno.test({
+  name: "client.ts --allow-ffi tells a closed port (port unreachable) from one that says nothing",
+  ignore,
+  async fn() {
+    const closed = closedPort();
+    assertEquals(
+      await verdictOf(closed, ["--allow-net", "--allow-ffi"]),
+      `127.0.0.1:${closed}: closed (port unreachable)`,
+    );
+    using silent = silentPeer();
+    assertEquals(
+      await verdictOf(silent.port, ["--allow-net", "--allow-ffi"]),
+      `127.0.0.1:${silent.port}: no answer (filtered or lost)`,
+    );
+  },
+});
+
+Deno.test("client.ts without --allow-ffi hears no port unreachable, and says --allow-ffi would", async () => {
+  const closed = closedPort();
+  assertEquals(
+    await verdictOf(closed, ["--allow-net"]),
+    `127.0.0.1:${closed}: no answer: the port may be closed or filtered (--allow-ffi tells them apart)`,
+  );
 });

@@ -1,5 +1,11 @@
 import { assert, assertEquals } from "./assert.ts";
-import { lossPercent, PERCENTILE_RELATIVE_ERROR, RttStats, Timeline } from "../lib/stats.ts";
+import {
+  DelayVariation,
+  lossPercent,
+  PERCENTILE_RELATIVE_ERROR,
+  RttStats,
+  Timeline,
+} from "../lib/stats.ts";
 import { PingTally } from "../lib/tally.ts";
 import { createRandom } from "../lib/impairments.ts";
 
@@ -22,7 +28,7 @@ Deno.test("RttStats gives min/avg/max and ping's mdev for a hand-computed vector
 Deno.test("RttStats gives mdev 0 for equal samples and for a single one", () => {
   assertEquals(statsOf([0.3, 0.3, 0.3]).summary().mdev, 0);
   const one = statsOf([7.25]).summary();
-  assertEquals([one.min, one.avg, one.max, one.mdev, one.ipdv], [7.25, 7.25, 7.25, 0, 0]);
+  assertEquals([one.min, one.avg, one.max, one.mdev], [7.25, 7.25, 7.25, 0]);
 });
 
 Deno.test("RttStats has no figures before the first sample", () => {
@@ -31,9 +37,17 @@ Deno.test("RttStats has no figures before the first sample", () => {
   assert(Number.isNaN(summary.avg) && Number.isNaN(summary.p99));
 });
 
-Deno.test("RttStats computes IPDV and the RFC 3550 jitter", () => {
-  const summary = statsOf([1, 2, 4]).summary();
-  close(summary.ipdv, 1.5); // (|2-1| + |4-2|) / 2
+Deno.test("DelayVariation gives RFC 3550 jitter over arrivals and mean |IPDV| over pairs", () => {
+  const variation = new DelayVariation();
+  assertEquals(variation.summary(), { ipdv: NaN, jitter: NaN });
+  variation.arrived(1);
+  assertEquals(variation.summary(), { ipdv: NaN, jitter: 0 }); // J starts at 0
+  variation.arrived(2);
+  variation.arrived(4);
+  variation.paired(1, 2);
+  variation.paired(4, 2);
+  const summary = variation.summary();
+  close(summary.ipdv, 1.5); // (|2-1| + |2-4|) / 2
   close(summary.jitter, 1 / 16 + (2 - 1 / 16) / 16); // J += (|D| - J) / 16, twice
 });
 
@@ -100,6 +114,65 @@ Deno.test("PingTally classifies replies: first, duplicate, late, reordered, unkn
     [3, 1, 1, 1, 0],
   );
   assert(tally.settled());
+});
+
+Deno.test("PingTally counts duplicates' round trips in min/avg/max/mdev, as iputils ping does", () => {
+  const tally = tallyOf(2);
+  tally.reply(1, 1);
+  tally.reply(1, 3); // a duplicate, 3 ms after the send
+  tally.reply(2, 2);
+  const { rtt, duplicates } = tally.summary();
+  assertEquals(duplicates, 1);
+  assertEquals([rtt.count, rtt.min, rtt.avg, rtt.max], [3, 1, 2, 3]);
+  close(rtt.mdev, Math.sqrt(2 / 3)); // sqrt(mean(1, 9, 4) - 2²)
+  close(rtt.ipdv, 1); // first copies only: |2 - 1|
+});
+
+Deno.test("PingTally takes IPDV over consecutive requests by seq (RFC 3393), jitter by arrival (RFC 3550)", () => {
+  // Sent 1-5; 2 comes back before 1, 3 is lost.
+  const tally = tallyOf(5);
+  const arrivals: [number, number][] = [[2, 5], [1, 1], [4, 10], [5, 4]];
+  for (const [seq, rtt] of arrivals) tally.reply(seq, rtt);
+  const { rtt } = tally.summary();
+  close(rtt.ipdv, (4 + 6) / 2); // pairs (1,2) and (4,5); 3 breaks (2,3) and (3,4)
+  let jitter = 0;
+  for (let i = 1; i < arrivals.length; i++) {
+    jitter += (Math.abs(arrivals[i]![1] - arrivals[i - 1]![1]) - jitter) / 16;
+  }
+  close(rtt.jitter, jitter);
+  // No two consecutive requests answered: no IPDV at all.
+  const apart = tallyOf(3);
+  apart.reply(1, 1);
+  apart.reply(3, 2);
+  assert(Number.isNaN(apart.summary().rtt.ipdv), `ipdv ${apart.summary().rtt.ipdv}`);
+  assertEquals(apart.summary().rtt.jitter, 1 / 16);
+});
+
+Deno.test("PingTally takes the server time's IPDV over consecutive requests too", () => {
+  // 1, 2 and 4 answered and stamped (3 lost upstream), held 10, 30, 100 µs.
+  const tally = tallyOf(4);
+  tally.reply(1, 1, { count: 1, held: 10 });
+  tally.reply(2, 1, { count: 2, held: 30 });
+  tally.reply(4, 1, { count: 3, held: 100 });
+  close(tally.summary().serverTime!.ipdv, 0.02);
+});
+
+Deno.test("PingTally counts stray datagrams by reason, and port unreachable apart from errors", () => {
+  const tally = tallyOf(3);
+  tally.stray("no-record");
+  tally.stray("no-record");
+  tally.stray("foreign-address");
+  tally.sendFailed(2, true);
+  tally.sendFailed(3);
+  const summary = tally.summary();
+  assertEquals(summary.stray, 3);
+  assertEquals(summary.strayByReason, {
+    "foreign-address": 1,
+    "no-record": 2,
+    "wrong-token": 0,
+    "unknown-seq": 0,
+  });
+  assertEquals([summary.errors, summary.unreachable], [2, 1]);
 });
 
 Deno.test("PingTally splits loss by the latest stamp's count", () => {
