@@ -13,7 +13,7 @@
  * @module
  */
 
-import { settings } from "../settings.ts";
+import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../settings.ts";
 import { encodeRequest, randomToken } from "../protocol.ts";
 import { checkNumber, printLine } from "./cli.ts";
 import { isoTime } from "./log.ts";
@@ -120,6 +120,17 @@ export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent
   const to = formatAddress(address, port);
   const token = randomToken();
   const encoder = new TextEncoder();
+  if (options.text !== undefined) {
+    // The text at its longest: {seq} with the most digits it can have.
+    const longest = expandBeacon(options.text, Math.min(count, MAX_COUNT), Date.now(), options.utc);
+    const bytes = encoder.encode(longest).length;
+    const largest = family === 6 ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4;
+    if (bytes > largest) {
+      throw new RangeError(
+        `text must be at most ${largest} bytes (one datagram over IPv${family}), got ${bytes}`,
+      );
+    }
+  }
   using socket = openClientSocket(family);
   const start = performance.now();
   const { signal } = options;

@@ -172,8 +172,17 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
  */
 export function numberFlag(text: string | undefined, option: NumberOption): number | undefined {
   if (text === undefined) return undefined;
-  const numeric = DECIMAL.test(text.trim());
-  return checkNumber(option.flag, numeric ? Number(text) : NaN, option.rule, text);
+  const value = DECIMAL.test(text.trim()) ? Number(text) : NaN;
+  refuseRoundedToZero(option.flag, option.rule, text, value);
+  return checkNumber(option.flag, value, option.rule, text);
+}
+
+/** Refuses a text that is not 0 but whose value is (`1e-400`): 0 may
+ * mean something else entirely, as `--rate 0` turns the limit off. */
+function refuseRoundedToZero(label: string, rule: NumberRule, text: string, value: number): void {
+  if (value === 0 && /[1-9]/.test(text.trim().split(/e/i)[0]!)) {
+    throw new RangeError(`${label} must be ${describeRule(rule)}, got '${text}' (it rounds to 0)`);
+  }
 }
 
 /** Seconds per unit of a duration flag. */
@@ -204,6 +213,7 @@ export function durationFlag(text: string | undefined, option: NumberOption): nu
       `${option.flag} must be ${describeRule(rule)}, got '${text}' (seconds, or 200ms, 5s, 1m)`,
     );
   }
+  refuseRoundedToZero(option.flag, rule, text, seconds);
   return checkNumber(option.flag, seconds, rule, text);
 }
 

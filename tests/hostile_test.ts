@@ -247,7 +247,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     /(\d+) received, (\d+) replied, (\d+) dropped, (\d+) rate-limited, (\d+) ignored, (\d+) failed sends/
       .exec(stdout);
   assert(main, `no summary in:\n${stdout.slice(-2000)}`);
-  const extra = /(\d+) refused sources, (\d+) loops, (\d+) overflow/.exec(stdout);
+  const extra = /(\d+) refused sources, (\d+) loops/.exec(stdout);
   const again = /(\d+) duplicated, (\d+) reordered/.exec(stdout);
   const [received, replied, dropped, limited, ignored, failed] = main.slice(1).map(Number);
   return {
@@ -259,7 +259,7 @@ function summaryCounters(stdout: string): Record<string, number> {
     failed: failed!,
     refused: Number(extra?.[1] ?? 0),
     loops: Number(extra?.[2] ?? 0),
-    overflow: Number(extra?.[3] ?? 0),
+    overflow: Number(/(\d+) overflow/.exec(stdout)?.[1] ?? 0),
     duplicated: Number(again?.[1] ?? 0),
   };
 }
@@ -976,6 +976,8 @@ Deno.test("client.ts -i 0.00001 -c 2000000 stops within a second of Ctrl-C, with
 for (
   const [script, args] of [
     ["server.ts", ["--port", "0", "--delay", "2147483648"]],
+    // Not 0, though it parses as 0, which would turn the limit off.
+    ["server.ts", ["--port", "0", "--rate", "1e-400"]],
     ["client.ts", ["-i", "3000000"]],
     ["client.ts", ["-W", "3000000"]],
     ["client.ts", ["-w", "3000000"]],
@@ -1048,6 +1050,25 @@ Deno.test("client.ts --chat reports a 70,000-byte line as not sent and goes on",
   assertMatch(lines[2]!, /^reply from 127\.0\.0\.1:\d+: second$/);
   // README: exit 0 only when every line was answered.
   assertEquals(code, 1, "a line that was not sent was not answered");
+});
+
+Deno.test("client.ts --send with a 70,000-byte text is refused with one line and exit status 2", async () => {
+  using blackHole = udpSocket();
+  const text = "x".repeat(70_000);
+  const target = ["127.0.0.1", String(portOf(blackHole))];
+  const { code, stdout, stderr } = await runScript("client.ts", [...target, "--send", text]);
+  assertEquals([code, stdout], [2, ""], stderr);
+  assertMatch(stderr, /^client\.ts: text must be at most 65507 bytes [^\n]+, got 70000\n$/);
+});
+
+Deno.test("client.ts --send refuses a text that {seq} would make too long for a datagram", async () => {
+  using blackHole = udpSocket();
+  const text = `${"x".repeat(65_500)}{seq}`; // 65,510 bytes by seq 1,000,000,000
+  const target = ["127.0.0.1", String(portOf(blackHole))];
+  const args = [...target, "--send", text, "-c", "4294967296", "-w", "1"];
+  const { code, stderr } = await runScript("client.ts", args);
+  assertEquals(code, 2, stderr);
+  assertMatch(stderr, /^client\.ts: text must be at most 65507 bytes [^\n]+, got 65510\n$/);
 });
 
 // ============================================================ 11. broadcast sources
@@ -1159,6 +1180,38 @@ Deno.test("server.ts --host 0.0.0.0 without --allow-sys says which sources it ca
   assertEquals(/allow-sys/.test((await seeing.stop()).stderr), false);
 });
 
+// ============================================================ 12. scope ids
+
+/** In the namespace: a server bound to a link-local address with its scope
+ * id, pinged there; what the ping got and the server's banner. */
+async function scopedHostScenario(): Promise<{ received: number; banner: string }> {
+  const output = await new Deno.Command("ip", {
+    args: ["-6", "address", "add", "fe80::1/64", "dev", "lo", "nodad"],
+    stderr: "piped",
+  }).output();
+  if (!output.success) throw new Error(`ip: ${decoder.decode(output.stderr)}`);
+  await using server = await spawnServer(["--host", "fe80::1%lo"]);
+  let received = 0;
+  for await (
+    const event of ping({ host: "fe80::1%lo", port: server.port, count: 2, interval: 0.05 })
+  ) {
+    if (event.type === "summary") received = event.summary.received;
+  }
+  return { received, banner: server.lines[0] ?? "" };
+}
+
+Deno.test({
+  name: "server.ts --host fe80::1%lo listens on the link-local address of that interface",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const { received, banner } = await inNamespace<{ received: number; banner: string }>(
+      "scoped-host",
+    );
+    assertMatch(banner, /^udping server listening on \[fe80::1\]:\d+ /);
+    assertEquals(received, 2);
+  },
+});
+
 // ============================================================ the namespace side
 
 const SCENARIOS: Record<string, () => Promise<unknown>> = {
@@ -1168,6 +1221,7 @@ const SCENARIOS: Record<string, () => Promise<unknown>> = {
   eviction: evictionScenario,
   "group-sources": groupSourcesScenario,
   "fast-group-sources": fastGroupSourcesScenario,
+  "scoped-host": scopedHostScenario,
 };
 
 if (import.meta.main) {
