@@ -130,7 +130,9 @@ export function classify(
   const reading = readStampAt(data, record.paddingOffset);
   const { seq } = record;
   const verdict = tally.reply(seq, at, reading.kind === "stamped" ? reading.stamp : undefined);
-  if (verdict.kind === "unknown-seq") return stray("unknown-seq");
+  if (verdict.kind === "unknown-seq" || verdict.kind === "before-request") {
+    return stray(verdict.kind);
+  }
   if (verdict.kind === "duplicate") {
     return { type: "duplicate", seq, rtt: verdict.rtt, bytes, from };
   }

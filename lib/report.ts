@@ -126,6 +126,7 @@ const STRAY_WORDS: Record<StrayReason, string> = {
   "no-record": "no ping record: not an echo",
   "wrong-token": "another run's token",
   "unknown-seq": "a seq this run did not send or has forgotten",
+  "before-request": "received before its request was sent",
 };
 
 /** A datagram's escaped text on its own line under the event's, or
@@ -199,7 +200,7 @@ export function summaryLines(summary: PingSummary): string[] {
  * ```ts
  * import { portVerdict } from "./report.ts";
  * import { equal } from "node:assert/strict";
- * const strayByReason = { "foreign-address": 0, "no-record": 0, "wrong-token": 0, "unknown-seq": 0 };
+ * const strayByReason = { "foreign-address": 0, "no-record": 0, "wrong-token": 0, "unknown-seq": 0, "before-request": 0 };
  * const silent = { received: 0, transmitted: 3, errors: 0, unreachable: 0, strayByReason };
  * equal(portVerdict({ ...silent, clock: "kernel" }), "no-answer");
  * equal(portVerdict({ ...silent, clock: "runtime" }), "closed-or-filtered");

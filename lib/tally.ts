@@ -20,9 +20,15 @@ import {
 } from "./stats.ts";
 
 /** Why a datagram was not counted as a reply: it came from another
- * address, carried no ping record (not an echo), another run's token, or a
- * seq this run never sent or has forgotten. */
-export type StrayReason = "foreign-address" | "no-record" | "wrong-token" | "unknown-seq";
+ * address, carried no ping record (not an echo), another run's token, a
+ * seq this run never sent or has forgotten, or it was received before its
+ * request was sent (a server that guesses the next seq). */
+export type StrayReason =
+  | "foreign-address"
+  | "no-record"
+  | "wrong-token"
+  | "unknown-seq"
+  | "before-request";
 
 /**
  * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
@@ -31,7 +37,9 @@ export type ReplyVerdict =
   | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
   | { kind: "duplicate"; rtt: number }
   /** Never sent, long forgotten, or its send failed. */
-  | { kind: "unknown-seq" };
+  | { kind: "unknown-seq" }
+  /** Received before its request was sent: no round trip. */
+  | { kind: "before-request" };
 
 /**
  * What a stamped reply said; see protocol.ts.
@@ -184,6 +192,7 @@ export class PingTally {
     "no-record": 0,
     "wrong-token": 0,
     "unknown-seq": 0,
+    "before-request": 0,
   };
   #errors = 0;
   #unreachable = 0;
@@ -317,6 +326,9 @@ export class PingTally {
     const state = slot < 0 ? 0 : this.#state[slot]!;
     if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
     const rtt = at - this.#sentAt[slot]!;
+    // A reply to a request not yet sent (its seq and the token guessed),
+    // read after the send: the kernel's receive time shows it came first.
+    if (rtt < 0) return { kind: "before-request" };
     // As iputils, min/avg/max/mdev count every round trip, copies too.
     this.#rtt.add(rtt);
     if (state === ANSWERED || state === ANSWERED_LATE) {

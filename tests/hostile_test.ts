@@ -33,6 +33,7 @@ import { MAX_RATE_SOURCES } from "../lib/rate_limit.ts";
 import { encodeRequest, formatToken } from "../protocol.ts";
 import { summaryLines } from "../lib/report.ts";
 import { Receiver } from "../lib/socket.ts";
+import { kernelStampsAvailable } from "../lib/stamped_socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -1209,6 +1210,83 @@ Deno.test({
     );
     assertMatch(banner, /^udping server listening on \[fe80::1\]:\d+ /);
     assertEquals(received, 2);
+  },
+});
+
+// ============================================================ 13. replies before requests
+
+/** A hostile server that answers each request and, in the same breath,
+ * the next seq's request, which has not been sent yet (seq and token are
+ * guessable). */
+function guessingServer() {
+  return customServer(async (socket, data, from) => {
+    const text = decoder.decode(data);
+    const next = text.replace(/^PING (\d+)/, (_, seq) => `PING ${Number(seq) + 1}`);
+    await Promise.all([socket.send(data, from), socket.send(encoder.encode(next), from)]);
+  });
+}
+
+/** The path of every negative number in `value`. */
+function negativeFigures(value: unknown, path = ""): string[] {
+  if (typeof value === "number") return value < 0 ? [`${path} = ${value}`] : [];
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([key, inner]) => negativeFigures(inner, `${path}.${key}`));
+}
+
+const KERNEL_STAMPS = kernelStampsAvailable();
+
+for (const [clock, kernelStamps] of [["runtime", false], ["kernel", true]] as const) {
+  for (const flood of [true, false]) {
+    const how = flood ? "-f" : "-i 0.05";
+    Deno.test({
+      name:
+        `ping() ${how} with the ${clock} clock counts a reply sent before its request as stray, never as a round trip`,
+      ignore: kernelStamps && !KERNEL_STAMPS,
+      async fn() {
+        await using hostile = guessingServer();
+        const options = flood ? { flood: true } : { interval: 0.05 };
+        const events: PingEvent[] = [];
+        for await (
+          const event of ping({ port: hostile.port, count: 20, kernelStamps, ...options })
+        ) {
+          events.push(event);
+        }
+        const summary = (events.at(-1) as { summary: PingSummary }).summary;
+        assertEquals(summary.clock, clock);
+        const detail = summaryLines(summary).join("\n");
+        assertEquals(negativeFigures(summary), [], detail);
+        assertEquals(summary.received, 20, detail);
+        const { "before-request": before, "unknown-seq": unknown } = summary.strayByReason;
+        if (flood) {
+          // -f sends each request as soon as the previous reply is in, so
+          // the guess for it is read after it went out. A guess that also
+          // arrived after it cannot be told from the reply; one that
+          // arrived before is, by its kernel receive time.
+          if (kernelStamps) assert(before > 0, detail);
+          return;
+        }
+        // With -i 0.05 each guess comes 50 ms ahead: not one is a reply.
+        assertEquals([summary.duplicates, summary.stray, before + unknown], [0, 20, 20], detail);
+      },
+    });
+  }
+}
+
+Deno.test({
+  name:
+    "client.ts -f --json with kernel timestamps prints no negative figure against a guessing server",
+  ignore: !KERNEL_STAMPS,
+  async fn() {
+    await using hostile = guessingServer();
+    const { code, stdout, stderr } = await runScript(
+      "client.ts",
+      ["127.0.0.1", String(hostile.port), "-f", "-c", "20", "--json"],
+      { permissions: ["--allow-net", "--allow-ffi"] },
+    );
+    assertEquals(code, 0, stderr);
+    const document = JSON.parse(stdout);
+    assertEquals(negativeFigures(document), [], stdout);
+    assertEquals((document.summary ?? document).received, 20, stdout);
   },
 });
 

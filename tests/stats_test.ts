@@ -171,6 +171,7 @@ Deno.test("PingTally counts stray datagrams by reason, and port unreachable apar
     "no-record": 2,
     "wrong-token": 0,
     "unknown-seq": 0,
+    "before-request": 0,
   });
   assertEquals([summary.errors, summary.unreachable], [2, 1]);
 });
@@ -274,4 +275,14 @@ Deno.test("Timeline merges columns as the run grows and keeps losses apart", () 
   ]);
   timeline.record(5, 5, true); // the lost one came late after all
   assertEquals(timeline.columns()[2], { rtt: 4.5, replies: 2, losses: 0 });
+});
+
+Deno.test("PingTally never takes a reply received before its request was sent for a round trip", () => {
+  const tally = new PingTally(4, 1000);
+  tally.sent(1, 10, 10);
+  // Received at 9.5 (a kernel time), read after the send at 10.
+  assertEquals(tally.reply(1, 9.5), { kind: "before-request" });
+  assertEquals(tally.reply(1, 10.25).kind, "reply");
+  const summary = tally.summary();
+  assertEquals([summary.received, summary.duplicates, summary.rtt.min], [1, 0, 0.25]);
 });
