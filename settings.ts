@@ -85,3 +85,6 @@ export const MAX_REMEMBERED_REQUESTS = 2 ** 20;
 export const MAX_RETRIES = 100;
 /** Width, in bytes, of a reply's payload shown by `-v` and `--chat`. */
 export const SHOWN_PAYLOAD_BYTES = 200;
+/** Earlier `--chat` lines a late or duplicate reply is still matched to
+ * (each up to a datagram's size, so at most 6.5 MB). */
+export const CHAT_LINES_REMEMBERED = 100;

@@ -7,6 +7,7 @@
  */
 
 import {
+  CHAT_LINES_REMEMBERED,
   MAX_UDP_PAYLOAD_V4,
   MAX_UDP_PAYLOAD_V6,
   settings,
@@ -16,6 +17,7 @@ import { checkNumber, printLine, write } from "./cli.ts";
 import { escapeBytes } from "./log.ts";
 import { checkPort, describeError, formatAddress, resolveHost, sameAddress } from "./net.ts";
 import { PING_RULES } from "./ping_options.ts";
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "./reply.ts";
 import { openClientSocket, Receiver } from "./socket.ts";
 
 /** What {@linkcode chat} does. */
@@ -32,18 +34,91 @@ export interface ChatOptions {
   signal?: AbortSignal;
 }
 
-/** What {@linkcode chat} yields. `text` of a reply is escaped. */
+/** What a reply is to the line it answers: the answer to the line waiting,
+ * a late answer to an earlier line given up on, or one more answer to a
+ * line answered already. */
+export type ReplyKind = "answer" | "late" | "duplicate";
+
+/** What {@linkcode chat} yields. `text` of a reply is escaped; `line` is
+ * the line it answers. */
 export type ChatEvent =
   | { type: "sent"; line: string; bytes: number; attempt: number }
-  | { type: "reply"; text: string; bytes: number; from: string }
+  | { type: "reply"; kind: ReplyKind; line: string; text: string; bytes: number; from: string }
   | { type: "no-reply"; line: string; attempts: number }
-  | { type: "not-sent"; line: string; reason: string };
+  | { type: "not-sent"; line: string; reason: string; attempt: number };
+
+/** A line the chat has sent, as replies are matched to it. */
+export interface SentLine {
+  line: string;
+  data: Uint8Array;
+  answered: boolean;
+}
+
+/**
+ * Whether `reply` carries `request`: ends with its bytes, each as sent or,
+ * for an ASCII letter, in uppercase. An echo, the classic lab's
+ * uppercasing and a prefix put first (`OK...`) all do.
+ *
+ * @example
+ * ```ts
+ * import { carries } from "./chat.ts";
+ * import { equal } from "node:assert/strict";
+ * const bytes = (text: string) => new TextEncoder().encode(text);
+ * equal(carries(bytes("OK...HELLO"), bytes("hello")), true);
+ * equal(carries(bytes("HELLO"), bytes("world")), false);
+ * ```
+ */
+export function carries(reply: Uint8Array, request: Uint8Array): boolean {
+  const offset = reply.length - request.length;
+  if (offset < 0) return false;
+  for (let at = 0; at < request.length; at++) {
+    const sent = request[at]!;
+    const got = reply[offset + at]!;
+    if (got === sent) continue;
+    if (sent < LOWER_A || sent > LOWER_Z || got !== sent - CASE_OFFSET) return false;
+  }
+  return true;
+}
+
+/**
+ * The line a reply answers, told by its content: the line waiting if the
+ * reply carries it, else the earliest line given up on that it carries (a
+ * late reply), else the earliest answered one (a duplicate). A reply that
+ * carries no line sent is the answer to the line waiting: the content does
+ * not tell, and a server may answer anything.
+ *
+ * @example
+ * ```ts
+ * import { matchReply } from "./chat.ts";
+ * import { equal } from "node:assert/strict";
+ * const sent = (line: string, answered = false) =>
+ *   ({ line, data: new TextEncoder().encode(line), answered });
+ * const reply = new TextEncoder().encode("FIRST");
+ * const match = matchReply(reply, sent("second"), [sent("first")]);
+ * equal(match.to.line, "first");
+ * equal(match.kind, "late");
+ * ```
+ */
+export function matchReply(
+  reply: Uint8Array,
+  waiting: SentLine,
+  earlier: readonly SentLine[],
+): { to: SentLine; kind: ReplyKind } {
+  if (carries(reply, waiting.data)) return { to: waiting, kind: "answer" };
+  const given = earlier.find((sent) => !sent.answered && carries(reply, sent.data));
+  if (given) return { to: given, kind: "late" };
+  const answered = earlier.find((sent) => sent.answered && carries(reply, sent.data));
+  if (answered) return { to: answered, kind: "duplicate" };
+  return { to: waiting, kind: "answer" };
+}
 
 /**
  * Sends each line of `lines` as one datagram and waits up to the timeout for
- * a datagram back from the server, resending `retries` times. An empty line
- * sends nothing (a 0-byte datagram stops some textbook servers); a line that
- * cannot be sent is reported and the chat goes on.
+ * its reply, resending `retries` times. Each reply is matched to the line it
+ * answers ({@linkcode matchReply}), so a reply that comes after its line's
+ * timeout is reported late, for that line, and does not answer the next. An
+ * empty line sends nothing (a 0-byte datagram stops some textbook servers);
+ * a line that cannot be sent is reported and the chat goes on.
  *
  * @example
  * ```ts
@@ -71,6 +146,9 @@ export async function* chat(
   const largest = family === 6 ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4;
   using socket = openClientSocket(family);
   using receiver = new Receiver(socket);
+  const fromServer = ({ hostname, port: sourcePort }: Deno.NetAddr) =>
+    sourcePort === port && sameAddress(hostname, address);
+  const earlier: SentLine[] = [];
   const encoder = new TextEncoder();
   const { signal } = options;
   for await (const line of lines) {
@@ -78,40 +156,40 @@ export async function* chat(
     if (line === "") continue;
     const data = encoder.encode(line);
     if (data.length > largest) {
-      yield {
-        type: "not-sent",
-        line,
-        reason: `${data.length} bytes is over the ${largest}-byte datagram limit`,
-      };
+      const reason = `${data.length} bytes is over the ${largest}-byte datagram limit`;
+      yield { type: "not-sent", line, reason, attempt: 1 };
       continue;
     }
-    let answered = false;
-    for (let attempt = 1; attempt <= retries + 1 && !answered && !signal?.aborted; attempt++) {
+    const waiting: SentLine = { line, data, answered: false };
+    let sentOnce = false;
+    for (
+      let attempt = 1;
+      attempt <= retries + 1 && !waiting.answered && !signal?.aborted;
+      attempt++
+    ) {
       try {
         await socket.send(data, destination);
       } catch (error) {
-        yield { type: "not-sent", line, reason: describeError(error) };
+        yield { type: "not-sent", line, reason: describeError(error), attempt };
         break;
       }
+      sentOnce = true;
       yield { type: "sent", line, bytes: data.length, attempt };
       const deadline = performance.now() + timeoutMs;
-      for (let datagram; (datagram = await receiver.next(deadline, signal)) !== undefined;) {
-        const { hostname, port: sourcePort } = datagram.from;
-        if (sourcePort !== port || !sameAddress(hostname, address)) continue;
-        answered = true;
+      for (let datagram; !waiting.answered && (datagram = await receiver.next(deadline, signal));) {
+        if (!fromServer(datagram.from)) continue;
+        const { to, kind } = matchReply(datagram.data, waiting, earlier);
+        to.answered = true;
         const text = escapeBytes(datagram.data, SHOWN_PAYLOAD_BYTES);
-        yield {
-          type: "reply",
-          text,
-          bytes: datagram.data.length,
-          from: formatAddress(hostname, sourcePort),
-        };
-        break;
+        const from = formatAddress(datagram.from.hostname, datagram.from.port);
+        yield { type: "reply", kind, line: to.line, text, bytes: datagram.data.length, from };
       }
-      if (!answered && attempt === retries + 1 && !signal?.aborted) {
+      if (!waiting.answered && attempt === retries + 1 && !signal?.aborted) {
         yield { type: "no-reply", line, attempts: retries + 1 };
       }
     }
+    if (sentOnce) earlier.push(waiting);
+    if (earlier.length > CHAT_LINES_REMEMBERED) earlier.shift();
   }
 }
 
@@ -158,10 +236,94 @@ export async function* readLines(
 export const EXIT_INTERRUPTED = 130;
 
 /**
+ * Where the lines of a chat stand: each line sent is answered (in time or
+ * late), unanswered, or still waiting for its reply, so the figures add up;
+ * resends and lines that could not be sent are counted apart.
+ *
+ * @example
+ * ```ts
+ * import { ChatTally } from "./chat.ts";
+ * import { equal } from "node:assert/strict";
+ * const tally = new ChatTally();
+ * tally.add({ type: "sent", line: "first", bytes: 5, attempt: 1 });
+ * tally.add({ type: "no-reply", line: "first", attempts: 1 });
+ * tally.add({ type: "sent", line: "second", bytes: 6, attempt: 1 });
+ * tally.add({ type: "reply", kind: "late", line: "first", text: "FIRST", bytes: 5, from: "x" });
+ * equal(
+ *   tally.describe(),
+ *   "2 sent (0 answered, 1 answered late, 0 unanswered, 1 waiting), 0 resend(s), 0 not sent",
+ * );
+ * ```
+ */
+export class ChatTally {
+  sent = 0;
+  answered = 0;
+  late = 0;
+  unanswered = 0;
+  resends = 0;
+  notSent = 0;
+
+  /** Counts one event of {@linkcode chat}. */
+  add(event: ChatEvent): void {
+    if (event.type === "sent") event.attempt === 1 ? this.sent++ : this.resends++;
+    if (event.type === "no-reply") this.unanswered++;
+    // A resend that fails leaves its line unanswered; a first send, not sent.
+    if (event.type === "not-sent") event.attempt === 1 ? this.notSent++ : this.unanswered++;
+    if (event.type === "reply" && event.kind === "answer") this.answered++;
+    if (event.type === "reply" && event.kind === "late") this.late++, this.unanswered--;
+  }
+
+  /** Lines sent whose reply is still awaited. */
+  get waiting(): number {
+    return this.sent - this.answered - this.late - this.unanswered;
+  }
+
+  /** The figures, as the interrupted chat's summary line gives them. */
+  describe(): string {
+    return `${this.sent} sent (${this.answered} answered, ${this.late} answered late, ` +
+      `${this.unanswered} unanswered, ${this.waiting} waiting), ` +
+      `${this.resends} resend(s), ${this.notSent} not sent`;
+  }
+}
+
+/** A line as a chat's output names it: quoted, escaped, cut. */
+function quoted(line: string): string {
+  return `"${escapeBytes(new TextEncoder().encode(line), SHOWN_PAYLOAD_BYTES)}"`;
+}
+
+/**
+ * The line `client.ts --chat` prints for an event, if any.
+ *
+ * @example
+ * ```ts
+ * import { describeChatEvent } from "./chat.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(
+ *   describeChatEvent({ type: "reply", kind: "late", line: "hi", text: "HI", bytes: 2, from: "127.0.0.1:12000" }),
+ *   'late reply from 127.0.0.1:12000 to "hi": HI',
+ * );
+ * ```
+ */
+export function describeChatEvent(event: ChatEvent): string | undefined {
+  switch (event.type) {
+    case "sent":
+      return event.attempt > 1 ? `no reply, resending (attempt ${event.attempt})` : undefined;
+    case "reply":
+      return event.kind === "answer"
+        ? `reply from ${event.from}: ${event.text}`
+        : `${event.kind} reply from ${event.from} to ${quoted(event.line)}: ${event.text}`;
+    case "no-reply":
+      return `no reply to ${quoted(event.line)} after ${event.attempts} attempt(s)`;
+    case "not-sent":
+      return `not sent: ${event.reason}`;
+  }
+}
+
+/**
  * `client.ts --chat`: lines from standard input (a `> ` prompt on a
  * terminal), each reply printed with its source. Ctrl-C ends it at once
  * with a summary line and exit status 130 (as a shell job); otherwise 0
- * when every line was answered, 1 if not.
+ * when every line was answered (late answers count), 1 if not.
  */
 export async function runChat(options: ChatOptions, signal: AbortSignal): Promise<number> {
   const interactive = Deno.stdin.isTerminal();
@@ -173,26 +335,16 @@ export async function runChat(options: ChatOptions, signal: AbortSignal): Promis
       prompt();
     }
   }
-  const counts = { sent: 0, answered: 0, retried: 0, unanswered: 0 };
+  const tally = new ChatTally();
   for await (const event of chat(promptedLines(), { ...options, signal })) {
-    if (event.type === "sent") event.attempt > 1 ? counts.retried++ : counts.sent++;
-    if (event.type === "reply") counts.answered++;
-    if (event.type === "reply") printLine(`reply from ${event.from}: ${event.text}`);
-    if (event.type === "sent" && event.attempt > 1) {
-      printLine(`no reply, resending (attempt ${event.attempt})`);
-    }
-    if (event.type === "no-reply") counts.unanswered++;
-    if (event.type === "no-reply") printLine(`no reply after ${event.attempts} attempt(s)`);
-    if (event.type === "not-sent") counts.unanswered++;
-    if (event.type === "not-sent") printLine(`not sent: ${event.reason}`);
+    tally.add(event);
+    const line = describeChatEvent(event);
+    if (line !== undefined) printLine(line);
   }
   if (interactive || signal.aborted) printLine();
   if (signal.aborted) {
-    printLine(
-      `chat interrupted: ${counts.sent} sent, ${counts.answered} answered, ` +
-        `${counts.retried} retried, ${counts.unanswered} unanswered`,
-    );
+    printLine(`chat interrupted: ${tally.describe()}`);
     return EXIT_INTERRUPTED;
   }
-  return counts.unanswered === 0 ? 0 : 1;
+  return tally.unanswered === 0 && tally.notSent === 0 ? 0 : 1;
 }

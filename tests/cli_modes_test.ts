@@ -109,7 +109,11 @@ Deno.test("--chat: Ctrl-C ends it at once, with a summary and exit 130, while wa
   await silent.line(/"hello" not answered/);
   const status = await chat.stop("SIGINT");
   assertEquals(status, 130, chat.errors.join("\n"));
-  assertEquals(chat.lines.at(-1), "chat interrupted: 1 sent, 0 answered, 0 retried, 0 unanswered");
+  // The line waiting for its reply is counted as such: the figures add up.
+  assertEquals(
+    chat.lines.at(-1),
+    "chat interrupted: 1 sent (0 answered, 0 answered late, 0 unanswered, 1 waiting), 0 resend(s), 0 not sent",
+  );
   // Waiting at the prompt for the next line ends the same way.
   await using upper = await server(["--upper", "-q"]);
   await using idle = start("client.ts", ["127.0.0.1", String(upper.port), "--chat"], {
@@ -118,7 +122,10 @@ Deno.test("--chat: Ctrl-C ends it at once, with a summary and exit 130, while wa
   await idle.type("hi\n");
   await idle.line(/: HI$/);
   assertEquals(await idle.stop("SIGINT"), 130);
-  assertEquals(idle.lines.at(-1), "chat interrupted: 1 sent, 1 answered, 0 retried, 0 unanswered");
+  assertEquals(
+    idle.lines.at(-1),
+    "chat interrupted: 1 sent (1 answered, 0 answered late, 0 unanswered, 0 waiting), 0 resend(s), 0 not sent",
+  );
 });
 
 Deno.test("--chat: an empty line sends nothing; a line too long for a datagram is reported and the chat goes on", async () => {
