@@ -440,7 +440,7 @@ Deno.test("--send after a stall (SIGSTOP, SIGCONT) neither bursts nor skips a se
   } finally {
     Deno.kill(beacon.child.pid, "SIGCONT");
   }
-  const stall = await beacon.line(/^stalled /);
+  const stall = await beacon.line(/^stalled: /);
   const [, skipped, resumedSeq] = /: (\d+) sends skipped, .* seq=(\d+) /.exec(stall) ?? [];
   assert(Number(skipped) >= 3, stall);
   const lastSeq = Number(resumedSeq) + 3;
@@ -455,7 +455,7 @@ Deno.test("--send after a stall (SIGSTOP, SIGCONT) neither bursts nor skips a se
   // No seq left out: the monitor has nothing to count lost.
   assertEquals(sent.map(({ seq }) => seq), sent.map((_, i) => i + 1), beacon.lines.join("\n"));
   assertMatch(monitor.lines.at(-1) ?? "", new RegExp(`: ${sent.length} received, 0 lost, `));
-  assertEquals(beacon.lines.filter((line) => line.startsWith("stalled ")), [stall]);
+  assertEquals(beacon.lines.filter((line) => line.startsWith("stalled: ")), [stall]);
   // No burst: from the send after the stall on, one an interval again.
   const after = sent.filter(({ seq }) => seq >= Number(resumedSeq));
   const gaps = after.slice(1).map(({ at }, i) => at - after[i]!.at);
