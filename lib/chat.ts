@@ -1,7 +1,9 @@
 /**
  * The textbook UDP client, one line at a time: send a line, print the reply
  * (escaped: a hostile server cannot reach the terminal), resend on silence
- * if asked. Ctrl-C ends it at once with a one-line summary.
+ * if asked. Each reply is matched to the line it answers by its content, so
+ * a late reply is shown as late, for its own line. Ctrl-C ends it at once
+ * with a one-line summary.
  *
  * @module
  */
