@@ -88,3 +88,24 @@ export const SHOWN_PAYLOAD_BYTES = 200;
 /** Earlier `--chat` lines a late or duplicate reply is still matched to
  * (each up to a datagram's size, so at most 6.5 MB). */
 export const CHAT_LINES_REMEMBERED = 100;
+
+// ------------------------------------------------------------ the heartbeat monitor
+
+/** Sources the heartbeat monitor remembers. */
+export const MAX_HEARTBEAT_SOURCES = 10_000;
+/** Sequence numbers, up to the highest, whose arrival the heartbeat monitor
+ * remembers per source; a heartbeat further back cannot be told from a
+ * replay and is not counted. */
+export const HEARTBEAT_WINDOW = 1024;
+/** The largest jump between heartbeat sequence numbers, either way, still
+ * read as the same sequence: ten days of heartbeats at the lab's 1 s
+ * interval; past it the sequence restarts. */
+export const MAX_HEARTBEAT_JUMP = 1_000_000;
+/** The shortest interval the heartbeat monitor assumes of a source, ms: a
+ * source's lost count grows by at most the time since its last heartbeat
+ * over its interval (the shortest seen between two consecutive ones, at
+ * least this). */
+export const MIN_HEARTBEAT_INTERVAL_MS = 1;
+/** Sources listed one by one in the server's heartbeat summary (those with
+ * the most heartbeats); the rest are added up in one line. */
+export const MAX_HEARTBEAT_SUMMARY_SOURCES = 100;

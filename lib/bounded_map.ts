@@ -59,64 +59,124 @@ export class LruMap<Key, Value> {
   }
 }
 
+import { keyedNumber } from "./keyed_hash.ts";
 import { clientKey } from "./net.ts";
 
+/**
+ * Slots 0 to `capacity - 1` in an order, oldest first, linked through typed
+ * arrays: moving a slot to the end allocates nothing (re-inserting a Map key
+ * does), and the oldest is at hand at once (a Map whose front has filled
+ * with deleted entries walks past them first).
+ *
+ * @example
+ * ```ts
+ * import { SlotList } from "./bounded_map.ts";
+ * import { equal } from "node:assert/strict";
+ * const order = new SlotList(4);
+ * order.push(2);
+ * order.push(0);
+ * order.push(2); // moved to the end
+ * equal(order.first, 0);
+ * equal(order.next(0), 2);
+ * ```
+ */
+export class SlotList {
+  readonly #prev: Int32Array;
+  readonly #next: Int32Array;
+  readonly #member: Uint8Array;
+  #first = -1;
+  #last = -1;
+  #size = 0;
+
+  /** An empty order of slots below `capacity`. */
+  constructor(capacity: number) {
+    this.#prev = new Int32Array(capacity);
+    this.#next = new Int32Array(capacity);
+    this.#member = new Uint8Array(capacity);
+  }
+
+  /** The oldest slot, or -1 when empty. */
+  get first(): number {
+    return this.#first;
+  }
+
+  /** How many slots it holds. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Whether `slot` is in it. */
+  has(slot: number): boolean {
+    return this.#member[slot] === 1;
+  }
+
+  /** The slot after `slot`, or -1 after the newest. */
+  next(slot: number): number {
+    return this.#next[slot]!;
+  }
+
+  /** Makes `slot` the newest, moving it if it is in already. */
+  push(slot: number): void {
+    if (this.has(slot)) {
+      if (slot === this.#last) return;
+      this.remove(slot);
+    }
+    this.#prev[slot] = this.#last;
+    this.#next[slot] = -1;
+    if (this.#last >= 0) this.#next[this.#last] = slot;
+    else this.#first = slot;
+    this.#last = slot;
+    this.#member[slot] = 1;
+    this.#size++;
+  }
+
+  /** Takes `slot` out, if it is in. */
+  remove(slot: number): void {
+    if (!this.has(slot)) return;
+    const prev = this.#prev[slot]!;
+    const next = this.#next[slot]!;
+    if (prev >= 0) this.#next[prev] = next;
+    else this.#first = next;
+    if (next >= 0) this.#prev[next] = prev;
+    else this.#last = prev;
+    this.#member[slot] = 0;
+    this.#size--;
+  }
+}
+
 /** Counts requests per client token, forgetting the least recently seen:
- * a list linked through typed arrays, so a hit moves no Map entry. */
+ * slots in a {@linkcode SlotList}, so a hit moves no Map entry. */
 export class TokenCounter {
   readonly #slots = new Map<number, number>();
   readonly #tokens: Float64Array;
   readonly #counts: Float64Array;
-  readonly #prev: Int32Array;
-  readonly #next: Int32Array;
+  readonly #order: SlotList;
   readonly #capacity: number;
   #size = 0;
-  #oldest = -1;
-  #newest = -1;
 
   constructor(capacity = MAX_TRACKED_TOKENS) {
     this.#capacity = capacity;
     this.#tokens = new Float64Array(capacity);
     this.#counts = new Float64Array(capacity);
-    this.#prev = new Int32Array(capacity);
-    this.#next = new Int32Array(capacity);
+    this.#order = new SlotList(capacity);
   }
 
   hit(token: number): number {
-    let slot = this.#slots.get(token);
+    // Keyed: tokens are the sender's choice (keyed_hash.ts).
+    const key = keyedNumber(token);
+    let slot = this.#slots.get(key);
     if (slot === undefined) {
       if (this.#size < this.#capacity) slot = this.#size++;
       else {
-        slot = this.#oldest;
+        slot = this.#order.first;
         this.#slots.delete(this.#tokens[slot]!);
-        this.#unlink(slot);
       }
-      this.#slots.set(token, slot);
-      this.#tokens[slot] = token;
+      this.#slots.set(key, slot);
+      this.#tokens[slot] = key;
       this.#counts[slot] = 0;
-      this.#append(slot);
-    } else if (slot !== this.#newest) {
-      this.#unlink(slot);
-      this.#append(slot);
     }
+    this.#order.push(slot);
     return ++this.#counts[slot]!;
-  }
-
-  #unlink(slot: number): void {
-    const prev = this.#prev[slot]!;
-    const next = this.#next[slot]!;
-    if (prev >= 0) this.#next[prev] = next;
-    else this.#oldest = next;
-    if (next >= 0) this.#prev[next] = prev;
-    else this.#newest = prev;
-  }
-
-  #append(slot: number): void {
-    this.#prev[slot] = this.#newest;
-    this.#next[slot] = -1;
-    if (this.#newest >= 0) this.#next[this.#newest] = slot;
-    else this.#oldest = slot;
-    this.#newest = slot;
   }
 
   get size(): number {

@@ -9,12 +9,16 @@
  *
  * - **Lost** are the gaps in the sequence, counted from the first sequence
  *   number seen: a source whose first heartbeat is seq 7 has lost nothing
- *   (it may have started at 7, or this server may have started late).
+ *   (it may have started at 7, or this server may have started late). A gap
+ *   counts at most as many heartbeats as fit in the time since the one
+ *   before it, at the source's interval: the shortest time seen between two
+ *   consecutive heartbeats, at least {@linkcode MIN_HEARTBEAT_INTERVAL_MS}.
+ *   The rest of a longer jump (a forged datagram) is **skipped**, not lost.
  * - A heartbeat behind the highest seq is **out of order**; when it fills a
  *   gap it is no longer counted lost. Each source remembers which of the last
  *   {@linkcode HEARTBEAT_WINDOW} sequence numbers it has seen (a bitmap, so
- *   memory stays fixed); one further behind is counted out of order as it is,
- *   neither taken off the lost nor recognised as a duplicate.
+ *   memory stays fixed); one further behind cannot be told from a replay, so
+ *   it is **too old**: counted neither received nor out of order.
  * - A **duplicate** of a seq seen in the window is neither received twice
  *   nor changes the lost.
  * - Sequence numbers wrap at 2^32 ({@linkcode SEQ_MODULUS}): 4294967295
@@ -24,25 +28,27 @@
  *   with nothing counted lost for the jump.
  * - A source silent for the given seconds is declared **stopped** once; its
  *   next heartbeat reports it **resumed**, and it can stop again later.
- * - At most `capacity` sources are remembered; past it, the least recently
- *   heard one is forgotten, so forged sources cannot grow the memory.
+ * - At most `capacity` sources are remembered, in fixed memory: a new source
+ *   past it takes the place (and the memory) of the least recently heard
+ *   source that has sent one heartbeat only, else of the least recently
+ *   heard one already reported stopped, else it is not remembered. So a
+ *   flood of forged sources, each sending once, never pushes out a source
+ *   heard from regularly, and a source that falls silent is kept until its
+ *   stop has been reported.
  *
  * @module
  */
 
 import { SEQ_MODULUS } from "../protocol.ts";
+import {
+  HEARTBEAT_WINDOW,
+  MAX_HEARTBEAT_JUMP,
+  MAX_HEARTBEAT_SOURCES,
+  MAX_HEARTBEAT_SUMMARY_SOURCES,
+  MIN_HEARTBEAT_INTERVAL_MS,
+} from "../settings.ts";
+import { SlotList } from "./bounded_map.ts";
 import { isoTime } from "./log.ts";
-
-/** Sources a {@linkcode HeartbeatMonitor} remembers unless told otherwise. */
-export const MAX_HEARTBEAT_SOURCES = 10_000;
-
-/** Sequence numbers, up to the highest, whose arrival each source remembers. */
-export const HEARTBEAT_WINDOW = 1024;
-
-/** The largest jump between sequence numbers, either way, still read as the
- * same sequence: ten days of heartbeats at the lab's 1 s interval; past it
- * the sequence restarts. */
-export const MAX_HEARTBEAT_JUMP = 1_000_000;
 
 const HALF_MODULUS = SEQ_MODULUS / 2;
 const BITS_PER_WORD = 32;
@@ -73,8 +79,14 @@ export type HeartbeatNote =
      * it reveals before it, or -1 when it arrives late into a gap that had
      * been counted lost. The notes' `lost` add up to the summary's. */
     lost: number;
+    /** Sequence numbers it jumped beyond what the time since the last
+     * heartbeat allows at the source's interval: not counted lost. */
+    skipped: number;
     /** It arrived behind the highest seq seen. */
     outOfOrder: boolean;
+    /** It is further behind than {@linkcode HEARTBEAT_WINDOW}: it cannot be
+     * told from a replay, so it is not counted. */
+    tooOld: boolean;
     /** Its seq had already arrived: not counted again. */
     duplicate: boolean;
     /** It jumped more than {@linkcode MAX_HEARTBEAT_JUMP}: the sequence
@@ -90,71 +102,111 @@ export type HeartbeatNote =
 export interface HeartbeatSourceSummary {
   /** `127.0.0.1:5555` or `[::1]:5555`. */
   source: string;
-  /** Heartbeats received, duplicates excluded. */
+  /** Heartbeats received, duplicates and too old ones excluded. */
   received: number;
   /** Sequence numbers missing from the gaps, late arrivals taken off. */
   lost: number;
-  /** Heartbeats that arrived behind the highest seq. */
+  /** Heartbeats that arrived behind the highest seq, within the window. */
   outOfOrder: number;
+  /** Heartbeats further behind than the window, not counted. */
+  tooOld: number;
   /** The receiver's clock at the last heartbeat, ms since the Unix epoch. */
   lastSeen: number;
 }
 
+/** What {@linkcode HeartbeatMonitor.summary} returns. */
+export interface HeartbeatSummary {
+  /** Every remembered source, least recently heard first. */
+  sources: HeartbeatSourceSummary[];
+  /** Sources forgotten, or never remembered, for want of room (a source
+   * forgotten twice counts twice). */
+  forgotten: number;
+  /** The most sources remembered at once. */
+  capacity: number;
+}
+
 type Verdict = Pick<
   Extract<HeartbeatNote, { kind: "beat" }>,
-  "lost" | "outOfOrder" | "duplicate" | "restarted"
+  "lost" | "skipped" | "outOfOrder" | "tooOld" | "duplicate" | "restarted"
 >;
 
-const IN_ORDER: Verdict = { lost: 0, outOfOrder: false, duplicate: false, restarted: false };
+const IN_ORDER: Verdict = {
+  lost: 0,
+  skipped: 0,
+  outOfOrder: false,
+  tooOld: false,
+  duplicate: false,
+  restarted: false,
+};
 const DUPLICATE: Verdict = { ...IN_ORDER, duplicate: true };
+const RESTARTED: Verdict = { ...IN_ORDER, restarted: true };
+const TOO_OLD: Verdict = { ...IN_ORDER, outOfOrder: true, tooOld: true };
 
 /** One source's sequence: the highest seq and which of the
  * {@linkcode HEARTBEAT_WINDOW} numbers up to it have arrived, in a ring of
  * bits indexed by seq modulo the window (which divides 2^32, so the index
- * survives the wrap). */
+ * survives the wrap), and the source's interval as far as it shows. */
 class SequenceWindow {
   readonly #seen = new Uint32Array(HEARTBEAT_WINDOW / BITS_PER_WORD);
   #highest = 0;
+  /** When the highest seq arrived, ms. */
+  #highestAt = 0;
   /** How many numbers up to the highest are counted since the (re)start:
    * only a gap among them was counted lost. */
   #span = 1;
+  /** The shortest time seen between two consecutive seqs, ms. */
+  #shortestStep = Infinity;
 
-  constructor(first: number) {
-    this.#restart(first);
+  /** Starts the sequence afresh at `seq`, which arrived at `at`. */
+  begin(seq: number, at: number): void {
+    this.#seen.fill(0);
+    this.#mark(seq);
+    this.#highest = seq;
+    this.#highestAt = at;
+    this.#span = 1;
+    this.#shortestStep = Infinity;
   }
 
-  /** Records `seq` and says what it means for the count. */
-  accept(seq: number): Verdict {
+  /** Records `seq`, which arrived at `at`, and says what it means for the count. */
+  accept(seq: number, at: number): Verdict {
     const ahead = (seq - this.#highest + SEQ_MODULUS) % SEQ_MODULUS;
     if (ahead === 0) return DUPLICATE;
     const behind = SEQ_MODULUS - ahead;
     if (ahead < HALF_MODULUS) {
-      return ahead > MAX_HEARTBEAT_JUMP ? this.#restart(seq) : this.#advance(seq, ahead);
+      return ahead > MAX_HEARTBEAT_JUMP ? this.#restart(seq, at) : this.#advance(seq, ahead, at);
     }
-    return behind > MAX_HEARTBEAT_JUMP ? this.#restart(seq) : this.#late(seq, behind);
+    return behind > MAX_HEARTBEAT_JUMP ? this.#restart(seq, at) : this.#late(seq, behind);
   }
 
-  #restart(seq: number): Verdict {
-    this.#seen.fill(0);
-    this.#mark(seq);
-    this.#highest = seq;
-    this.#span = 1;
-    return { ...IN_ORDER, restarted: true };
+  #restart(seq: number, at: number): Verdict {
+    this.begin(seq, at);
+    return RESTARTED;
   }
 
-  #advance(seq: number, ahead: number): Verdict {
+  #advance(seq: number, ahead: number, at: number): Verdict {
+    const elapsed = Math.max(0, at - this.#highestAt);
+    const interval = this.#shortestStep === Infinity
+      ? MIN_HEARTBEAT_INTERVAL_MS
+      : Math.max(MIN_HEARTBEAT_INTERVAL_MS, this.#shortestStep);
+    // Heartbeats that fit in the time since the highest, the one now arrived
+    // aside: a jump beyond it is forged or replayed, not lost.
+    const fit = Math.max(0, Math.ceil(elapsed / interval) - 1);
+    const lost = Math.min(ahead - 1, fit);
+    if (ahead === 1) this.#shortestStep = Math.min(this.#shortestStep, elapsed);
     if (ahead >= HEARTBEAT_WINDOW) this.#seen.fill(0);
     else {
       for (let step = 1; step < ahead; step++) this.#unmark(this.#highest + step);
     }
     this.#mark(seq);
     this.#highest = seq;
-    this.#span = Math.min(this.#span + ahead, HEARTBEAT_WINDOW);
-    return { ...IN_ORDER, lost: ahead - 1 };
+    this.#highestAt = at;
+    // Only the gap counted lost may be taken off again by a late arrival.
+    this.#span = Math.min(lost < ahead - 1 ? lost + 1 : this.#span + ahead, HEARTBEAT_WINDOW);
+    return { ...IN_ORDER, lost, skipped: ahead - 1 - lost };
   }
 
   #late(seq: number, behind: number): Verdict {
-    if (behind >= HEARTBEAT_WINDOW) return { ...IN_ORDER, outOfOrder: true };
+    if (behind >= HEARTBEAT_WINDOW) return TOO_OLD;
     if (this.#has(seq)) return DUPLICATE;
     this.#mark(seq);
     return { ...IN_ORDER, outOfOrder: true, lost: behind < this.#span ? -1 : 0 };
@@ -177,10 +229,12 @@ class SequenceWindow {
 }
 
 interface SourceState {
+  source: string;
   sequence: SequenceWindow;
   received: number;
   lost: number;
   outOfOrder: number;
+  tooOld: number;
   lastSeen: number;
 }
 
@@ -210,17 +264,25 @@ interface SourceState {
  * const stopped = monitor.check(at + 4000).map(describeNote);
  * deepEqual(stopped, ["127.0.0.1:5555 silent for 3 s: presumed stopped"]);
  * equal(describeNote(beat(5, at + 8200)[0]!), "127.0.0.1:5555 resumed after 7.2 s");
- * equal(monitor.summary()[0]!.lost, 2);
+ * equal(monitor.summary().sources[0]!.lost, 2);
  * ```
  */
 export class HeartbeatMonitor {
   readonly #silenceMs: number;
   readonly #capacity: number;
+  /** Each remembered source's slot in `#states`. */
+  readonly #slots = new Map<string, number>();
+  /** Per slot; a forgotten source's state is reused for the next one. */
+  readonly #states: SourceState[] = [];
   /** Sources not declared stopped, least recently heard first. */
-  readonly #active = new Map<string, SourceState>();
+  readonly #active: SlotList;
   /** Sources declared stopped, least recently heard first: all heard less
    * recently than any active one. */
-  readonly #stopped = new Map<string, SourceState>();
+  readonly #stopped: SlotList;
+  /** Sources heard once only, active or stopped, in the order heard: the
+   * first to be forgotten. */
+  readonly #oneShot: SlotList;
+  #forgotten = 0;
 
   /**
    * A monitor with no sources yet. Throws a `RangeError` for a silence that
@@ -228,8 +290,8 @@ export class HeartbeatMonitor {
    *
    * @param silenceSeconds Seconds without a heartbeat before a source is
    * declared stopped.
-   * @param capacity Sources remembered; past it, the least recently heard is
-   * forgotten.
+   * @param capacity Sources remembered (see the module's rules for who
+   * makes room).
    * @default {MAX_HEARTBEAT_SOURCES}
    */
   constructor(silenceSeconds: number, capacity: number = MAX_HEARTBEAT_SOURCES) {
@@ -241,6 +303,9 @@ export class HeartbeatMonitor {
     }
     this.#silenceMs = silenceSeconds * 1000;
     this.#capacity = capacity;
+    this.#active = new SlotList(capacity);
+    this.#stopped = new SlotList(capacity);
+    this.#oneShot = new SlotList(capacity);
   }
 
   /** Takes one heartbeat; returns a `resumed` note if the source had been
@@ -250,36 +315,29 @@ export class HeartbeatMonitor {
     checkHeartbeat(heartbeat);
     const { source, seq, sent, received } = heartbeat;
     const notes: HeartbeatNote[] = [];
-    let state = this.#active.get(source);
-    this.#active.delete(source); // re-inserted below, as the most recent
-    const stopped = state === undefined ? this.#stopped.get(source) : undefined;
-    if (stopped !== undefined) {
-      this.#stopped.delete(source);
-      notes.push({
-        kind: "resumed",
-        source,
-        after: Math.max(0, received - stopped.lastSeen) / 1000,
-      });
-      state = stopped;
-    }
+    let slot = this.#slots.get(source);
     let verdict = IN_ORDER;
-    if (state === undefined) {
-      state = {
-        sequence: new SequenceWindow(seq),
-        received: 0,
-        lost: 0,
-        outOfOrder: 0,
-        lastSeen: received,
-      };
+    if (slot === undefined) {
+      slot = this.#admit(source, seq, received);
     } else {
-      verdict = state.sequence.accept(seq);
+      const state = this.#states[slot]!;
+      if (this.#stopped.has(slot)) {
+        this.#stopped.remove(slot);
+        const after = Math.max(0, received - state.lastSeen) / 1000;
+        notes.push({ kind: "resumed", source, after });
+      }
+      this.#oneShot.remove(slot); // heard again: no longer a one-shot source
+      verdict = state.sequence.accept(seq, received);
     }
-    if (!verdict.duplicate) state.received++;
-    state.lost += verdict.lost;
-    if (verdict.outOfOrder) state.outOfOrder++;
-    state.lastSeen = Math.max(state.lastSeen, received);
-    this.#active.set(source, state);
-    this.#forgetBeyondCapacity();
+    if (slot !== undefined) {
+      const state = this.#states[slot]!;
+      if (verdict.tooOld) state.tooOld++;
+      else if (!verdict.duplicate) state.received++;
+      state.lost += verdict.lost;
+      if (verdict.outOfOrder && !verdict.tooOld) state.outOfOrder++;
+      state.lastSeen = Math.max(state.lastSeen, received);
+      this.#active.push(slot);
+    }
     notes.push({ kind: "beat", source, seq, oneWay: received - sent, ...verdict });
     return notes;
   }
@@ -288,12 +346,13 @@ export class HeartbeatMonitor {
    * configured seconds at `now` (receiver's clock, ms since the Unix epoch). */
   check(now: number): HeartbeatNote[] {
     const notes: HeartbeatNote[] = [];
-    for (const [source, state] of this.#active) {
+    for (let slot = this.#active.first; slot >= 0; slot = this.#active.first) {
+      const { source, lastSeen } = this.#states[slot]!;
       // The same sum as nextCheck(), so check(nextCheck()) always fires.
-      if (now < state.lastSeen + this.#silenceMs) break;
-      this.#active.delete(source);
-      this.#stopped.set(source, state);
-      notes.push({ kind: "stopped", source, silentFor: (now - state.lastSeen) / 1000 });
+      if (now < lastSeen + this.#silenceMs) break;
+      this.#active.remove(slot);
+      this.#stopped.push(slot);
+      notes.push({ kind: "stopped", source, silentFor: (now - lastSeen) / 1000 });
     }
     return notes;
   }
@@ -301,26 +360,60 @@ export class HeartbeatMonitor {
   /** When {@linkcode HeartbeatMonitor.check} next has a source to declare
    * stopped (ms since the Unix epoch), or `Infinity` when none is due. */
   nextCheck(): number {
-    for (const state of this.#active.values()) return state.lastSeen + this.#silenceMs;
-    return Infinity;
+    const slot = this.#active.first;
+    return slot < 0 ? Infinity : this.#states[slot]!.lastSeen + this.#silenceMs;
   }
 
-  /** Every remembered source's totals, least recently heard first. */
-  summary(): HeartbeatSourceSummary[] {
-    const rows: HeartbeatSourceSummary[] = [];
-    for (const states of [this.#stopped, this.#active]) {
-      for (const [source, { received, lost, outOfOrder, lastSeen }] of states) {
-        rows.push({ source, received, lost, outOfOrder, lastSeen });
+  /** Every remembered source's totals, least recently heard first, and how
+   * many sources had to be forgotten. */
+  summary(): HeartbeatSummary {
+    const sources: HeartbeatSourceSummary[] = [];
+    for (const order of [this.#stopped, this.#active]) {
+      for (let slot = order.first; slot >= 0; slot = order.next(slot)) {
+        const { source, received, lost, outOfOrder, tooOld, lastSeen } = this.#states[slot]!;
+        sources.push({ source, received, lost, outOfOrder, tooOld, lastSeen });
       }
     }
-    return rows;
+    return { sources, forgotten: this.#forgotten, capacity: this.#capacity };
   }
 
-  #forgetBeyondCapacity(): void {
-    while (this.#active.size + this.#stopped.size > this.#capacity) {
-      const oldest = this.#stopped.size > 0 ? this.#stopped : this.#active;
-      oldest.delete(oldest.keys().next().value!);
+  /** A slot for a new source, its first heartbeat counted in: a fresh one
+   * below the capacity, else that of a source it replaces (the least
+   * recently heard one-shot source, else the least recently heard stopped
+   * one); `undefined` when every remembered source has to be kept. */
+  #admit(source: string, seq: number, at: number): number | undefined {
+    let slot = this.#states.length;
+    if (slot < this.#capacity) {
+      this.#states.push({
+        source,
+        sequence: new SequenceWindow(),
+        received: 0,
+        lost: 0,
+        outOfOrder: 0,
+        tooOld: 0,
+        lastSeen: at,
+      });
+    } else {
+      this.#forgotten++;
+      slot = this.#oneShot.size > 0 ? this.#oneShot.first : this.#stopped.first;
+      if (slot < 0) return undefined;
+      const state = this.#states[slot]!;
+      this.#slots.delete(state.source);
+      this.#active.remove(slot);
+      this.#stopped.remove(slot);
+      Object.assign(state, {
+        source,
+        received: 0,
+        lost: 0,
+        outOfOrder: 0,
+        tooOld: 0,
+        lastSeen: at,
+      });
     }
+    this.#states[slot]!.sequence.begin(seq, at);
+    this.#slots.set(source, slot);
+    this.#oneShot.push(slot);
+    return slot;
   }
 }
 
@@ -367,7 +460,11 @@ export function describeNote(note: HeartbeatNote): string {
       if (note.restarted) parts.push("sequence restarted");
       if (note.duplicate) parts.push("duplicate");
       if (note.lost > 0) parts.push(`${note.lost} lost before it`);
-      if (note.outOfOrder) {
+      if (note.skipped > 0) {
+        parts.push(`${note.skipped} skipped, more than its interval allows: not counted lost`);
+      }
+      if (note.tooOld) parts.push("out of order, too old to tell from a replay: not counted");
+      else if (note.outOfOrder) {
         parts.push(note.lost < 0 ? "out of order, no longer counted lost" : "out of order");
       }
       return parts.join(", ");
@@ -381,28 +478,76 @@ function formatSeconds(seconds: number): string {
 }
 
 /**
- * The server summary's heartbeat lines, one per source:
+ * The server summary's heartbeat lines: one per source for the `most`
+ * sources with the most heartbeats received (in the summary's order),
  * `heartbeats from 127.0.0.1:5555: 10 received, 2 lost, last seen
- * 2026-11-26T04:09:23.523+05:30`, with `, N out of order` before `last seen`
- * when there were any.
+ * 2026-11-26T04:09:23.523+05:30`, with `, N out of order` and `, N too old
+ * to count` before `last seen` when there were any; then the totals of the
+ * other sources in one line, and how many were forgotten, when there are any.
  *
  * @example
  * ```ts
  * import { heartbeatSummaryLines } from "./heartbeat.ts";
- * import { match } from "node:assert/strict";
- * const [line] = heartbeatSummaryLines([
- *   { source: "127.0.0.1:5555", received: 10, lost: 2, outOfOrder: 0, lastSeen: Date.now() },
- * ]);
- * match(line!, /^heartbeats from 127\.0\.0\.1:5555: 10 received, 2 lost, last seen \d{4}-/);
+ * import { equal, match } from "node:assert/strict";
+ * const row = { received: 10, lost: 2, outOfOrder: 0, tooOld: 0, lastSeen: Date.now() };
+ * const lines = heartbeatSummaryLines({
+ *   sources: [{ ...row, source: "127.0.0.1:5555" }, { ...row, source: "127.0.0.1:6666" }],
+ *   forgotten: 5,
+ *   capacity: 10_000,
+ * }, false, 1);
+ * match(lines[0]!, /^heartbeats from 127\.0\.0\.1:6666: 10 received, 2 lost, last seen \d{4}-/);
+ * equal(lines[1], "heartbeats from 1 more source: 10 received, 2 lost");
+ * equal(lines[2], "heartbeats from 5 more sources forgotten (10000 are remembered at most)");
  * ```
  */
 export function heartbeatSummaryLines(
-  summary: readonly HeartbeatSourceSummary[],
+  summary: HeartbeatSummary,
   utc = false,
+  most: number = MAX_HEARTBEAT_SUMMARY_SOURCES,
 ): string[] {
-  return summary.map(({ source, received, lost, outOfOrder, lastSeen }) => {
-    const late = outOfOrder > 0 ? `, ${outOfOrder} out of order` : "";
-    return `heartbeats from ${source}: ${received} received, ${lost} lost${late}, ` +
-      `last seen ${isoTime(lastSeen, utc)}`;
-  });
+  const { listed, others } = mostHeard(summary.sources, most);
+  const lines = listed.map((row) =>
+    `heartbeats from ${row.source}: ${counts(row)}, last seen ${isoTime(row.lastSeen, utc)}`
+  );
+  if (others.length > 0) {
+    const total = { received: 0, lost: 0, outOfOrder: 0, tooOld: 0 };
+    for (const row of others) {
+      total.received += row.received;
+      total.lost += row.lost;
+      total.outOfOrder += row.outOfOrder;
+      total.tooOld += row.tooOld;
+    }
+    lines.push(`heartbeats from ${moreSources(others.length)}: ${counts(total)}`);
+  }
+  if (summary.forgotten > 0) {
+    lines.push(
+      `heartbeats from ${moreSources(summary.forgotten)} forgotten ` +
+        `(${summary.capacity} are remembered at most)`,
+    );
+  }
+  return lines;
+}
+
+const moreSources = (count: number) => `${count} more ${count === 1 ? "source" : "sources"}`;
+
+/** `10 received, 2 lost, 1 out of order, 3 too old to count`, the last two when not 0. */
+function counts(
+  { received, lost, outOfOrder, tooOld }: Omit<HeartbeatSourceSummary, "source" | "lastSeen">,
+): string {
+  const late = outOfOrder > 0 ? `, ${outOfOrder} out of order` : "";
+  const old = tooOld > 0 ? `, ${tooOld} too old to count` : "";
+  return `${received} received, ${lost} lost${late}${old}`;
+}
+
+/** The `most` rows with the most heartbeats received (the more recently
+ * heard first among equals), in their order, and the others. */
+function mostHeard(rows: readonly HeartbeatSourceSummary[], most: number) {
+  if (rows.length <= most) return { listed: rows, others: [] };
+  const ranked = rows.map((_, index) => index)
+    .sort((a, b) => rows[b]!.received - rows[a]!.received || b - a);
+  const kept = new Set(ranked.slice(0, most));
+  return {
+    listed: rows.filter((_, index) => kept.has(index)),
+    others: rows.filter((_, index) => !kept.has(index)),
+  };
 }

@@ -1,13 +1,17 @@
-import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import {
   describeNote,
-  HEARTBEAT_WINDOW,
   HeartbeatMonitor,
   type HeartbeatNote,
   heartbeatSummaryLines,
+} from "../lib/heartbeat.ts";
+import {
+  HEARTBEAT_WINDOW,
   MAX_HEARTBEAT_JUMP,
   MAX_HEARTBEAT_SOURCES,
-} from "../lib/heartbeat.ts";
+  MAX_HEARTBEAT_SUMMARY_SOURCES,
+  MIN_HEARTBEAT_INTERVAL_MS,
+} from "../settings.ts";
 import { SEQ_MODULUS } from "../protocol.ts";
 import { isoTime } from "../lib/log.ts";
 
@@ -36,15 +40,20 @@ function beatNote(monitor: HeartbeatMonitor, seq: number, received?: number, sou
   return note as Beat;
 }
 
-/** A monitor that has taken `seqs` from SOURCE, one a second. */
+/** A monitor that has taken `seqs` from SOURCE, sent one a second from
+ * T0 on: each arrives when it was sent, or 1 ms after the one before. */
 function fed(seqs: number[], silenceSeconds = 3): HeartbeatMonitor {
   const monitor = new HeartbeatMonitor(silenceSeconds);
-  seqs.forEach((seq, index) => beat(monitor, seq, T0 + index * 1000));
+  let at = -Infinity;
+  for (const seq of seqs) {
+    at = Math.max(at + 1, T0 + (seq - seqs[0]!) * 1000);
+    beat(monitor, seq, at);
+  }
   return monitor;
 }
 
 const totals = (monitor: HeartbeatMonitor, source = SOURCE) => {
-  const row = monitor.summary().find((row) => row.source === source);
+  const row = monitor.summary().sources.find((row) => row.source === source);
   assert(row !== undefined, `${source} is not in the summary`);
   return { received: row.received, lost: row.lost, outOfOrder: row.outOfOrder };
 };
@@ -95,18 +104,21 @@ Deno.test("beat() counts a seq before the first one seen as out of order, lost u
   assertEquals(totals(monitor), { received: 3, lost: 0, outOfOrder: 1 });
 });
 
-Deno.test("beat() remembers the last HEARTBEAT_WINDOW seqs: older late ones are out of order as is", () => {
+Deno.test("beat() remembers the last HEARTBEAT_WINDOW seqs: an older one is too old to count", () => {
   const newest = HEARTBEAT_WINDOW + 1;
   const monitor = fed([1, newest]); // 2 ... newest - 1 lost
   assertEquals(totals(monitor).lost, newest - 2);
   // Seq 2 is HEARTBEAT_WINDOW - 1 behind: still in the window.
   assertEquals(beatNote(monitor, 2).lost, -1);
   assertEquals(beatNote(monitor, 2).duplicate, true);
-  // Seq 1 is HEARTBEAT_WINDOW behind: forgotten, so neither a duplicate nor
-  // taken off the lost.
-  const old = beatNote(monitor, 1);
-  assertEquals([old.outOfOrder, old.duplicate, old.lost], [true, false, 0]);
-  assertEquals(totals(monitor), { received: 4, lost: newest - 3, outOfOrder: 2 });
+  // Seq 1 is HEARTBEAT_WINDOW behind: forgotten, so it cannot be told from
+  // a replay; it is counted nowhere, however often it comes.
+  for (let replay = 0; replay < 3; replay++) {
+    const old = beatNote(monitor, 1);
+    assertEquals([old.tooOld, old.outOfOrder, old.duplicate, old.lost], [true, true, false, 0]);
+  }
+  assertEquals(totals(monitor), { received: 3, lost: newest - 3, outOfOrder: 1 });
+  assertEquals(monitor.summary().sources[0]!.tooOld, 3);
 });
 
 Deno.test("beat() forgets what a seq's window slot held the last time round", () => {
@@ -152,7 +164,7 @@ Deno.test("beat() throws a RangeError for a seq outside 0 to 2^32 - 1 or a time 
   assertThrows(() => monitor.beat({ source: SOURCE, seq: 1, sent: NaN, received: T0 }), RangeError);
   const late = { source: SOURCE, seq: 1, sent: T0, received: Infinity };
   assertThrows(() => monitor.beat(late), /received must be a finite time/);
-  assertEquals(monitor.summary(), []);
+  assertEquals(monitor.summary().sources, []);
 });
 
 Deno.test("new HeartbeatMonitor() throws a RangeError for a bad silence or capacity", () => {
@@ -208,26 +220,49 @@ Deno.test("check(nextCheck()) fires even when the sum rounds, and not a µs befo
 
 // ------------------------------------------------------------ memory
 
-Deno.test("beat() forgets the least recently heard source beyond the capacity", () => {
+Deno.test("beat() makes room by forgetting a one-shot source, never one heard again", () => {
   const monitor = new HeartbeatMonitor(3, 2);
   beat(monitor, 1, T0, "a:1");
   beat(monitor, 1, T0 + 1, "b:1");
-  beat(monitor, 2, T0 + 2, "a:1");
+  beat(monitor, 2, T0 + 2, "a:1"); // a is heard again: no longer a one-shot source
   beat(monitor, 1, T0 + 3, "c:1");
-  assertEquals(monitor.summary().map((row) => row.source), ["a:1", "c:1"]);
+  assertEquals(monitor.summary().sources.map((row) => row.source), ["a:1", "c:1"]);
   // Forgotten, b starts afresh: its first heartbeat again, nothing lost.
   assertEquals(beatNote(monitor, 9, T0 + 4, "b:1").lost, 0);
-  assertEquals(monitor.summary().map((row) => row.source), ["c:1", "b:1"]);
+  // a was heard less recently than c, but c had sent one heartbeat only.
+  assertEquals(monitor.summary().sources.map((row) => row.source), ["a:1", "b:1"]);
+  assertEquals(monitor.summary().forgotten, 2);
 });
 
 Deno.test("beat() forgets a stopped source before a live one", () => {
   const monitor = new HeartbeatMonitor(3, 2);
   beat(monitor, 1, T0, "a:1");
-  monitor.check(T0 + 3000);
-  beat(monitor, 1, T0 + 3100, "b:1");
-  beat(monitor, 1, T0 + 3200, "c:1");
-  assertEquals(monitor.summary().map((row) => row.source), ["b:1", "c:1"]);
-  assertEquals(monitor.nextCheck(), T0 + 6100);
+  beat(monitor, 2, T0 + 1000, "a:1");
+  monitor.check(T0 + 4000);
+  beat(monitor, 1, T0 + 4100, "b:1");
+  beat(monitor, 2, T0 + 4200, "b:1");
+  beat(monitor, 1, T0 + 4300, "c:1");
+  assertEquals(monitor.summary().sources.map((row) => row.source), ["b:1", "c:1"]);
+  assertEquals(monitor.nextCheck(), T0 + 7200);
+});
+
+Deno.test("beat() keeps a silent source until check() has reported it, and leaves a newcomer out", () => {
+  const monitor = new HeartbeatMonitor(3, 2);
+  for (const source of ["a:1", "b:1"]) {
+    beat(monitor, 1, T0, source);
+    beat(monitor, 2, T0 + 1000, source);
+  }
+  // Both are past their silence, but not yet reported: c is not remembered.
+  assertEquals(beatNote(monitor, 1, T0 + 5000, "c:1").lost, 0);
+  assertEquals(monitor.summary().sources.map((row) => row.source), ["a:1", "b:1"]);
+  const stopped = monitor.check(T0 + 5000);
+  assertEquals(stopped.map((note) => [note.kind, note.source]), [
+    ["stopped", "a:1"],
+    ["stopped", "b:1"],
+  ]);
+  beat(monitor, 1, T0 + 5100, "c:1");
+  assertEquals(monitor.summary().sources.map((row) => row.source), ["b:1", "c:1"]);
+  assertEquals(monitor.summary().forgotten, 2);
 });
 
 Deno.test("HeartbeatMonitor remembers MAX_HEARTBEAT_SOURCES sources by default", () => {
@@ -235,9 +270,77 @@ Deno.test("HeartbeatMonitor remembers MAX_HEARTBEAT_SOURCES sources by default",
   for (let port = 0; port <= MAX_HEARTBEAT_SOURCES; port++) {
     beat(monitor, 1, T0, `10.0.0.1:${port}`);
   }
-  const sources = monitor.summary().map((row) => row.source);
+  const sources = monitor.summary().sources.map((row) => row.source);
   assertEquals(sources.length, MAX_HEARTBEAT_SOURCES);
   assertEquals(sources[0], "10.0.0.1:1");
+});
+
+Deno.test("a flood of 360,000 one-shot sources in 45 s does not hide a real source's stop, and the summary stays short", () => {
+  const monitor = new HeartbeatMonitor(3);
+  const real = "127.0.0.1:5555";
+  const realNotes: HeartbeatNote[] = [];
+  const keep = (notes: HeartbeatNote[]) =>
+    realNotes.push(...notes.filter((note) => note.source === real));
+  const floodEveryMs = 45_000 / 360_000;
+  let seq = 0;
+  let nextCheck = T0;
+  for (let forged = 0; forged < 360_000; forged++) {
+    const at = T0 + forged * floodEveryMs;
+    // The real source beats every 500 ms for its first 10 s, then stops.
+    if (at - T0 < 10_000 && at >= T0 + seq * 500) keep(beat(monitor, ++seq, at, real));
+    const source = `10.${forged >> 16}.${(forged >> 8) & 255}.${forged & 255}:4000`;
+    monitor.beat({ source, seq: 1, sent: at, received: at });
+    if (at >= nextCheck) { // the server checks every 250 ms
+      keep(monitor.check(at));
+      nextCheck += 250;
+    }
+  }
+  const stops = realNotes.filter((note) => note.kind === "stopped");
+  assertEquals(stops.length, 1, "the real source's stop was never reported");
+  const lines = heartbeatSummaryLines(monitor.summary(), true);
+  assert(
+    lines.length <= MAX_HEARTBEAT_SUMMARY_SOURCES + 2,
+    `${lines.length} summary lines`,
+  );
+  assertMatch(lines.find((line) => line.includes(real)) ?? "", / 20 received, 0 lost, /);
+  assertMatch(lines.at(-1)!, /^heartbeats from \d+ more sources forgotten \(10000 are/);
+});
+
+// ------------------------------------------------------------ forged numbers
+
+Deno.test("beat() counts no more lost than fit in the time since the last heartbeat, at the source's interval", () => {
+  // A source heard every second: 3 s of silence hold 2 lost heartbeats.
+  const monitor = fed([1, 2, 3]);
+  assertEquals(beatNote(monitor, 6, T0 + 5000).lost, 2);
+  // A jump 10 ms later is forged (or replayed): nothing fits, nothing is lost.
+  const jump = beatNote(monitor, 6 + 999_999, T0 + 5010);
+  assertEquals([jump.lost, jump.skipped, jump.restarted], [0, 999_998, false]);
+  assertEquals(totals(monitor).lost, 2);
+});
+
+Deno.test("1,000 forged jumps just under MAX_HEARTBEAT_JUMP add no more lost than their time allows", () => {
+  const monitor = new HeartbeatMonitor(3);
+  const step = MAX_HEARTBEAT_JUMP - 1;
+  for (let n = 0; n < 1000; n++) beat(monitor, (n * step) % SEQ_MODULUS, T0 + n * 2);
+  const elapsed = 999 * 2;
+  const { lost } = totals(monitor);
+  assert(lost <= elapsed / MIN_HEARTBEAT_INTERVAL_MS, `${lost} lost in ${elapsed} ms`);
+});
+
+Deno.test("beat() takes off the lost only a late seq that was counted lost, never below 0", () => {
+  const monitor = fed([1, 2, 3]);
+  beatNote(monitor, 3 + 500, T0 + 4000); // 1 s: 1 counted lost, the rest skipped
+  let change = 0;
+  for (let seq = 4; seq < 503; seq++) change += beatNote(monitor, seq, T0 + 4001).lost;
+  assertEquals(change, -1);
+  assertEquals(totals(monitor).lost, 0);
+});
+
+Deno.test("a replay further back than HEARTBEAT_WINDOW is not counted again: 11 distinct seqs, 11 received", () => {
+  const seqs = [...Array.from({ length: 10 }, (_, index) => index + 1), 20 + HEARTBEAT_WINDOW];
+  const monitor = fed(seqs);
+  for (let replay = 0; replay < 1000; replay++) beat(monitor, 1 + (replay % 10), T0 + 2_000_000);
+  assertEquals(totals(monitor).received, 11);
 });
 
 // ------------------------------------------------------------ wording
@@ -245,7 +348,7 @@ Deno.test("HeartbeatMonitor remembers MAX_HEARTBEAT_SOURCES sources by default",
 Deno.test("describeNote() gives the one-way delay in ms with 3 decimals, labelled with its clocks", () => {
   const monitor = fed([1, 2]);
   assertEquals(
-    describeNote(beatNote(monitor, 4, T0 + 2000)),
+    describeNote(beatNote(monitor, 4, T0 + 3000)),
     "127.0.0.1:5555 heartbeat seq=4 one-way 0.250 ms (receiver − sender clock), 1 lost before it",
   );
   const behind = monitor.beat({ source: "[::1]:5555", seq: 1, sent: T0 + 0.5, received: T0 });
@@ -270,7 +373,10 @@ Deno.test("describeNote() says out of order, duplicate and restarted", () => {
   const old = 5 + HEARTBEAT_WINDOW;
   beat(monitor, old, T0 + 3000);
   const tooLate = line(5);
-  assert(tooLate.endsWith("(receiver − sender clock), out of order"), tooLate);
+  assert(
+    tooLate.endsWith("clock), out of order, too old to tell from a replay: not counted"),
+    tooLate,
+  );
   const restarted = line(old + MAX_HEARTBEAT_JUMP + 1);
   assert(restarted.endsWith("clock), sequence restarted"), restarted);
 });
@@ -290,11 +396,11 @@ Deno.test("heartbeatSummaryLines() lists received, lost, out of order and last s
   beat(monitor, 1, T0 + 5000, "[::1]:6000");
   assertEquals(heartbeatSummaryLines(monitor.summary()), [
     `heartbeats from ${SOURCE}: 4 received, 1 lost, 1 out of order, last seen ${
-      localIso(T0 + 3000)
+      localIso(T0 + 4001)
     }`,
     `heartbeats from [::1]:6000: 1 received, 0 lost, last seen ${localIso(T0 + 5000)}`,
   ]);
-  assertEquals(heartbeatSummaryLines([]), []);
+  assertEquals(heartbeatSummaryLines({ sources: [], forgotten: 0, capacity: 1 }), []);
 });
 
 // ------------------------------------------------------------ local time
