@@ -30,7 +30,7 @@ import {
 } from "./lib/cli.ts";
 import { FastSocket } from "./lib/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/heartbeat.ts";
-import { escapeBytes, logger } from "./lib/log.ts";
+import { escapeBytes, logger, LogWriter } from "./lib/log.ts";
 import { readInterfaces } from "./lib/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/net.ts";
 import { Outbox } from "./lib/outbox.ts";
@@ -281,7 +281,9 @@ export async function main(args: string[]): Promise<number> {
     console.log(help ? USAGE : `udping server ${VERSION}`);
     return 0;
   }
-  const server = await serve({ ...options, log: quiet ? undefined : (text) => console.log(text) });
+  // Serving never waits on the log: a slow output drops lines instead.
+  const log = new LogWriter(Deno.stdout, { utc: options.utc });
+  const server = await serve({ ...options, log: quiet ? undefined : (text) => log.write(text) });
   // Listen for signals before saying "listening": a supervisor (or a test)
   // may signal as soon as it reads that line.
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
@@ -302,6 +304,7 @@ export async function main(args: string[]): Promise<number> {
   }
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  await log.flush();
   for (const text of [...serverSummary(server.addr, server.stats), ...server.heartbeats()]) {
     console.log(text);
   }

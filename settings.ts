@@ -89,7 +89,7 @@ export const SHOWN_PAYLOAD_BYTES = 200;
  * (each up to a datagram's size, so at most 6.5 MB). */
 export const CHAT_LINES_REMEMBERED = 100;
 
-// ------------------------------------------------------------ the heartbeat monitor
+// ------------------------------------------------------------ the heartbeat monitor and the log
 
 /** Sources the heartbeat monitor remembers. */
 export const MAX_HEARTBEAT_SOURCES = 10_000;
@@ -109,3 +109,6 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 1;
 /** Sources listed one by one in the server's heartbeat summary (those with
  * the most heartbeats); the rest are added up in one line. */
 export const MAX_HEARTBEAT_SUMMARY_SOURCES = 100;
+/** Characters of log lines the server holds while its output is slow (1 Mi);
+ * past it, lines are dropped and counted rather than wait. */
+export const MAX_PENDING_LOG_CHARS = 1024 * 1024;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PREVIEW_BYTES } from "../settings.ts";
+import { MAX_PENDING_LOG_CHARS, PREVIEW_BYTES } from "../settings.ts";
 import { formatAddress } from "./net.ts";
 
 const BACKSLASH = 0x5c;
@@ -184,4 +184,140 @@ export function logger(
     const where = about ? `${formatAddress(about.hostname, about.port)} ` : "";
     log(`${logTime(utc)} ${where}${text}`);
   };
+}
+
+/** Where a {@linkcode LogWriter} writes: `Deno.stdout`, or anything with its `write`. */
+export interface LogOutput {
+  /** Writes some of `data` and says how many bytes. */
+  write(data: Uint8Array): Promise<number>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Log lines written in the background, so that whoever logs never waits on
+ * the output. Lines queue up to `maxPending` characters; while the output
+ * cannot keep up (a pipe nobody reads, a paused terminal), the lines that do
+ * not fit are dropped and counted, as a busy syslog does, and where room is
+ * back the log says so once, in place of the missing lines:
+ * `2026-11-26T04:09:23.523417+05:30 1200 log lines dropped (output not keeping up)`.
+ * An output that fails (closed) takes no more lines.
+ *
+ * @example
+ * ```ts
+ * import { LogWriter } from "./log.ts";
+ * import { equal, match } from "node:assert/strict";
+ * let text = "";
+ * const slow = { write: (data: Uint8Array) => Promise.resolve((text += new TextDecoder().decode(data), data.length)) };
+ * const log = new LogWriter(slow, { utc: true, maxPending: 12 });
+ * log.write("one");
+ * log.write("two");
+ * log.write("three, too long to fit"); // dropped
+ * await log.flush();
+ * const lines = text.split("\n");
+ * equal(lines.slice(0, 2).join(" "), "one two");
+ * match(lines[2]!, /Z 1 log line dropped \(output not keeping up\)$/);
+ * ```
+ */
+export class LogWriter {
+  readonly #output: LogOutput;
+  readonly #utc: boolean;
+  readonly #maxPending: number;
+  #queue: string[] = [];
+  /** Characters queued or being written. */
+  #pending = 0;
+  #dropped = 0;
+  #writing: Promise<void> | undefined;
+  #failed = false;
+
+  /**
+   * A writer to `output`.
+   *
+   * @param options.utc The dropped-lines note's time in UTC.
+   * @param options.maxPending Characters held at most.
+   * @default {MAX_PENDING_LOG_CHARS}
+   */
+  constructor(
+    output: LogOutput = Deno.stdout,
+    { utc = false, maxPending = MAX_PENDING_LOG_CHARS }: { utc?: boolean; maxPending?: number } =
+      {},
+  ) {
+    this.#output = output;
+    this.#utc = utc;
+    this.#maxPending = maxPending;
+  }
+
+  /** Queues `line` (a newline is added), or drops and counts it when it
+   * does not fit. Never waits. */
+  write(line: string): void {
+    if (this.#failed || this.#pending + line.length + 1 > this.#maxPending) {
+      this.#dropped++;
+      return;
+    }
+    // Room again: the note (a line more than the bound) marks the gap.
+    if (this.#dropped > 0) this.#noteDropped();
+    this.#enqueue(line);
+  }
+
+  /** Lines dropped and not yet noted in the log. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Characters waiting to be written. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Settles once every queued line, and the note of lines dropped since
+   * the last one, is written (or the output has failed). */
+  async flush(): Promise<void> {
+    if (this.#dropped > 0 && !this.#failed) this.#noteDropped();
+    await this.#writing;
+  }
+
+  /** Queues the note of the lines dropped since the last one. */
+  #noteDropped(): void {
+    const note = droppedNote(this.#dropped, this.#utc);
+    this.#dropped = 0;
+    this.#enqueue(note);
+  }
+
+  #enqueue(line: string): void {
+    this.#queue.push(line);
+    this.#pending += line.length + 1;
+    this.#writing ??= this.#drain();
+  }
+
+  /** Writes what is queued, round after round, until the queue is empty. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const text = this.#queue.join("\n") + "\n";
+        this.#queue = [];
+        const bytes = encoder.encode(text);
+        for (let at = 0; at < bytes.length;) {
+          const written = await this.#output.write(bytes.subarray(at));
+          if (!(written > 0)) throw new Deno.errors.WriteZero("the log output took no bytes");
+          at += written;
+        }
+        this.#pending -= text.length;
+      }
+    } catch {
+      // Closed or broken: log lines cannot go anywhere now (console.log
+      // would drop them as quietly).
+      this.#failed = true;
+      this.#dropped += this.#queue.length;
+      this.#queue = [];
+      this.#pending = 0;
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+}
+
+/** `…Z 1200 log lines dropped (output not keeping up)`. */
+function droppedNote(count: number, utc: boolean): string {
+  const lines = count === 1 ? "log line" : "log lines";
+  return `${logTime(utc)} ${count} ${lines} dropped (output not keeping up)`;
 }

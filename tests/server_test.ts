@@ -14,6 +14,7 @@ import {
   hasControlCharacter,
   ofType,
   portOf,
+  startServerProcess,
   summaryOf,
   udpSocket,
   WAIT_MS,
@@ -466,4 +467,38 @@ Deno.test("serve() keeps the refusals a stamp has no room for and tells them in 
   const stamp = readStamp(await answered(roomy, 22));
   assert(stamp.kind === "stamped", JSON.stringify(stamp));
   assertEquals(stamp.stamp.refused, server.stats.limited);
+});
+
+Deno.test("server.ts answers while its log goes to a pipe nobody reads, and notes the log lines it dropped", async () => {
+  await using server = await startServerProcess(["--rate", "0"]);
+  // From here on nothing reads the server's output until stop(). Each
+  // datagram makes a log line of about 140 bytes: 30,000 are far more than
+  // the pipe (64 KiB), what this side reads ahead, and the server's queue.
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: server.port };
+  using flood = udpSocket();
+  using replies = new Receiver(flood);
+  let answered = 0;
+  for (let batch = 0; batch < 300; batch++) {
+    for (let n = 0; n < 100; n++) {
+      await flood.send(encoder.encode(`flood ${batch}.${n} `.padEnd(48, "x")), to);
+    }
+    // Each batch answered before the next: none is lost to a full socket.
+    const deadline = performance.now() + WAIT_MS;
+    while (answered < (batch + 1) * 100 && await replies.next(deadline)) answered++;
+    if (answered < (batch + 1) * 100) break; // the server has stopped answering
+  }
+  for (let probe = 1; probe <= 3; probe++) {
+    const reply = await exchange(server.port, `probe ${probe}`, { waitMs: WAIT_MS });
+    assert(reply !== undefined, `probe ${probe} was not answered within ${WAIT_MS} ms`);
+    assertEquals(decoder.decode(reply), `probe ${probe}`);
+  }
+  assertEquals(answered, 30_000, "the flood was not all answered");
+  const { code, stdout } = await server.stop();
+  assertEquals(code, 0);
+  // Every datagram's line was either written or counted in a note.
+  const notes = [...stdout.matchAll(/ (\d+) log lines? dropped \(output not keeping up\)\n/g)];
+  assert(notes.length > 0, "no note of dropped log lines");
+  const dropped = notes.reduce((sum, note) => sum + Number(note[1]), 0);
+  const written = stdout.split("\n").filter((line) => / bytes "/.test(line)).length;
+  assertEquals(written + dropped, 30_003);
 });
