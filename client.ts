@@ -23,6 +23,7 @@ import { openPingSocket, type PingSocket, targetOf } from "./lib/ping_socket.ts"
 import { type PingOptions, planRun, type RunPlan } from "./lib/ping_options.ts";
 import { PingTally } from "./lib/tally.ts";
 import { dueBy } from "./lib/timer.ts";
+import { warmUp } from "./lib/warm_up.ts";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
 import { runMain, VERSION } from "./lib/cli.ts";
 import { parseClientCommand, USAGE } from "./lib/client_cli.ts";
@@ -76,6 +77,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     tally,
     verbose: options.verbose,
   };
+  await warmUp(socket, expected, signal);
   const start = performance.now();
   const endAt = start + plan.deadlineMs;
   const nextSendAt = () => {

@@ -38,6 +38,7 @@ import type { ReplyMode } from "./lib/reply.ts";
 import { newServerStats, type ServerStats, serverSummary } from "./lib/server_stats.ts";
 import { RuntimeSocket, type ServerSocket } from "./lib/socket.ts";
 import { describe, Policy } from "./lib/verdict.ts";
+import { warmUpServer } from "./lib/warm_up.ts";
 import {
   checkServeOptions,
   NUMERIC_OPTIONS,
@@ -86,7 +87,8 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     : new RuntimeSocket(address, port, prefix);
   const stats = newServerStats();
   const interfaces = readInterfaces();
-  const policy = new Policy({ ...options, mode, own: socket.addr, interfaces }, stats);
+  const policyOptions = { ...options, mode, own: socket.addr, interfaces };
+  const policy = new Policy(policyOptions, stats);
   const logLine = logger(options.log, options.utc);
   const outbox = new Outbox((data, to) => socket.send(data, to), {
     mode,
@@ -122,6 +124,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
     }
   }
 
+  await warmUpServer(socket, policyOptions, prefix.length, options.utc);
   const finished = receiveLoop();
   const watch = monitor && setInterval(() => {
     for (const note of monitor.check(socket.clock())) logLine(undefined, describeNote(note));

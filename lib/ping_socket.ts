@@ -9,10 +9,14 @@
  * @module
  */
 
-import { openClientSocket, Receiver } from "./socket.ts";
+import { openClientSocket, primeSend, Receiver } from "./socket.ts";
 import { formatAddress, resolveHost } from "./net.ts";
 import { POLL_MS, StampedSocket } from "./stamped_socket.ts";
 import { alarmAt } from "./timer.ts";
+
+/** How long a warm-up waits for its timer: long enough that the runtime
+ * really sets one (a shorter wait rings at once), short beside a start-up. */
+const WARM_UP_WAIT_MS = 2;
 
 /** What a receive gives: a datagram timed in the socket's clock (ms), an
  * ICMP port unreachable, or an error as one phrase. */
@@ -33,6 +37,9 @@ export interface PingSocket extends AsyncDisposable {
   /** The next arrival, or `undefined` at `deadline` (a `performance.now()`
    * time) or on abort. */
   receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined>;
+  /** Does, before the first send, the first-use work of the runtime that
+   * the first round trips would otherwise time. Nothing is sent. */
+  warmUp(signal?: AbortSignal): Promise<void>;
   /** Closes it; the kernel-stamped socket waits for its last `poll`. */
   close(): Promise<void> | void;
 }
@@ -94,6 +101,21 @@ class RuntimePingSocket implements PingSocket {
     return at;
   }
 
+  /** Primes the receive, takes the send path once (nothing leaves) and
+   * has a timer ring while waiting on a scratch socket that nothing is
+   * sent to: each a millisecond or more on first use. */
+  async warmUp(signal?: AbortSignal): Promise<void> {
+    this.#receiver.prime();
+    await primeSend((data, to) => this.#socket.send(data, to), this.address);
+    const scratch = openClientSocket(this.address.includes(":") ? 6 : 4);
+    const receiver = new Receiver(scratch, 1);
+    await receiver.next(performance.now() + WARM_UP_WAIT_MS, signal);
+    scratch.close();
+    // Its receive ends with an error once the socket is closed: wait for
+    // that here rather than in the first round trip.
+    await receiver.next(Infinity).catch(() => {});
+  }
+
   async receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
     const datagram = await this.#receiver.next(deadline, signal);
     return datagram && { kind: "datagram", ...datagram };
@@ -125,6 +147,11 @@ class KernelPingSocket implements PingSocket {
 
   send(data: Uint8Array): number {
     return this.#socket.send(data);
+  }
+
+  /** The kernel times the replies: only the alarm's timer is worth a ring. */
+  async warmUp(signal?: AbortSignal): Promise<void> {
+    await alarmAt(performance.now() + WARM_UP_WAIT_MS, signal).rung;
   }
 
   /** The socket's own wait ends on whole milliseconds (`poll`): the

@@ -76,17 +76,23 @@ export function exitStatus(
 }
 
 /** Prints the events of one run as they come; returns the exit status.
- * Nothing is printed before the first event, so that a bad option or host
- * is reported before the header. */
+ * Timed by the runtime's clock, the header goes out before the run starts
+ * (written after the first send, it was timed in the first round trip);
+ * with kernel stamps, at the first event, which may be the notice that
+ * they could not be had. */
 export async function printRun(events: AsyncIterable<PingEvent>, output: Output): Promise<number> {
   const { format, quiet } = output;
   const paint = output.color ? colored : plain;
   const records = (format === "json" && !quiet) || output.svg ? new PingRecords() : undefined;
+  const header = headerLine(output.host, output.address, output.port, output.size);
   let started = false;
+  if (format === "text" && !output.kernel) {
+    printLine(header);
+    started = true;
+  }
   for await (const event of events) {
     if (!started && format === "text") {
-      const kernel = output.kernel && event.type !== "notice";
-      const header = headerLine(output.host, output.address, output.port, output.size);
+      const kernel = event.type !== "notice";
       printLine(header + (kernel ? ", kernel timestamps" : ""));
     }
     started = true;

@@ -86,6 +86,34 @@ export function openClientSocket(family: 4 | 6): Deno.DatagramConn & Disposable 
   return openSocket(family === 6 ? "::" : "0.0.0.0", 0);
 }
 
+/**
+ * Takes a socket's send path once without sending anything, so that its
+ * first use is not timed in a round trip: Linux refuses a datagram to port
+ * 0 (EINVAL) before it leaves. Elsewhere (another system might send it),
+ * or without the permission to send there, does nothing.
+ *
+ * @example
+ * ```ts
+ * import { openSocket, primeSend } from "./socket.ts";
+ * import { equal } from "node:assert/strict";
+ * using socket = openSocket("127.0.0.1", 0);
+ * equal(await primeSend((data, to) => socket.send(data, to), "127.0.0.1"), undefined);
+ * ```
+ */
+export async function primeSend(
+  send: (data: Uint8Array, to: Deno.NetAddr) => Promise<unknown> | void,
+  hostname: string,
+): Promise<void> {
+  if (Deno.build.os !== "linux") return;
+  const host = formatAddress(hostname, 0);
+  if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return;
+  try {
+    await send(new Uint8Array(), { transport: "udp", hostname, port: 0 });
+  } catch {
+    // Refused, as meant.
+  }
+}
+
 /** A datagram that has arrived in a server socket's buffer. */
 export interface Arrival {
   /** Its length in bytes, after the buffer's prefix. */
@@ -222,10 +250,7 @@ export class Receiver {
    * a view of the shared buffer: use it before the next call.
    */
   async next(deadline: number, signal?: AbortSignal): Promise<Datagram | undefined> {
-    this.#pending ??= this.#socket.receive(this.#buffer).then(
-      ([data, from]) => ({ at: performance.now(), data, from: from as Deno.NetAddr }),
-      (error) => ({ error }),
-    );
+    this.prime();
     for (;;) {
       // One timer serves many receives: an alarm set for an earlier call
       // is kept while it is due no later than this deadline (an early ring
@@ -248,6 +273,16 @@ export class Receiver {
       if ("error" in outcome) throw outcome.error;
       return outcome;
     }
+  }
+
+  /** Starts the receive that the next call waits on, unless one is
+   * outstanding already. A run primes it before its first send, so that
+   * setting up the runtime's receive is not timed in the first round trip. */
+  prime(): void {
+    this.#pending ??= this.#socket.receive(this.#buffer).then(
+      ([data, from]) => ({ at: performance.now(), data, from: from as Deno.NetAddr }),
+      (error) => ({ error }),
+    );
   }
 
   /** Stops the alarm still set, so that no timer holds the process open. */

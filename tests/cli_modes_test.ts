@@ -7,7 +7,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { ROOT, runClient, runScript, udpSocket } from "./helpers.ts";
+import { noNamespace, ROOT, runClient, runScript, udpSocket } from "./helpers.ts";
 import { FLAGS, type Mode, parseClientCommand } from "../lib/client_cli.ts";
 
 const decoder = new TextDecoder();
@@ -329,17 +329,6 @@ Deno.test("--svg writes the run as a chart with a mark per request", async () =>
   assert(svg.includes(`127.0.0.1:${lossy.port}`));
 });
 
-/** Why a test that needs a private network namespace cannot run here, or
- * `undefined` when it can (root, `unshare` and `ip`). */
-function noNamespace(): string | undefined {
-  try {
-    const probe = new Deno.Command("unshare", { args: ["-n", "ip", "link", "set", "lo", "up"] })
-      .outputSync();
-    return probe.success ? undefined : "unshare -n needs root here";
-  } catch {
-    return "unshare or ip is not installed";
-  }
-}
 const namespaceMissing = noNamespace();
 if (namespaceMissing) console.log(`cold-cache demo test skipped: ${namespaceMissing}`);
 

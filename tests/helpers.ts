@@ -250,3 +250,15 @@ export function hasControlCharacter(text: string): boolean {
   }
   return false;
 }
+
+/** Why a test that needs a private network namespace cannot run here, or
+ * `undefined` when it can (root, `unshare` and `ip`). */
+export function noNamespace(): string | undefined {
+  try {
+    const probe = new Deno.Command("unshare", { args: ["-n", "ip", "link", "set", "lo", "up"] })
+      .outputSync();
+    return probe.success ? undefined : "unshare -n needs root here";
+  } catch {
+    return "unshare or ip is not installed";
+  }
+}
