@@ -24,6 +24,7 @@ import { type PingOptions, planRun, type RunPlan } from "./lib/ping_options.ts";
 import { PingTally } from "./lib/tally.ts";
 import { dueBy } from "./lib/timer.ts";
 import { warmUp } from "./lib/warm_up.ts";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
 import { runMain, VERSION } from "./lib/cli.ts";
 import { parseClientCommand, USAGE } from "./lib/client_cli.ts";
@@ -86,14 +87,17 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     return tally.outstanding === 0 ? 0 : tally.lastSendAt + FLOOD_GAP_MS;
   };
   let settledAt: number | undefined;
+  let readBehind = 0; // datagrams read behind schedule since the last send
   while (!signal?.aborted && performance.now() < endAt) {
-    for (let due = nextSendAt(); dueBy(due) && !signal?.aborted; due = nextSendAt()) {
+    const due = nextSendAt();
+    // Behind schedule (after a stall), the datagrams already here are read
+    // before the next send, up to one per request outstanding (a flood
+    // cannot hold the sends up): at one look per send, the socket's buffer
+    // overflows, since a look sees a datagram only every other time.
+    const reading = readBehind > 0 && readBehind < tally.outstanding;
+    if (dueBy(due) && !reading && !signal?.aborted) {
       yield await sendRequest(socket, tally, plan, due, target);
-      // Let signals in between sends, however short the interval (-f
-      // waits for its replies instead, and must not wait on a timer).
-      if (!plan.flood && plan.intervalMs < 1) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+      readBehind = 0;
     }
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
@@ -101,7 +105,12 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     const lingerEnd = (settledAt ?? Infinity) + Math.min(LINGER_MS, plan.timeoutMs);
     if (now >= lingerEnd) break;
     const wake = Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd);
+    // A look that does not wait sees only what a turn of the event loop
+    // let in (awaiting a send gives none); Ctrl-C comes in that way too.
+    const behind = dueBy(wake);
+    if (behind) await nextTurn();
     const arrival = await socket.receive(wake, signal);
+    readBehind = behind && arrival !== undefined ? readBehind + 1 : 0;
     if (arrival === undefined) continue;
     // Timeouts that fell due while we waited come first, in time order.
     for (const seq of tally.expire(performance.now(), dueBy)) yield { type: "timeout", seq };

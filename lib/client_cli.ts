@@ -297,13 +297,19 @@ const MODE_NAMES: Record<Mode, string> = {
   send: "--send",
 };
 
-/** `-i`, with a hint for 0 (which ping reads as "as fast as you can"). */
+/** `-i`, with a hint at `-f` below the shortest interval (ping reads 0
+ * as "as fast as you can"). */
 function intervalFlag(text: string | undefined, option: NumberOption): number | undefined {
   try {
     return durationFlag(text, option);
   } catch (error) {
-    const zero = text !== undefined && /^[+-]?[0.]+(ms|s|m|h)?$/.test(text.trim());
-    if (zero && error instanceof RangeError) {
+    let seconds = NaN;
+    try {
+      seconds = durationFlag(text, { flag: option.flag, rule: {} }) ?? NaN;
+    } catch {
+      // Not a duration at all: no hint.
+    }
+    if (error instanceof RangeError && seconds < option.rule.min!) {
       throw new RangeError(`${error.message} (-f sends as fast as replies come)`);
     }
     throw error;

@@ -12,6 +12,7 @@ import {
   MAX_SECONDS,
   MAX_UDP_PAYLOAD_V4,
   MAX_UDP_PAYLOAD_V6,
+  MIN_INTERVAL_MS,
   settings,
 } from "../settings.ts";
 import { formatRecord, randomToken, SEQ_MODULUS } from "../protocol.ts";
@@ -20,7 +21,7 @@ import { checkNumber, type NumberOption } from "./cli.ts";
 /** Each numeric option's flag and limits. */
 export const PING_RULES = {
   count: { flag: "-c", rule: { min: 1, max: MAX_COUNT, integer: true } },
-  interval: { flag: "-i", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
+  interval: { flag: "-i", rule: { min: MIN_INTERVAL_MS / 1000, max: MAX_SECONDS } },
   timeout: { flag: "-W", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
   size: { flag: "-s", rule: { min: 0, max: MAX_UDP_PAYLOAD_V6, integer: true } },
   deadline: { flag: "-w", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
@@ -42,7 +43,8 @@ export interface PingOptions {
   /** Requests to send; left out with a `deadline`: until the deadline.
    * @default {10} */
   count?: number;
-  /** Seconds between sends, on a fixed schedule from the first.
+  /** Seconds between sends, on a fixed schedule from the first; at least
+   * `MIN_INTERVAL_MS` (`flood` goes faster).
    * @default {1} */
   interval?: number;
   /** Seconds to wait for each reply before reporting it lost.

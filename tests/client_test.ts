@@ -1,12 +1,22 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { beacon, chat, ping, pingAll, type PingEvent } from "../client.ts";
 import { expandBeacon } from "../lib/beacon.ts";
-import { FLOOD_GAP_MS } from "../settings.ts";
+import { FLOOD_GAP_MS, MIN_INTERVAL_MS } from "../settings.ts";
 import { parseTargets } from "../lib/targets.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/impairments.ts";
 import { findRecord } from "../protocol.ts";
-import { collect, customServer, ofType, portOf, summaryOf, udpSocket, within } from "./helpers.ts";
+import {
+  collect,
+  customServer,
+  ofType,
+  portOf,
+  startServerProcess,
+  summaryOf,
+  udpSocket,
+  within,
+} from "./helpers.ts";
+import { summaryLines } from "../lib/report.ts";
 import { Receiver } from "../lib/socket.ts";
 
 const encoder = new TextEncoder();
@@ -245,6 +255,64 @@ Deno.test("ping() keeps to its schedule: the achieved mean interval is the asked
   assert(
     Math.abs(schedule.meanInterval - 10) * 49 <= schedule.worstLateness * 2 + 1e-9,
     JSON.stringify(schedule),
+  );
+});
+
+Deno.test("ping() refuses an interval shorter than MIN_INTERVAL_MS, which it could not keep", async () => {
+  await using server = await serve({ port: 0 });
+  const shorter = MIN_INTERVAL_MS / 1000 / 2;
+  await assertRejects(
+    () => collect(ping({ port: server.addr.port, count: 1, interval: shorter })),
+    new RegExp(`^RangeError: interval must be a number from ${MIN_INTERVAL_MS / 1000} to`),
+  );
+  assertEquals(server.stats.received, 0);
+});
+
+Deno.test("ping() at the shortest interval counts every reply a default server sent, none late", async () => {
+  await using server = await serve({ port: 0 });
+  const count = 2000;
+  const events = await within(
+    30_000,
+    `ping() sending ${count} requests ${MIN_INTERVAL_MS} ms apart`,
+    (signal) =>
+      collect(
+        ping({ port: server.addr.port, count, interval: MIN_INTERVAL_MS / 1000, signal }),
+      ),
+  );
+  const summary = summaryOf(events);
+  assertEquals(server.stats.replied, count, JSON.stringify(server.stats));
+  assertEquals(
+    [summary.transmitted, summary.received, summary.loss, summary.late],
+    [count, count, 0, 0],
+    summaryLines(summary).join("\n"),
+  );
+  assertEquals(ofType(events, "timeout"), []);
+});
+
+Deno.test("ping() reads the replies already in while it catches up after a stall, so none is dropped", async () => {
+  // A subprocess server answers at once while this process stands still;
+  // no rate limit, so that the catching up is not refused.
+  await using server = await startServerProcess(["--quiet", "--rate", "0"]);
+  const count = 1500;
+  const stallMs = 600;
+  const events: PingEvent[] = [];
+  // The timeout outlasts the stall: a request sent behind schedule times
+  // out from when it was due.
+  const run = ping({ port: server.port, count, interval: 0.001, timeout: 5 });
+  for await (const event of run) {
+    events.push(event);
+    // The event loop stands still, as under a debugger or SIGSTOP: some
+    // 600 requests fall due meanwhile, more replies than the socket's
+    // receive buffer holds when they are all sent before any is read.
+    if (event.type === "reply" && event.seq === 300) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stallMs);
+    }
+  }
+  const summary = summaryOf(events);
+  assertEquals(
+    [summary.transmitted, summary.received, summary.loss],
+    [count, count, 0],
+    summaryLines(summary).join("\n"),
   );
 });
 

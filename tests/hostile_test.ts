@@ -934,7 +934,7 @@ Deno.test("20,000 fresh tokens pushed at the server do not make a real client's 
 
 // ============================================================ 7. Ctrl-C
 
-Deno.test("client.ts -i 0.00001 -c 2000000 stops within a second of Ctrl-C, with its summary", async () => {
+Deno.test("client.ts -i 0.001 -c 2000000 stops within a second of Ctrl-C, with its summary", async () => {
   using blackHole = udpSocket();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -944,7 +944,7 @@ Deno.test("client.ts -i 0.00001 -c 2000000 stops within a second of Ctrl-C, with
       "127.0.0.1",
       String(portOf(blackHole)),
       "-i",
-      "0.00001",
+      "0.001",
       "-c",
       "2000000",
     ],
