@@ -6,6 +6,8 @@
  * @module
  */
 
+import { keyedNumber, keyedString } from "./keyed_hash.ts";
+
 /** A resolved IP address and its family. */
 export interface ResolvedHost {
   address: string;
@@ -199,15 +201,16 @@ export function ipv4Number(hostname: string): number {
   return dots === 3 && part >= 0 ? value * 256 + part : -1;
 }
 
-/** A client (address and port) as one map key: a number for IPv4 (no
- * allocation), a string otherwise. */
-export function clientKey(hostname: string, port: number): number | string {
+/** A client (address and port) as one map key: a number (no allocation
+ * for IPv4), keyed with this process's secret so that no sender can choose
+ * sources that collide in a Map (keyed_hash.ts). */
+export function clientKey(hostname: string, port: number): number {
   const v4 = ipv4Number(hostname);
-  return v4 >= 0 ? v4 * 65536 + port : `${hostname}|${port}`;
+  return v4 >= 0 ? keyedNumber(v4 * 65536 + port) : keyedString(hostname, port);
 }
 
-/** An address as a map key: a number for IPv4, the string otherwise. */
-export function addressKey(hostname: string): number | string {
+/** An address as a map key, keyed like {@linkcode clientKey}. */
+export function addressKey(hostname: string): number {
   const v4 = ipv4Number(hostname);
-  return v4 >= 0 ? v4 : hostname;
+  return v4 >= 0 ? keyedNumber(v4) : keyedString(hostname);
 }
