@@ -22,7 +22,7 @@ import {
   enableKernelStamps,
   errnoOf,
   type Libc,
-  openLibc,
+  loadLibc,
   SO_RCVTIMEO,
   SOCK_DGRAM,
   sockaddr,
@@ -77,13 +77,12 @@ export class FastSocket implements ServerSocket {
 
   /** Opens and binds the socket. */
   static open(address: string, family: 4 | 6, port: number, prefix: Uint8Array): FastSocket {
-    const libc = openLibc();
+    const libc = loadLibc();
     const fd = libc.symbols.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
     const local = sockaddr(address, family, port);
     if (fd < 0 || libc.symbols.bind(fd, local, local.length) < 0) {
       const error = bindError(errnoOf(libc), formatAddress(address, port));
       if (fd >= 0) libc.symbols.close(fd);
-      libc.close();
       throw error;
     }
     // Wake up every WAKE_MS even with nothing to receive.
@@ -134,12 +133,11 @@ export class FastSocket implements ServerSocket {
     if (sent < 0) throw new Error(`error ${errnoOf(this.#libc)}`);
   }
 
-  /** Closes the socket and the library (idempotent). */
+  /** Closes the socket (idempotent); the C library stays loaded. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#libc.symbols.close(this.#fd);
-    this.#libc.close();
   }
 
   #sender(): Deno.NetAddr {

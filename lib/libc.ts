@@ -71,15 +71,24 @@ const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
 } as const;
 
-/** The C library's socket symbols. */
-export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
+/** The C library's socket symbols. It has no `close`: the one library of
+ * the process stays open, and sockets close only their descriptors. */
+export type Libc = Pick<Deno.DynamicLibrary<typeof SYMBOLS>, "symbols">;
 
-/** Opens the C library; throws a `TypeError` (with a one-line message)
- * off Linux or where its symbols are missing. */
-export function openLibc(): Libc {
+// Each Deno.dlopen builds its symbols' call stubs anew, about 70 KB of
+// native memory that close() does not return and only a garbage collection
+// of the library object may: a dlopen per socket made 1,000 in-process
+// ping runs grow by tens of MB.
+let loaded: Libc | undefined;
+
+/** The C library, loaded on the first call and shared by every socket of
+ * the process; throws a `TypeError` (with a one-line message) off Linux or
+ * where its symbols are missing. */
+export function loadLibc(): Libc {
+  if (loaded !== undefined) return loaded;
   if (Deno.build.os !== "linux") throw new TypeError("the C library path works on Linux only");
   try {
-    return Deno.dlopen("libc.so.6", SYMBOLS);
+    return loaded = Deno.dlopen("libc.so.6", SYMBOLS);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new TypeError(`cannot load the C library's socket calls: ${reason}`);

@@ -41,9 +41,9 @@ import {
   errnoMessage,
   errnoOf,
   type Libc,
+  loadLibc,
   MSG_DONTWAIT,
   MSG_TRUNC,
-  openLibc,
   POLLIN,
   SOCK_DGRAM,
   sockaddr,
@@ -148,19 +148,14 @@ export class StampedSocket {
     if (!kernelStampsAvailable()) {
       throw new TypeError("kernel timestamps need Linux and --allow-ffi");
     }
-    const libc = openLibc();
+    const libc = loadLibc();
     const where = formatAddress(address, port);
-    try {
-      return new StampedSocket(
-        libc,
-        connectedSocket(libc, address, family, port, where),
-        where,
-        receiveBytes,
-      );
-    } catch (error) {
-      libc.close();
-      throw error;
-    }
+    return new StampedSocket(
+      libc,
+      connectedSocket(libc, address, family, port, where),
+      where,
+      receiveBytes,
+    );
   }
 
   /**
@@ -216,7 +211,6 @@ export class StampedSocket {
       this.#closer.abort();
       await this.#polling?.catch(() => {});
       this.#libc.symbols.close(this.#fd);
-      this.#libc.close();
     })();
     return this.#closing;
   }

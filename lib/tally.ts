@@ -137,6 +137,9 @@ export interface TallySummary {
   changed: Record<string, number>;
 }
 
+/** Slots of a new tally's ring, before it grows toward its capacity. */
+const INITIAL_SLOTS = 64;
+
 const PENDING = 1;
 const ANSWERED = 2;
 const TIMED_OUT = 3;
@@ -161,19 +164,21 @@ const SEND_FAILED = 5;
  * ```
  */
 export class PingTally {
-  readonly #mask: number;
-  readonly #seq: Float64Array;
-  readonly #index: Float64Array;
-  readonly #sentAt: Float64Array;
+  /** Most requests remembered at once: the ring grows up to this. */
+  readonly #capacity: number;
+  #mask: number;
+  #seq: Float64Array;
+  #index: Float64Array;
+  #sentAt: Float64Array;
   /** When each request was due: its timeout runs from there, so that with
    * -W equal to -i a request times out exactly when the next is sent, and
    * its timeout line comes before the next one's reply, every time. */
-  readonly #dueAt: Float64Array;
-  readonly #state: Uint8Array;
+  #dueAt: Float64Array;
+  #state: Uint8Array;
   /** Each request's RTT and server hold once answered (NaN until then, or
    * when the reply did not say): pairs of consecutive requests make IPDV. */
-  readonly #rttOf: Float64Array;
-  readonly #heldOf: Float64Array;
+  #rttOf: Float64Array;
+  #heldOf: Float64Array;
   readonly #timeoutMs: number;
   readonly #rtt = new RttStats();
   readonly #rttVariation = new DelayVariation();
@@ -213,10 +218,14 @@ export class PingTally {
   constructor(inFlight: number, timeoutMs: number) {
     // At most 2^20 slots (50 MB): a request older than that by the time its
     // reply comes is forgotten, and its reply counted as stray.
-    const size = Math.min(
+    this.#capacity = Math.min(
       MAX_REMEMBERED_REQUESTS,
       2 ** Math.max(16, Math.ceil(Math.log2(inFlight + 2))),
     );
+    // The ring starts small and doubles as requests are sent: a one-ping
+    // run allocated 3 MB here, which made in-process runs grow RSS by
+    // tens of MB before a garbage collection returned it.
+    const size = Math.min(this.#capacity, INITIAL_SLOTS);
     this.#mask = size - 1;
     this.#seq = new Float64Array(size).fill(-1);
     this.#index = new Float64Array(size);
@@ -248,6 +257,7 @@ export class PingTally {
    * `scheduledAt`), both `performance.now()` times; `wireAt` is the send
    * time in the clock that times its reply (the kernel's or the same). */
   sent(seq: number, at: number, scheduledAt: number, wireAt: number = at): void {
+    if (this.#transmitted > this.#mask && this.#mask + 1 < this.#capacity) this.#grow();
     const slot = seq & this.#mask;
     this.#seq[slot] = seq;
     this.#index[slot] = this.#transmitted++;
@@ -468,5 +478,24 @@ export class PingTally {
   #find(seq: number): number {
     const slot = seq & this.#mask;
     return this.#seq[slot] === seq ? slot : -1;
+  }
+
+  /** Doubles the ring, each remembered request moved to its new slot (the
+   * ring's seqs are consecutive, so none collide). */
+  #grow(): void {
+    const size = 2 * (this.#mask + 1);
+    const mask = size - 1;
+    const move = <Array extends Float64Array | Uint8Array>(old: Array, fresh: Array): Array => {
+      for (let slot = 0; slot <= this.#mask; slot++) fresh[this.#seq[slot]! & mask] = old[slot]!;
+      return fresh;
+    };
+    this.#index = move(this.#index, new Float64Array(size));
+    this.#sentAt = move(this.#sentAt, new Float64Array(size));
+    this.#dueAt = move(this.#dueAt, new Float64Array(size));
+    this.#state = move(this.#state, new Uint8Array(size));
+    this.#rttOf = move(this.#rttOf, new Float64Array(size));
+    this.#heldOf = move(this.#heldOf, new Float64Array(size));
+    this.#seq = move(this.#seq, new Float64Array(size).fill(-1));
+    this.#mask = mask;
   }
 }
