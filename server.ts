@@ -298,7 +298,8 @@ export async function main(args: string[]): Promise<number> {
   };
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   const banner = serverBanner(options, server.addr);
-  console.log(banner.line);
+  // Through the log's writer: its first write is then not in the first reply.
+  log.write(banner.line);
   if (banner.notice) console.error(banner.notice);
   if (banner.notice && readInterfaces() === undefined) {
     console.error(

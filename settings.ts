@@ -61,6 +61,15 @@ export const MAX_REORDER_HOLD_MS = (settings.timeout * 1000) / 2;
 export const MAX_HELD_REPLIES = 10_000;
 /** Bytes of replies held back at once (16 MiB). */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+/** Replies held back at once for one client (address and port): two
+ * seconds of replies at `DEFAULT_RATE`, so the lab's `--delay 2000` at full
+ * rate never overflows. */
+export const MAX_HELD_REPLIES_PER_CLIENT = 2 * DEFAULT_RATE;
+/** Replies held back at once for all the ports of one address, a quarter
+ * of `MAX_HELD_REPLIES`: one address cannot take what another needs. */
+export const MAX_HELD_REPLIES_PER_ADDRESS = MAX_HELD_REPLIES / 4;
+/** Bytes of replies held back at once for one address (4 MiB). */
+export const MAX_HELD_BYTES_PER_ADDRESS = MAX_HELD_BYTES / 4;
 /** Longest `--delay` and `--jitter`, ms: a minute. */
 export const MAX_DELAY_MS = 60_000;
 /** Bytes of a datagram shown in a log line. */

@@ -11,14 +11,25 @@
  * reply waits long enough to be taken for a loss. Each held reply's fate is
  * logged as it leaves.
  *
+ * Held replies have a cap in all, and each client and each address a share
+ * of it: a flood from the ports of one address cannot take the room another
+ * address's replies need.
+ *
  * @module
  */
 
 import { writeStamp } from "../protocol.ts";
-import { MAX_HELD_BYTES, MAX_HELD_REPLIES, MAX_REORDER_HOLD_MS } from "../settings.ts";
+import {
+  MAX_HELD_BYTES,
+  MAX_HELD_BYTES_PER_ADDRESS,
+  MAX_HELD_REPLIES,
+  MAX_HELD_REPLIES_PER_ADDRESS,
+  MAX_HELD_REPLIES_PER_CLIENT,
+  MAX_REORDER_HOLD_MS,
+} from "../settings.ts";
 import type { Fate } from "./impairments.ts";
 import { escapeBytes } from "./log.ts";
-import { describeError, formatAddress } from "./net.ts";
+import { addressKey, clientKey, describeError } from "./net.ts";
 import { replyInPlace, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
 import type { StampPlan } from "./verdict.ts";
@@ -45,6 +56,12 @@ interface Outgoing {
 interface Parked {
   replies: Outgoing[];
   timer: ReturnType<typeof setTimeout>;
+}
+
+/** Replies held back (in all, or for one address): how many, and bytes. */
+interface Share {
+  replies: number;
+  bytes: number;
 }
 
 /** What the outbox needs besides the socket. */
@@ -86,7 +103,12 @@ export class Outbox {
   readonly #options: OutboxOptions;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** The replies `--reorder` holds, by client. */
-  readonly #parked = new Map<string, Parked>();
+  readonly #parked = new Map<number | string, Parked>();
+  /** Replies held per client and per address. A source is in them only
+   * while a reply to it is held: at most `MAX_HELD_REPLIES` entries each,
+   * whatever the sources a flood forges. */
+  readonly #heldByClient = new Map<number | string, number>();
+  readonly #heldByAddress = new Map<number | string, Share>();
   #rank = 0;
   #heldBytes = 0;
   #closed = false;
@@ -137,43 +159,68 @@ export class Outbox {
     this.#timers.clear();
     for (const { timer } of this.#parked.values()) clearTimeout(timer);
     this.#parked.clear();
+    this.#heldByClient.clear();
+    this.#heldByAddress.clear();
     const { stats } = this.#options;
     stats.abandoned += stats.held;
     stats.held = 0;
     this.#heldBytes = 0;
   }
 
-  /** Counts a reply of `bytes` as held, unless the limits are reached
-   * (then it is dropped and counted as overflow). */
+  /** Counts a reply of `bytes` as held, unless the limits are reached, in
+   * all or for its client or address (then it is dropped and counted as
+   * overflow). */
   #hold(bytes: number, to: Deno.NetAddr): boolean {
     const { stats } = this.#options;
-    if (stats.held >= MAX_HELD_REPLIES || this.#heldBytes + bytes > MAX_HELD_BYTES) {
+    const client = clientKey(to.hostname, to.port);
+    const address = addressKey(to.hostname);
+    const ofClient = this.#heldByClient.get(client) ?? 0;
+    const ofAddress = this.#heldByAddress.get(address) ?? { replies: 0, bytes: 0 };
+    const held = { replies: stats.held, bytes: this.#heldBytes };
+    const full = limitReached(bytes, held, ofClient, ofAddress);
+    if (full !== undefined) {
       stats.overflow++;
-      this.#options.note(to, "reply dropped: too many replies held back (overflow)");
+      this.#options.note(to, `reply dropped: ${full} (overflow)`);
       return false;
     }
     stats.held++;
     this.#heldBytes += bytes;
+    this.#heldByClient.set(client, ofClient + 1);
+    ofAddress.replies++;
+    ofAddress.bytes += bytes;
+    this.#heldByAddress.set(address, ofAddress);
     return true;
   }
 
-  #unhold(reply: Outgoing): void {
+  /** Counts a held reply as gone (unless close() abandoned it already). */
+  #unhold({ data, to }: Outgoing): void {
+    if (this.#closed) return;
     this.#options.stats.held--;
-    this.#heldBytes -= reply.data.length;
+    this.#heldBytes -= data.length;
+    const client = clientKey(to.hostname, to.port);
+    const ofClient = this.#heldByClient.get(client)!;
+    if (ofClient > 1) this.#heldByClient.set(client, ofClient - 1);
+    else this.#heldByClient.delete(client);
+    const address = addressKey(to.hostname);
+    const ofAddress = this.#heldByAddress.get(address)!;
+    ofAddress.bytes -= data.length;
+    if (--ofAddress.replies === 0) this.#heldByAddress.delete(address);
   }
 
   /** Sends a reply whose time has come, then the replies held for its
    * client that it overtook; or parks it, for `--reorder`. */
   async #dispatch(reply: Outgoing): Promise<void> {
     if (reply.fate.reorder) return this.#park(reply);
-    if (await this.#transmit(reply)) await this.#release(clientKey(reply.to), reply);
+    if (await this.#transmit(reply)) {
+      await this.#release(clientKey(reply.to.hostname, reply.to.port), reply);
+    }
   }
 
   /** Holds `reply` until a later reply to its client overtakes it, or the
    * hold of the oldest one held for that client runs out. */
   #park(reply: Outgoing): void {
     if (!this.#hold(reply.data.length, reply.to)) return;
-    const key = clientKey(reply.to);
+    const key = clientKey(reply.to.hostname, reply.to.port);
     let parked = this.#parked.get(key);
     if (parked === undefined) {
       const timer = setTimeout(() => void this.#release(key), MAX_REORDER_HOLD_MS);
@@ -187,7 +234,7 @@ export class Outbox {
   /** Sends, newest first, the replies held for client `key` that
    * `overtaking` (a reply just sent) overtook; without it, when the hold
    * has run out, all of them: the first in order, the others overtaken. */
-  async #release(key: string, overtaking?: Outgoing): Promise<void> {
+  async #release(key: number | string, overtaking?: Outgoing): Promise<void> {
     const parked = this.#parked.get(key);
     if (parked === undefined) return;
     const rank = overtaking?.rank ?? Infinity;
@@ -275,9 +322,25 @@ export class Outbox {
   }
 }
 
-/** The `#parked` key of a client. */
-function clientKey(to: Deno.NetAddr): string {
-  return formatAddress(to.hostname, to.port);
+/** Which limit holding one more reply of `bytes` would pass, given what is
+ * held in all, for its client and for its address; `undefined` if none. */
+function limitReached(
+  bytes: number,
+  held: Share,
+  ofClient: number,
+  ofAddress: Share,
+): string | undefined {
+  if (held.replies >= MAX_HELD_REPLIES || held.bytes + bytes > MAX_HELD_BYTES) {
+    return "too many replies held back";
+  }
+  if (ofClient >= MAX_HELD_REPLIES_PER_CLIENT) {
+    return "too many replies held back for this client";
+  }
+  if (
+    ofAddress.replies >= MAX_HELD_REPLIES_PER_ADDRESS ||
+    ofAddress.bytes + bytes > MAX_HELD_BYTES_PER_ADDRESS
+  ) return "too many replies held back for this address";
+  return undefined;
 }
 
 /** The log text of a reply held for `--reorder` as it leaves, after

@@ -60,11 +60,11 @@ export async function warmUp(
 }
 
 /**
- * Warms up a server before it answers anyone: one request decided, logged
- * (to nowhere) and replied to (through nowhere) on a scratch copy of its
- * policy, which has `options` and its own seeded draws, and the socket's
- * send path taken once without sending. The log line itself is printed
- * by the first `console.log` (the banner) warming that path.
+ * Warms up a server before it answers anyone: a udping request and a
+ * textbook one decided, logged (to nowhere) and replied to (through
+ * nowhere) on a scratch copy of its policy, which has `options` and its own
+ * seeded draws, and the socket's send path taken once without sending.
+ * The log's output is warmed by the banner, written the same way.
  *
  * @example
  * ```ts
@@ -93,21 +93,24 @@ export async function warmUpServer(
     sent: (data, to, at) => policy.sent(data, to, at),
     note: () => {},
   });
-  const request = encodeRequest({
-    seq: 1,
-    sent: socket.clock(),
-    token: REHEARSAL_TOKEN,
-    size: settings.size,
-  });
-  const buffer = new Uint8Array(prefixLength + request.length);
-  buffer.set(socket.buffer.subarray(0, prefixLength));
-  buffer.set(request, prefixLength);
   const hostname = socket.addr.hostname.includes(":") ? "::1" : "127.0.0.1";
   const from: Deno.NetAddr = { transport: "udp", hostname, port: REHEARSAL_PORT };
-  const verdict = policy.decide(request, from, socket.clock());
-  logger(() => {}, utc)(from, describe(verdict, request.length, `"${escapeBytes(request)}"`));
-  if (verdict.kind === "reply") {
-    await outbox.reply(buffer, request.length, from, verdict.fate, verdict.stamp);
+  const log = logger(() => {}, utc);
+  // The two kinds of request a server sees: a udping record, and the
+  // textbook client's line of text.
+  const requests = [
+    encodeRequest({ seq: 1, sent: socket.clock(), token: REHEARSAL_TOKEN, size: settings.size }),
+    new TextEncoder().encode(`Ping 1 ${socket.clock() / 1000}`),
+  ];
+  for (const request of requests) {
+    const buffer = new Uint8Array(prefixLength + request.length);
+    buffer.set(socket.buffer.subarray(0, prefixLength));
+    buffer.set(request, prefixLength);
+    const verdict = policy.decide(request, from, socket.clock());
+    log(from, describe(verdict, request.length, `"${escapeBytes(request)}"`));
+    if (verdict.kind === "reply") {
+      await outbox.reply(buffer, request.length, from, verdict.fate, verdict.stamp);
+    }
   }
   outbox.close();
   await primeSend((data, to) => socket.send(data, to), socket.addr.hostname);

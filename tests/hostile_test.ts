@@ -558,12 +558,14 @@ Deno.test("serve() holds at most MAX_HELD_BYTES of delayed replies and counts th
 Deno.test("serve() holds at most MAX_HELD_REPLIES delayed replies and counts the rest as overflow", async () => {
   await using server = await serve({ port: 0, delay: 10_000, rate: 0 });
   const count = MAX_HELD_REPLIES + 50;
-  using socket = udpSocket();
+  // From eight addresses, each within its share of the cap (outbox_test.ts).
+  const sockets = Array.from({ length: 8 }, (_, i) => udpSocket(`127.0.0.${i + 1}`));
+  using _sockets = { [Symbol.dispose]: () => sockets.forEach((socket) => socket.close()) };
   for (let sent = 0; sent < count;) {
     // Batches small enough for the socket's receive buffer.
     const batch = Math.min(100, count - sent);
     for (let i = 0; i < batch; i++, sent++) {
-      await socket.send(encoder.encode(`held ${sent}`), here(server.addr.port));
+      await sockets[sent % 8]!.send(encoder.encode(`held ${sent}`), here(server.addr.port));
     }
     await waitUntil(() => server.stats.received >= sent, () => `${sent} datagrams to arrive`);
   }
