@@ -78,7 +78,10 @@ Deno.test({
       /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes, kernel timestamps$/m,
     );
     const runtime = await runScript("client.ts", args);
-    assertMatch(runtime.stdout, /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes$/m);
+    assertMatch(
+      runtime.stdout,
+      /^PING 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+ \(udp\): 64 data bytes$/m,
+    );
     const json = await runScript("client.ts", [...args, "--json"], {
       permissions: ["--allow-net", "--allow-ffi"],
     });
