@@ -37,7 +37,7 @@ import { runBeacon } from "./lib/beacon.ts";
 export type { PingEvent, PingSummary, StrayReason } from "./lib/events.ts";
 export type { PingOptions };
 export type { TallySummary } from "./lib/tally.ts";
-export { chat, type ChatEvent, type ChatOptions } from "./lib/chat.ts";
+export { chat, type ChatEvent, type ChatOptions, type ReplyKind } from "./lib/chat.ts";
 export { beacon, type BeaconOptions, type BeaconSent } from "./lib/beacon.ts";
 export type { Target, TargetEvent };
 
