@@ -18,27 +18,27 @@
 
 import { FLOOD_GAP_MS, LINGER_MS, settings } from "./settings.ts";
 import { encodeRequest, SEQ_MODULUS } from "./protocol.ts";
-import { classify, type PingEvent, type PingSummary } from "./lib/events.ts";
-import { openPingSocket, type PingSocket, targetOf } from "./lib/ping_socket.ts";
-import { type PingOptions, planRun, type RunPlan } from "./lib/ping_options.ts";
-import { PingTally } from "./lib/tally.ts";
-import { dueBy } from "./lib/timer.ts";
-import { warmUp } from "./lib/warm_up.ts";
+import { classify, type PingEvent, type PingSummary } from "./lib/client/events.ts";
+import { openPingSocket, type PingSocket, targetOf } from "./lib/client/ping_socket.ts";
+import { type PingOptions, planRun, type RunPlan } from "./lib/client/ping_options.ts";
+import { PingTally } from "./lib/client/tally.ts";
+import { dueBy } from "./lib/shared/timer.ts";
+import { warmUp } from "./lib/client/warm_up.ts";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { checkPort, describeError, formatAddress, unbracket } from "./lib/net.ts";
-import { runMain, VERSION } from "./lib/cli.ts";
-import { parseClientCommand, USAGE } from "./lib/client_cli.ts";
-import { preflight } from "./lib/preflight.ts";
-import { mergeRuns, type Target, type TargetEvent } from "./lib/targets.ts";
-import { printMany, printRun } from "./lib/run_ping.ts";
-import { runChat } from "./lib/chat.ts";
-import { runBeacon } from "./lib/beacon.ts";
+import { checkPort, describeError, formatAddress, unbracket } from "./lib/shared/net.ts";
+import { runMain, VERSION } from "./lib/shared/cli.ts";
+import { parseClientCommand, USAGE } from "./lib/client/client_cli.ts";
+import { preflight } from "./lib/client/preflight.ts";
+import { mergeRuns, type Target, type TargetEvent } from "./lib/client/targets.ts";
+import { printMany, printRun } from "./lib/client/run_ping.ts";
+import { runChat } from "./lib/client/chat.ts";
+import { runBeacon } from "./lib/client/beacon.ts";
 
-export type { PingEvent, PingSummary, StrayReason } from "./lib/events.ts";
+export type { PingEvent, PingSummary, StrayReason } from "./lib/client/events.ts";
 export type { PingOptions };
-export type { TallySummary } from "./lib/tally.ts";
-export { chat, type ChatEvent, type ChatOptions, type ReplyKind } from "./lib/chat.ts";
-export { beacon, type BeaconOptions, type BeaconSent } from "./lib/beacon.ts";
+export type { TallySummary } from "./lib/client/tally.ts";
+export { chat, type ChatEvent, type ChatOptions, type ReplyKind } from "./lib/client/chat.ts";
+export { beacon, type BeaconOptions, type BeaconSent } from "./lib/client/beacon.ts";
 export type { Target, TargetEvent };
 
 /**

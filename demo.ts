@@ -14,8 +14,8 @@
 
 import { serve } from "./server.ts";
 import { main as clientMain } from "./client.ts";
-import { runMain } from "./lib/cli.ts";
-import { parseClientCommand } from "./lib/client_cli.ts";
+import { runMain } from "./lib/shared/cli.ts";
+import { parseClientCommand } from "./lib/client/client_cli.ts";
 
 if (import.meta.main) {
   await runMain("demo.ts", async () => {

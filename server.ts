@@ -27,28 +27,28 @@ import {
   runMain,
   usage,
   VERSION,
-} from "./lib/cli.ts";
-import { FastSocket } from "./lib/fast_socket.ts";
-import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/heartbeat.ts";
-import { escapeBytes, logger, LogWriter } from "./lib/log.ts";
+} from "./lib/shared/cli.ts";
+import { FastSocket } from "./lib/ffi/fast_socket.ts";
+import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/server/heartbeat.ts";
+import { escapeBytes, logger, LogWriter } from "./lib/shared/log.ts";
 import { readInterfaces } from "./lib/loop_guard.ts";
-import { describeError, parsePort, resolveHost } from "./lib/net.ts";
-import { Outbox } from "./lib/outbox.ts";
-import type { ReplyMode } from "./lib/reply.ts";
-import { newServerStats, type ServerStats, serverSummary } from "./lib/server_stats.ts";
-import { RuntimeSocket, type ServerSocket } from "./lib/socket.ts";
+import { describeError, parsePort, resolveHost } from "./lib/shared/net.ts";
+import { Outbox } from "./lib/server/outbox.ts";
+import type { ReplyMode } from "./lib/server/reply.ts";
+import { newServerStats, type ServerStats, serverSummary } from "./lib/server/server_stats.ts";
+import { RuntimeSocket, type ServerSocket } from "./lib/shared/socket.ts";
 import { describe, Policy } from "./lib/verdict.ts";
-import { warmUpServer } from "./lib/warm_up.ts";
+import { warmUpServer } from "./lib/client/warm_up.ts";
 import {
   checkServeOptions,
   NUMERIC_OPTIONS,
   SERVE_RULES,
   type ServeOptions,
   serverBanner,
-} from "./lib/serve_options.ts";
+} from "./lib/server/serve_options.ts";
 
 export type { ReplyMode, ServeOptions, ServerStats };
-export type { Impairments } from "./lib/impairments.ts";
+export type { Impairments } from "./lib/server/impairments.ts";
 
 /** A running server; `await using server = await serve()` closes it. */
 export interface Server extends AsyncDisposable {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Receiver } from "../lib/socket.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 
 const [
   host = "127.0.0.1",

@@ -147,7 +147,7 @@ async function timed(command: string[]): Promise<{ stdout: string; cpu: number }
 
 // ---------------------------------------------------------- the clients
 
-/** Nearest-rank percentiles, as lib/stats.ts computes them. */
+/** Nearest-rank percentiles, as lib/client/stats.ts computes them. */
 function percentiles(rtts: number[]): Figures {
   const sorted = rtts.filter((rtt) => Number.isFinite(rtt)).sort((a, b) => a - b);
   const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;

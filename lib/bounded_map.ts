@@ -59,8 +59,8 @@ export class LruMap<Key, Value> {
   }
 }
 
-import { keyedNumber } from "./keyed_hash.ts";
-import { clientKey } from "./net.ts";
+import { keyedNumber } from "./shared/keyed_hash.ts";
+import { clientKey } from "./shared/net.ts";
 
 /**
  * Slots 0 to `capacity - 1` in an order, oldest first, linked through typed

@@ -57,7 +57,7 @@
  */
 
 import { MAX_PREFIX_BYTES } from "../settings.ts";
-import { canonicalIPv6, clientKey, ipv4Number } from "./net.ts";
+import { canonicalIPv6, clientKey, ipv4Number } from "./shared/net.ts";
 
 /**
  * How long a reply we sent can still come back as a loop, in ms. Longer

@@ -1,5 +1,5 @@
 /**
- * lib/chat.ts: `client.ts --chat`, the textbook client. Which line each
+ * lib/client/chat.ts: `client.ts --chat`, the textbook client. Which line each
  * reply answers (told by its content, so a late reply is not taken for the
  * next line's), how the lines add up, what is printed. Over loopback, and
  * the script as a subprocess.
@@ -14,7 +14,7 @@ import {
   ChatTally,
   matchReply,
   type SentLine,
-} from "../lib/chat.ts";
+} from "../lib/client/chat.ts";
 import { serve } from "../server.ts";
 
 const encoder = new TextEncoder();

@@ -8,7 +8,7 @@
 
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { noNamespace, ROOT, runClient, runScript, udpSocket } from "./helpers.ts";
-import { FLAGS, type Mode, parseClientCommand } from "../lib/client_cli.ts";
+import { FLAGS, type Mode, parseClientCommand } from "../lib/client/client_cli.ts";
 
 const decoder = new TextDecoder();
 

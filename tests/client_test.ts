@@ -1,10 +1,10 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { beacon, chat, ping, pingAll, type PingEvent } from "../client.ts";
-import { expandBeacon } from "../lib/beacon.ts";
+import { expandBeacon } from "../lib/client/beacon.ts";
 import { FLOOD_GAP_MS, MIN_INTERVAL_MS } from "../settings.ts";
-import { parseTargets } from "../lib/targets.ts";
+import { parseTargets } from "../lib/client/targets.ts";
 import { serve } from "../server.ts";
-import { createRandom } from "../lib/impairments.ts";
+import { createRandom } from "../lib/server/impairments.ts";
 import { findRecord } from "../protocol.ts";
 import {
   collect,
@@ -16,8 +16,8 @@ import {
   udpSocket,
   within,
 } from "./helpers.ts";
-import { summaryLines } from "../lib/report.ts";
-import { Receiver } from "../lib/socket.ts";
+import { summaryLines } from "../lib/client/report.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
 const fast = { interval: 0.01, timeout: 1 };
@@ -228,7 +228,7 @@ Deno.test("ping() with flood sends the next request as soon as a reply is in", a
   );
   // Each send after the first follows a reply, or comes FLOOD_GAP_MS after
   // the previous send when the reply is slow: no earlier than a timer that
-  // counts as on time may ring (lib/timer.ts: up to 2 ms before, on a busy
+  // counts as on time may ring (lib/shared/timer.ts: up to 2 ms before, on a busy
   // machine whose timers fire late).
   const early = 2;
   let previous: PingEvent | undefined;

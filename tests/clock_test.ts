@@ -9,7 +9,7 @@ import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { runScript, startServerProcess } from "./helpers.ts";
 import { ping, type PingEvent } from "../client.ts";
 import { serve } from "../server.ts";
-import { kernelStampsAvailable } from "../lib/stamped_socket.ts";
+import { kernelStampsAvailable } from "../lib/ffi/stamped_socket.ts";
 
 const noKernelStamps = kernelStampsAvailable()
   ? undefined

@@ -10,7 +10,7 @@ import fc from "npm:fast-check@4.10.2";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { ping } from "../client.ts";
-import { Receiver } from "../lib/socket.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 import { collect, ofType, startServerProcess, summaryOf, udpSocket } from "./helpers.ts";
 
 const LINUX = Deno.build.os === "linux";

@@ -7,7 +7,7 @@ import fc from "npm:fast-check@4.10.2";
 import { assert, assertEquals } from "./assert.ts";
 import { type ReplyMode, serve } from "../server.ts";
 import { ping } from "../client.ts";
-import { Receiver, receiveWithin } from "../lib/socket.ts";
+import { Receiver, receiveWithin } from "../lib/shared/socket.ts";
 import { encodeRequest, findRequest } from "../protocol.ts";
 import { collect, hasControlCharacter, summaryOf, udpSocket } from "./helpers.ts";
 

@@ -4,7 +4,7 @@ import {
   HeartbeatMonitor,
   type HeartbeatNote,
   heartbeatSummaryLines,
-} from "../lib/heartbeat.ts";
+} from "../lib/server/heartbeat.ts";
 import {
   HEARTBEAT_WINDOW,
   MAX_HEARTBEAT_JUMP,
@@ -13,7 +13,7 @@ import {
   MIN_HEARTBEAT_INTERVAL_MS,
 } from "../settings.ts";
 import { SEQ_MODULUS } from "../protocol.ts";
-import { isoTime } from "../lib/log.ts";
+import { isoTime } from "../lib/shared/log.ts";
 
 const localIso = (ms: number, offsetMinutes?: number) => isoTime(ms, false, offsetMinutes);
 
@@ -416,7 +416,7 @@ Deno.test("isoTime() writes the given offset as ±HH:MM, +00:00 rather than Z", 
 
 /** isoTime() of each time, in a fresh runtime with `TZ` set. */
 async function localIsoIn(tz: string, times: number[]): Promise<string[]> {
-  const module = new URL("../lib/log.ts", import.meta.url).href;
+  const module = new URL("../lib/shared/log.ts", import.meta.url).href;
   const code = `import { isoTime } from ${JSON.stringify(module)};\n` +
     `console.log(JSON.stringify(${JSON.stringify(times)}.map((t) => isoTime(t))));`;
   const { code: status, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

@@ -7,7 +7,7 @@
  */
 
 import { type PingEvent, type PingSummary } from "../client.ts";
-import { openSocket } from "../lib/socket.ts";
+import { openSocket } from "../lib/shared/socket.ts";
 
 /** The project folder, where deno.json (and its "unstable": ["net"]) lives. */
 export const ROOT = new URL("..", import.meta.url).pathname;

@@ -31,9 +31,9 @@ import { MAX_HELD_BYTES, MAX_HELD_REPLIES } from "../settings.ts";
 import { LOOP_WINDOW_MS } from "../lib/loop_guard.ts";
 import { MAX_RATE_SOURCES } from "../lib/rate_limit.ts";
 import { encodeRequest, formatToken } from "../protocol.ts";
-import { summaryLines } from "../lib/report.ts";
-import { Receiver } from "../lib/socket.ts";
-import { kernelStampsAvailable } from "../lib/stamped_socket.ts";
+import { summaryLines } from "../lib/client/report.ts";
+import { Receiver } from "../lib/shared/socket.ts";
+import { kernelStampsAvailable } from "../lib/ffi/stamped_socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

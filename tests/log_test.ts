@@ -1,11 +1,11 @@
 /**
- * lib/log.ts: the escaping every datagram's text goes through before it
+ * lib/shared/log.ts: the escaping every datagram's text goes through before it
  * reaches a terminal (the server's log, the client's chat and `-v`).
  */
 
 import { assertEquals } from "./assert.ts";
 import { hasControlCharacter } from "./helpers.ts";
-import { escapeBytes } from "../lib/log.ts";
+import { escapeBytes } from "../lib/shared/log.ts";
 
 const encoder = new TextEncoder();
 const bytes = (...values: number[]) => Uint8Array.from(values);

@@ -8,7 +8,7 @@
 
 import { assertEquals } from "./assert.ts";
 import { serve, type Server } from "../server.ts";
-import { Receiver } from "../lib/socket.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 import {
   MAX_HELD_REPLIES,
   MAX_HELD_REPLIES_PER_ADDRESS,

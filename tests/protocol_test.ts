@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { ipFamily, sameAddress } from "../lib/net.ts";
+import { ipFamily, sameAddress } from "../lib/shared/net.ts";
 import {
   encodeRequest,
   findRecord,

@@ -5,7 +5,7 @@
  */
 
 import { assertEquals } from "./assert.ts";
-import { checkReply, describeChange } from "../lib/reply_check.ts";
+import { checkReply, describeChange } from "../lib/client/reply_check.ts";
 import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
 
 const decoder = new TextDecoder();

@@ -11,9 +11,9 @@ import {
   PingRecords,
   sparkline,
   summaryLines,
-} from "../lib/report.ts";
+} from "../lib/client/report.ts";
 import type { PingSummary } from "../client.ts";
-import { PingTally } from "../lib/tally.ts";
+import { PingTally } from "../lib/client/tally.ts";
 
 Deno.test("formatTime() uses ping's decimals: 3 below 1 ms, 2 below 10, 1 below 100", () => {
   assertEquals(formatTime(0.1124), "0.112");

@@ -1,14 +1,14 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
-import { createRandom, decideFate } from "../lib/impairments.ts";
-import { escapeBytes } from "../lib/log.ts";
-import { makeReply } from "../lib/reply.ts";
+import { createRandom, decideFate } from "../lib/server/impairments.ts";
+import { escapeBytes } from "../lib/shared/log.ts";
+import { makeReply } from "../lib/server/reply.ts";
 import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { RateLimiter } from "../lib/rate_limit.ts";
 import { TokenCounter } from "../lib/bounded_map.ts";
-import { Outbox } from "../lib/outbox.ts";
-import { serverBanner } from "../lib/serve_options.ts";
-import { newServerStats, serverSummary } from "../lib/server_stats.ts";
+import { Outbox } from "../lib/server/outbox.ts";
+import { serverBanner } from "../lib/server/serve_options.ts";
+import { newServerStats, serverSummary } from "../lib/server/server_stats.ts";
 import {
   collect,
   hasControlCharacter,
@@ -22,7 +22,7 @@ import {
 } from "./helpers.ts";
 import { ping } from "../client.ts";
 import { encodeRequest, findRecord, formatRecord, readStamp } from "../protocol.ts";
-import { Receiver, receiveWithin } from "../lib/socket.ts";
+import { Receiver, receiveWithin } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -13,7 +13,7 @@ import {
   kernelStampsAvailable,
   type StampedReceive,
   StampedSocket,
-} from "../lib/stamped_socket.ts";
+} from "../lib/ffi/stamped_socket.ts";
 import { runScript } from "./helpers.ts";
 
 const ignore = !kernelStampsAvailable();
@@ -348,7 +348,7 @@ Deno.test({
   name: "without --allow-ffi, kernel stamps are unavailable and open() says so in one line",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const module = new URL("../lib/stamped_socket.ts", import.meta.url).href;
+    const module = new URL("../lib/ffi/stamped_socket.ts", import.meta.url).href;
     const script = `
       import { kernelStampsAvailable, StampedSocket } from "${module}";
       console.log(kernelStampsAvailable());

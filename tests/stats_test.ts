@@ -5,9 +5,9 @@ import {
   PERCENTILE_RELATIVE_ERROR,
   RttStats,
   Timeline,
-} from "../lib/stats.ts";
-import { PingTally } from "../lib/tally.ts";
-import { createRandom } from "../lib/impairments.ts";
+} from "../lib/client/stats.ts";
+import { PingTally } from "../lib/client/tally.ts";
+import { createRandom } from "../lib/server/impairments.ts";
 
 function statsOf(samples: number[]): RttStats {
   const stats = new RttStats();

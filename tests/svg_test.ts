@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { renderSvg, type SvgRun } from "../lib/svg.ts";
-import type { PingRecordJson } from "../lib/report.ts";
-import { lossPercent, RttStats } from "../lib/stats.ts";
+import { renderSvg, type SvgRun } from "../lib/client/svg.ts";
+import type { PingRecordJson } from "../lib/client/report.ts";
+import { lossPercent, RttStats } from "../lib/client/stats.ts";
 
 /** Whether `rsvg-convert` (Debian's librsvg2-bin) can be run here. */
 const HAS_RSVG = (() => {

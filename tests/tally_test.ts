@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals } from "./assert.ts";
-import { PingTally } from "../lib/tally.ts";
+import { PingTally } from "../lib/client/tally.ts";
 
 Deno.test("a one-ping PingTally takes under 512 KB, not the 3 MB of a full ring", () => {
   // Held, so that no collection hides what they took.

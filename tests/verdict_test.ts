@@ -6,7 +6,7 @@
 
 import { assertEquals } from "./assert.ts";
 import { describe, Policy, type PolicyOptions, type Verdict } from "../lib/verdict.ts";
-import { newServerStats } from "../lib/server_stats.ts";
+import { newServerStats } from "../lib/server/server_stats.ts";
 import { encodeRequest } from "../protocol.ts";
 
 const own: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: 12000 };

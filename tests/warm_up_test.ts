@@ -1,5 +1,5 @@
 /**
- * Tests of lib/warm_up.ts: a fresh client's and a fresh server's first
+ * Tests of lib/client/warm_up.ts: a fresh client's and a fresh server's first
  * round trips are timed like the later ones, and the warm-up that makes
  * them so puts no datagram on the wire.
  *
@@ -13,7 +13,7 @@
 import { ping } from "../client.ts";
 import { serve } from "../server.ts";
 import { encodeRequest } from "../protocol.ts";
-import { openSocket, Receiver } from "../lib/socket.ts";
+import { openSocket, Receiver } from "../lib/shared/socket.ts";
 import { assert, assertEquals } from "./assert.ts";
 import {
   collect,

@@ -12,18 +12,18 @@
  * @module
  */
 
-import { encodeRequest } from "../protocol.ts";
-import { settings } from "../settings.ts";
+import { encodeRequest } from "../../protocol.ts";
+import { settings } from "../../settings.ts";
 import { classify, type Expected, type PingEvent } from "./events.ts";
-import { escapeBytes, logger } from "./log.ts";
-import { Outbox } from "./outbox.ts";
+import { escapeBytes, logger } from "../shared/log.ts";
+import { Outbox } from "../server/outbox.ts";
 import type { PingSocket } from "./ping_socket.ts";
 import { eventLine } from "./report.ts";
-import { newServerStats } from "./server_stats.ts";
-import { primeSend, type ServerSocket } from "./socket.ts";
+import { newServerStats } from "../server/server_stats.ts";
+import { primeSend, type ServerSocket } from "../shared/socket.ts";
 import { PingTally } from "./tally.ts";
-import { dueBy } from "./timer.ts";
-import { describe, Policy, type PolicyOptions } from "./verdict.ts";
+import { dueBy } from "../shared/timer.ts";
+import { describe, Policy, type PolicyOptions } from "../verdict.ts";
 
 /** The token of the server's rehearsal request. */
 const REHEARSAL_TOKEN = "0000BEEF";
@@ -69,7 +69,7 @@ export async function warmUp(
  * @example
  * ```ts
  * import { warmUpServer } from "./warm_up.ts";
- * import { RuntimeSocket } from "./socket.ts";
+ * import { RuntimeSocket } from "../shared/socket.ts";
  * import { equal } from "node:assert/strict";
  * const socket = new RuntimeSocket("127.0.0.1", 0, new Uint8Array());
  * await warmUpServer(socket, { mode: "upper", own: socket.addr }, 0);

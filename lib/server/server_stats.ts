@@ -4,7 +4,7 @@
  * @module
  */
 
-import { formatAddress } from "./net.ts";
+import { formatAddress } from "../shared/net.ts";
 
 /** The server's live counters. Every datagram received is counted once in
  * exactly one of replied, dropped, limited, ignored, failed, overflow,

@@ -12,7 +12,7 @@ import {
   MAX_UDP_PAYLOAD_V4,
   MAX_UDP_PAYLOAD_V6,
   settings,
-} from "../settings.ts";
+} from "../../settings.ts";
 import {
   durationFlag,
   type Flag,
@@ -20,15 +20,15 @@ import {
   type NumberOption,
   parseCommandLine,
   usage,
-} from "./cli.ts";
+} from "../shared/cli.ts";
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
-import { formatAddress, unbracket } from "./net.ts";
+import { formatAddress, unbracket } from "../shared/net.ts";
 import { PING_RULES, type PingOptions } from "./ping_options.ts";
 import type { Output } from "./run_ping.ts";
 import type { TimestampFormat } from "./report.ts";
 import { parseTargets, type Target } from "./targets.ts";
-import { kernelStampsAvailable } from "./stamped_socket.ts";
+import { kernelStampsAvailable } from "../ffi/stamped_socket.ts";
 
 /** The client's modes. */
 export type Mode = "ping" | "many" | "chat" | "send";

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { writeStamp } from "../protocol.ts";
+import { writeStamp } from "../../protocol.ts";
 import {
   MAX_HELD_BYTES,
   MAX_HELD_BYTES_PER_ADDRESS,
@@ -26,13 +26,13 @@ import {
   MAX_HELD_REPLIES_PER_ADDRESS,
   MAX_HELD_REPLIES_PER_CLIENT,
   MAX_REORDER_HOLD_MS,
-} from "../settings.ts";
+} from "../../settings.ts";
 import type { Fate } from "./impairments.ts";
-import { escapeBytes } from "./log.ts";
-import { addressKey, clientKey, describeError } from "./net.ts";
+import { escapeBytes } from "../shared/log.ts";
+import { addressKey, clientKey, describeError } from "../shared/net.ts";
 import { replyInPlace, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
-import type { StampPlan } from "./verdict.ts";
+import type { StampPlan } from "../verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
  * fails throws (or rejects). */

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { canonicalIPv6 } from "./net.ts";
-import { listenError } from "./socket.ts";
+import { canonicalIPv6 } from "../shared/net.ts";
+import { listenError } from "../shared/socket.ts";
 
 /** `AF_INET`. */
 export const AF_INET = 2;

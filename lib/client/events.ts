@@ -6,13 +6,13 @@
  * @module
  */
 
-import { findRecord, findRequest, readStampAt } from "../protocol.ts";
-import { sameAddress } from "./net.ts";
+import { findRecord, findRequest, readStampAt } from "../../protocol.ts";
+import { sameAddress } from "../shared/net.ts";
 import type { PingTally, StrayReason, TallySummary } from "./tally.ts";
-import { formatAddress } from "./net.ts";
+import { formatAddress } from "../shared/net.ts";
 import { checkReply, describeChange } from "./reply_check.ts";
-import { escapeBytes } from "./log.ts";
-import { SHOWN_PAYLOAD_BYTES } from "../settings.ts";
+import { escapeBytes } from "../shared/log.ts";
+import { SHOWN_PAYLOAD_BYTES } from "../../settings.ts";
 
 export type { StrayReason };
 
@@ -91,7 +91,7 @@ export interface Expected {
  * ```ts
  * import { classify } from "./events.ts";
  * import { PingTally } from "./tally.ts";
- * import { encodeRequest } from "../protocol.ts";
+ * import { encodeRequest } from "../../protocol.ts";
  * import { equal } from "node:assert/strict";
  * const tally = new PingTally(1, 1000);
  * tally.sent(1, 0, 0);

@@ -26,7 +26,7 @@ import {
 } from "./report.ts";
 import type { TargetEvent } from "./targets.ts";
 import { renderSvg } from "./svg.ts";
-import { EXIT_ERROR, printLine, write } from "./cli.ts";
+import { EXIT_ERROR, printLine, write } from "../shared/cli.ts";
 
 /** How a run is printed. */
 export interface Output {

@@ -9,7 +9,7 @@
 import { styleText } from "node:util";
 import type { PingEvent, PingSummary, StrayReason } from "./events.ts";
 import type { HistogramRow, TimelineColumn } from "./stats.ts";
-import { isoTime } from "./log.ts";
+import { isoTime } from "../shared/log.ts";
 
 /** Colours text, or leaves it plain. */
 export type Paint = (color: "green" | "red" | "yellow" | "dim", text: string) => string;

@@ -11,10 +11,10 @@ import {
   MAX_PREFIX_BYTES,
   MAX_RATE,
   MAX_SECONDS,
-} from "../settings.ts";
-import { checkNumber, type NumberOption } from "./cli.ts";
+} from "../../settings.ts";
+import { checkNumber, type NumberOption } from "../shared/cli.ts";
 import { impairmentsSet } from "./impairments.ts";
-import { checkPort, formatAddress, isLoopback } from "./net.ts";
+import { checkPort, formatAddress, isLoopback } from "../shared/net.ts";
 import type { Impairments } from "./impairments.ts";
 import type { ReplyMode } from "./reply.ts";
 

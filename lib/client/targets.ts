@@ -5,9 +5,9 @@
  * @module
  */
 
-import { settings } from "../settings.ts";
+import { settings } from "../../settings.ts";
 import type { PingEvent } from "./events.ts";
-import { parsePort, unbracket } from "./net.ts";
+import { parsePort, unbracket } from "../shared/net.ts";
 
 /** A host and port to ping. */
 export interface Target {

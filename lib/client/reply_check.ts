@@ -8,9 +8,9 @@
  * @module
  */
 
-import { encodeRequest, type PingRecord } from "../protocol.ts";
-import { escapeBytes } from "./log.ts";
-import { CASE_OFFSET, LOWER_A, LOWER_Z } from "./reply.ts";
+import { encodeRequest, type PingRecord } from "../../protocol.ts";
+import { escapeBytes } from "../shared/log.ts";
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../server/reply.ts";
 
 /** What differs between a reply and its request; every field is absent
  * for an exact echo. */
@@ -35,7 +35,7 @@ const STAMP_END = 0x3b; // ";"
  * @example
  * ```ts
  * import { checkReply } from "./reply_check.ts";
- * import { encodeRequest, findRecord } from "../protocol.ts";
+ * import { encodeRequest, findRecord } from "../../protocol.ts";
  * import { deepStrictEqual } from "node:assert/strict";
  * const request = encodeRequest({ seq: 1, sent: 1e12, token: "0000BEEF", size: 50 });
  * const reply = new TextEncoder().encode("OK..." + new TextDecoder().decode(request).toUpperCase());

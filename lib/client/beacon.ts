@@ -13,14 +13,14 @@
  * @module
  */
 
-import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../settings.ts";
-import { encodeRequest, randomToken } from "../protocol.ts";
-import { checkNumber, printLine } from "./cli.ts";
-import { isoTime } from "./log.ts";
-import { checkPort, describeError, formatAddress, resolveHost } from "./net.ts";
+import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../../settings.ts";
+import { encodeRequest, randomToken } from "../../protocol.ts";
+import { checkNumber, printLine } from "../shared/cli.ts";
+import { isoTime } from "../shared/log.ts";
+import { checkPort, describeError, formatAddress, resolveHost } from "../shared/net.ts";
 import { PING_RULES } from "./ping_options.ts";
-import { openClientSocket } from "./socket.ts";
-import { sleepUntil } from "./timer.ts";
+import { openClientSocket } from "../shared/socket.ts";
+import { sleepUntil } from "../shared/timer.ts";
 
 /** What {@linkcode beacon} does. */
 export interface BeaconOptions {

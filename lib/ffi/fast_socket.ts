@@ -30,9 +30,9 @@ import {
   SOL_SOCKET,
   StampedMessage,
 } from "./libc.ts";
-import { formatAddress } from "./net.ts";
-import type { Arrival, ServerSocket } from "./socket.ts";
-import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
+import { formatAddress } from "../shared/net.ts";
+import type { Arrival, ServerSocket } from "../shared/socket.ts";
+import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
 
 /** Longest the socket blocks in one wait before it lets the event loop run. */
 export const WAKE_MS = 100;

@@ -49,8 +49,8 @@ import {
   sockaddr,
   StampedMessage,
 } from "./libc.ts";
-import { formatAddress, ipFamily } from "./net.ts";
-import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
+import { formatAddress, ipFamily } from "../shared/net.ts";
+import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
 
 /** Longest one `poll` waits, in ms: a `close()` waits for the poll still
  * running (it must not close an fd a thread is polling), so this bounds it. */

@@ -14,13 +14,19 @@ import {
   MAX_UDP_PAYLOAD_V6,
   settings,
   SHOWN_PAYLOAD_BYTES,
-} from "../settings.ts";
-import { checkNumber, printLine, write } from "./cli.ts";
-import { escapeBytes } from "./log.ts";
-import { checkPort, describeError, formatAddress, resolveHost, sameAddress } from "./net.ts";
+} from "../../settings.ts";
+import { checkNumber, printLine, write } from "../shared/cli.ts";
+import { escapeBytes } from "../shared/log.ts";
+import {
+  checkPort,
+  describeError,
+  formatAddress,
+  resolveHost,
+  sameAddress,
+} from "../shared/net.ts";
 import { PING_RULES } from "./ping_options.ts";
-import { CASE_OFFSET, LOWER_A, LOWER_Z } from "./reply.ts";
-import { openClientSocket, Receiver } from "./socket.ts";
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../server/reply.ts";
+import { openClientSocket, Receiver } from "../shared/socket.ts";
 
 /** What {@linkcode chat} does. */
 export interface ChatOptions {
@@ -125,7 +131,7 @@ export function matchReply(
  * @example
  * ```ts
  * import { chat } from "./chat.ts";
- * import { serve } from "../server.ts";
+ * import { serve } from "../../server.ts";
  * import { equal } from "node:assert/strict";
  * await using server = await serve({ port: 0, mode: "upper" });
  * const replies: string[] = [];

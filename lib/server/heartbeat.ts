@@ -39,16 +39,16 @@
  * @module
  */
 
-import { SEQ_MODULUS } from "../protocol.ts";
+import { SEQ_MODULUS } from "../../protocol.ts";
 import {
   HEARTBEAT_WINDOW,
   MAX_HEARTBEAT_JUMP,
   MAX_HEARTBEAT_SOURCES,
   MAX_HEARTBEAT_SUMMARY_SOURCES,
   MIN_HEARTBEAT_INTERVAL_MS,
-} from "../settings.ts";
-import { SlotList } from "./bounded_map.ts";
-import { isoTime } from "./log.ts";
+} from "../../settings.ts";
+import { SlotList } from "../bounded_map.ts";
+import { isoTime } from "../shared/log.ts";
 
 const HALF_MODULUS = SEQ_MODULUS / 2;
 const BITS_PER_WORD = 32;

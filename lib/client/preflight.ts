@@ -9,9 +9,15 @@
  * @module
  */
 
-import { ensurePermission } from "./cli.ts";
+import { ensurePermission } from "../shared/cli.ts";
 import type { RunCommand } from "./client_cli.ts";
-import { describeError, formatAddress, needsLookup, resolveHost, unbracket } from "./net.ts";
+import {
+  describeError,
+  formatAddress,
+  needsLookup,
+  resolveHost,
+  unbracket,
+} from "../shared/net.ts";
 import { type PingOptions, planRun } from "./ping_options.ts";
 import type { Target } from "./targets.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RECEIVE_BUFFER_BYTES } from "../settings.ts";
+import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
 import { describeError, formatAddress } from "./net.ts";
 import { type Alarm, alarmAt, dueBy } from "./timer.ts";
 

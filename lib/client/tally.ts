@@ -7,8 +7,8 @@
  * @module
  */
 
-import { SEQ_MODULUS } from "../protocol.ts";
-import { MAX_REMEMBERED_REQUESTS } from "../settings.ts";
+import { SEQ_MODULUS } from "../../protocol.ts";
+import { MAX_REMEMBERED_REQUESTS } from "../../settings.ts";
 import {
   DelayVariation,
   type HistogramRow,

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { openClientSocket, primeSend, Receiver } from "./socket.ts";
-import { formatAddress, resolveHost } from "./net.ts";
-import { POLL_MS, StampedSocket } from "./stamped_socket.ts";
-import { alarmAt } from "./timer.ts";
+import { openClientSocket, primeSend, Receiver } from "../shared/socket.ts";
+import { formatAddress, resolveHost } from "../shared/net.ts";
+import { POLL_MS, StampedSocket } from "../ffi/stamped_socket.ts";
+import { alarmAt } from "../shared/timer.ts";
 
 /** How long a warm-up waits for its timer: long enough that the runtime
  * really sets one (a shorter wait rings at once), short beside a start-up. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MAX_PENDING_LOG_CHARS, PREVIEW_BYTES } from "../settings.ts";
+import { MAX_PENDING_LOG_CHARS, PREVIEW_BYTES } from "../../settings.ts";
 import { formatAddress } from "./net.ts";
 
 const BACKSLASH = 0x5c;

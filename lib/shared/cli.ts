@@ -10,7 +10,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionDescriptor } from "node:util";
-import config from "../deno.json" with { type: "json" };
+import config from "../../deno.json" with { type: "json" };
 import { describeError } from "./net.ts";
 
 /** udping's version, from deno.json. */

@@ -14,9 +14,9 @@ import {
   MAX_UDP_PAYLOAD_V6,
   MIN_INTERVAL_MS,
   settings,
-} from "../settings.ts";
-import { formatRecord, randomToken, SEQ_MODULUS } from "../protocol.ts";
-import { checkNumber, type NumberOption } from "./cli.ts";
+} from "../../settings.ts";
+import { formatRecord, randomToken, SEQ_MODULUS } from "../../protocol.ts";
+import { checkNumber, type NumberOption } from "../shared/cli.ts";
 
 /** Each numeric option's flag and limits. */
 export const PING_RULES = {
