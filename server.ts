@@ -20,14 +20,8 @@ import {
   MAX_REORDER_HOLD_MS,
   settings,
 } from "./settings.ts";
-import {
-  type FlagTable,
-  numberFlag,
-  parseCommandLine,
-  runMain,
-  usage,
-  VERSION,
-} from "./lib/shared/cli.ts";
+import { type FlagTable, parseCommandLine, runMain, usage, VERSION } from "./lib/shared/cli.ts";
+import { numberFlag } from "./lib/shared/checks.ts";
 import { FastSocket } from "./lib/ffi/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/server/heartbeat.ts";
 import { escapeBytes, logger, LogWriter } from "./lib/shared/log.ts";

@@ -15,7 +15,8 @@
 
 import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../../settings.ts";
 import { encodeRequest, randomToken } from "../../protocol.ts";
-import { checkNumber, printLine } from "../shared/cli.ts";
+import { printLine } from "../shared/cli.ts";
+import { checkNumber } from "../shared/checks.ts";
 import { isoTime } from "../shared/log.ts";
 import { checkPort, describeError, formatAddress, resolveHost } from "../shared/net.ts";
 import { PING_RULES } from "./ping_options.ts";

@@ -15,7 +15,8 @@ import {
   settings,
   SHOWN_PAYLOAD_BYTES,
 } from "../../settings.ts";
-import { checkNumber, printLine, write } from "../shared/cli.ts";
+import { printLine, write } from "../shared/cli.ts";
+import { checkNumber } from "../shared/checks.ts";
 import { escapeBytes } from "../shared/log.ts";
 import {
   checkPort,

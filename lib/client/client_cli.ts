@@ -13,14 +13,8 @@ import {
   MAX_UDP_PAYLOAD_V6,
   settings,
 } from "../../settings.ts";
-import {
-  durationFlag,
-  type Flag,
-  numberFlag,
-  type NumberOption,
-  parseCommandLine,
-  usage,
-} from "../shared/cli.ts";
+import { type Flag, parseCommandLine, usage } from "../shared/cli.ts";
+import { durationFlag, numberFlag, type NumberOption } from "../shared/checks.ts";
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
 import { formatAddress, unbracket } from "../shared/net.ts";

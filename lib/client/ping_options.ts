@@ -16,7 +16,7 @@ import {
   settings,
 } from "../../settings.ts";
 import { formatRecord, randomToken, SEQ_MODULUS } from "../../protocol.ts";
-import { checkNumber, type NumberOption } from "../shared/cli.ts";
+import { checkNumber, type NumberOption } from "../shared/checks.ts";
 
 /** Each numeric option's flag and limits. */
 export const PING_RULES = {

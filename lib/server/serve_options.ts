@@ -12,7 +12,7 @@ import {
   MAX_RATE,
   MAX_SECONDS,
 } from "../../settings.ts";
-import { checkNumber, type NumberOption } from "../shared/cli.ts";
+import { checkNumber, type NumberOption } from "../shared/checks.ts";
 import { impairmentsSet } from "./impairments.ts";
 import { checkPort, formatAddress, isLoopback } from "../shared/net.ts";
 import type { Impairments } from "./impairments.ts";
