@@ -27,23 +27,15 @@ import { warmUp } from "./lib/client/warm_up.ts";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { checkPort, describeError, formatAddress, unbracket } from "./lib/shared/net.ts";
 import { runMain, VERSION } from "./lib/shared/cli.ts";
-import { parseClientCommand, USAGE } from "./lib/client/client_cli.ts";
+import { parseClientCommand, type Target, USAGE } from "./lib/client/client_cli.ts";
 import { preflight } from "./lib/client/preflight.ts";
-import { mergeRuns, type Target, type TargetEvent } from "./lib/client/targets.ts";
-import { printMany, printRun } from "./lib/client/run_ping.ts";
+import { mergeRuns, printMany, printRun, type TargetEvent } from "./lib/client/run_ping.ts";
 import { runChat } from "./lib/client/chat.ts";
 import { runBeacon } from "./lib/client/beacon.ts";
 
 export type { PingEvent, PingSummary, StrayReason } from "./lib/client/events.ts";
 export type { PingOptions };
-export type { LossSplit, ScheduleSummary, TallySummary } from "./lib/client/tally.ts";
-export type {
-  HistogramRow,
-  RttDistribution,
-  RttSummary,
-  TimelineColumn,
-  VariationSummary,
-} from "./lib/client/stats.ts";
+export type { TallySummary } from "./lib/client/tally.ts";
 export { chat, type ChatEvent, type ChatOptions, type ReplyKind } from "./lib/client/chat.ts";
 export { beacon, type BeaconOptions, type BeaconSent } from "./lib/client/beacon.ts";
 export type { Target, TargetEvent };

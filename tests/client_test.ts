@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { beacon, chat, ping, pingAll, type PingEvent } from "../client.ts";
 import { expandBeacon } from "../lib/client/beacon.ts";
 import { FLOOD_GAP_MS, MIN_INTERVAL_MS } from "../settings.ts";
-import { parseTargets } from "../lib/client/targets.ts";
+import { parseTargets } from "../lib/client/client_cli.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/server/impairments.ts";
 import { findRecord } from "../protocol.ts";

@@ -1,7 +1,8 @@
 /**
  * The client's command line: its flags, which mode each applies to (a flag
  * given to a mode it does not apply to is refused, never ignored), the
- * usage text generated from that table, and the parsed command.
+ * usage text generated from that table, the targets (one `[host] [port]`
+ * or several `host:port`, like fping), and the parsed command.
  *
  * @module
  */
@@ -17,11 +18,10 @@ import { type Flag, parseCommandLine, usage } from "../shared/cli.ts";
 import { durationFlag, numberFlag, type NumberOption } from "../shared/checks.ts";
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
-import { formatAddress, unbracket } from "../shared/net.ts";
+import { formatAddress, parsePort, unbracket } from "../shared/net.ts";
 import { PING_RULES, type PingOptions } from "./ping_options.ts";
 import type { Output } from "./run_ping.ts";
 import type { TimestampFormat } from "./report.ts";
-import { parseTargets, type Target } from "./targets.ts";
 import { kernelStampsAvailable } from "../ffi/stamped_socket.ts";
 
 /** The client's modes. */
@@ -190,6 +190,73 @@ ${usage(FLAGS)}
 Exit status: 0 a reply arrived (chat: every line answered), 1 no reply
 (or, with -c and -w, fewer than -c by the deadline; chat: a line unanswered or not sent),
 2 an error, 130 chat ended by Ctrl-C, 141 standard output closed early (| head), as ping.`;
+
+/** A host and port to ping. */
+export interface Target {
+  /** Host name or IP literal. */
+  host: string;
+  /** Port, 1-65535. */
+  port: number;
+  /** The host's address, once resolved. */
+  address?: string;
+}
+
+/** `host:port`, `[v6]:port`: one positional that names a whole target. */
+const TARGET = /^(\[[^\]]+\]|[^:\s]+):(\d+)$/;
+
+/**
+ * Reads the positional arguments: `[host] [port]` (one target, defaults
+ * from settings.ts) or one or more `host:port` (`[v6]:port`) targets.
+ * `portFlag` is the port given by flag (`--port`, named as typed by
+ * `portFlagName`), which stands in for a positional port.
+ *
+ * @example
+ * ```ts
+ * import { parseTargets } from "./client_cli.ts";
+ * import { deepStrictEqual, throws } from "node:assert/strict";
+ * deepStrictEqual(parseTargets(["a:1", "[::1]:2"]), [{ host: "a", port: 1 }, { host: "::1", port: 2 }]);
+ * deepStrictEqual(parseTargets(["a"], "7"), [{ host: "a", port: 7 }]);
+ * throws(() => parseTargets(["12000", "127.0.0.1"]), /host and port look swapped/);
+ * ```
+ */
+export function parseTargets(
+  positionals: string[],
+  portFlag?: string,
+  portFlagName = "--port",
+): Target[] {
+  const [first, second] = positionals;
+  const flagged = portFlag === undefined ? undefined : parsePort(portFlag, { label: portFlagName });
+  if (first === undefined) return [{ host: settings.host, port: flagged ?? settings.port }];
+  if (!TARGET.test(first)) {
+    if (positionals.length > 2) {
+      throw new TypeError(`unexpected argument '${positionals[2]}' (see --help)`);
+    }
+    if (second !== undefined && flagged !== undefined) {
+      throw new TypeError(`give the port once: '${second}' or ${portFlagName}`);
+    }
+    if (ALL_DIGITS.test(first) && (second === undefined || !ALL_DIGITS.test(second))) {
+      throw new TypeError(
+        second === undefined
+          ? `'${first}' looks like a port: give the host first (client.ts HOST ${first})`
+          : `host and port look swapped: write client.ts ${second} ${first}`,
+      );
+    }
+    const port = second === undefined ? flagged ?? settings.port : parsePort(second);
+    return [{ host: first, port }];
+  }
+  // Several targets each carry their port: the command line refuses
+  // --port there as a flag of another mode.
+  if (flagged !== undefined && positionals.length === 1) {
+    throw new TypeError(`give the port once: in '${first}' or with ${portFlagName}`);
+  }
+  return positionals.map((text) => {
+    const match = TARGET.exec(text);
+    if (match === null) throw new TypeError(`'${text}' is not a target: write host:port`);
+    return { host: unbracket(match[1]!), port: parsePort(match[2]!) };
+  });
+}
+
+const ALL_DIGITS = /^\d+$/;
 
 /** A parsed command line: what to run, on which targets (`-4`/`-6`: of
  * that family only), with each flag as typed for later messages. */

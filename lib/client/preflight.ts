@@ -10,7 +10,7 @@
  */
 
 import { ensurePermission } from "../shared/cli.ts";
-import type { RunCommand } from "./client_cli.ts";
+import type { RunCommand, Target } from "./client_cli.ts";
 import {
   describeError,
   formatAddress,
@@ -19,7 +19,6 @@ import {
   unbracket,
 } from "../shared/net.ts";
 import { type PingOptions, planRun } from "./ping_options.ts";
-import type { Target } from "./targets.ts";
 
 /**
  * Checks and resolves a parsed command; returns it with every target's

@@ -1,7 +1,8 @@
 /**
  * Prints a ping run as the command line shows it: ping's lines and summary,
  * flood dots, the terminal picture, JSON, JSON lines, an SVG chart; and the
- * exit status, as ping's.
+ * exit status, as ping's. Several targets' runs, like fping's, are merged
+ * into one stream of events as they happen.
  *
  * @module
  */
@@ -24,9 +25,16 @@ import {
   type TimestampFormat,
   timestampPrefix,
 } from "./report.ts";
-import type { TargetEvent } from "./targets.ts";
 import { renderSvg } from "./svg.ts";
 import { EXIT_ERROR, printLine, write } from "../shared/cli.ts";
+
+/** An event of one of several runs, with the target it belongs to. */
+export interface TargetEvent {
+  /** The target as given, `host:port`. */
+  target: string;
+  /** What happened, as `ping()` yields it. */
+  event: PingEvent;
+}
 
 /** How a run is printed. */
 export interface Output {
@@ -185,4 +193,48 @@ function stamped(output: Output, text: string): string {
 /** Where a summary's target stands in the order the targets were given. */
 function order(output: Output, summary: PingSummary): number {
   return output.targets?.indexOf(summary.target) ?? 0;
+}
+
+/**
+ * Runs several event streams at once and yields their events as they come,
+ * each with its target. The first error ends the merge and is thrown.
+ *
+ * @example
+ * ```ts
+ * import { mergeRuns } from "./run_ping.ts";
+ * import { equal } from "node:assert/strict";
+ * async function* one() { yield { type: "timeout" as const, seq: 1 }; }
+ * let seen = 0;
+ * for await (const _ of mergeRuns([{ target: "a:1", events: one() }, { target: "b:2", events: one() }])) seen++;
+ * equal(seen, 2);
+ * ```
+ */
+export async function* mergeRuns(
+  runs: { target: string; events: AsyncIterable<PingEvent> }[],
+): AsyncGenerator<TargetEvent> {
+  const queue: TargetEvent[] = [];
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  let running = runs.length;
+  const drained = runs.map(async ({ target, events }) => {
+    try {
+      for await (const event of events) {
+        queue.push({ target, event });
+        wake?.();
+      }
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      running--;
+      wake?.();
+    }
+  });
+  while (running > 0 || queue.length > 0) {
+    if (queue.length === 0) await new Promise<void>((resolve) => wake = resolve);
+    wake = undefined;
+    while (queue.length > 0) yield queue.shift()!;
+    if (failure !== undefined) break;
+  }
+  await Promise.all(drained);
+  if (failure !== undefined) throw failure;
 }
