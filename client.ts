@@ -35,7 +35,14 @@ import { runBeacon } from "./lib/client/beacon.ts";
 
 export type { PingEvent, PingSummary, StrayReason } from "./lib/client/events.ts";
 export type { PingOptions };
-export type { TallySummary } from "./lib/client/tally.ts";
+export type { LossSplit, ScheduleSummary, TallySummary } from "./lib/client/tally.ts";
+export type {
+  HistogramRow,
+  RttDistribution,
+  RttSummary,
+  TimelineColumn,
+  VariationSummary,
+} from "./lib/client/stats.ts";
 export { chat, type ChatEvent, type ChatOptions, type ReplyKind } from "./lib/client/chat.ts";
 export { beacon, type BeaconOptions, type BeaconSent } from "./lib/client/beacon.ts";
 export type { Target, TargetEvent };
