@@ -32,7 +32,7 @@ import type { ReplyMode } from "./lib/server/reply.ts";
 import { newServerStats, type ServerStats, serverSummary } from "./lib/server/server_stats.ts";
 import { RuntimeSocket, type ServerSocket } from "./lib/shared/socket.ts";
 import { describe, Policy } from "./lib/verdict.ts";
-import { warmUpServer } from "./lib/client/warm_up.ts";
+import { warmUpServer } from "./lib/server/warm_up.ts";
 import {
   checkServeOptions,
   NUMERIC_OPTIONS,

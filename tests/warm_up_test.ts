@@ -1,7 +1,7 @@
 /**
- * Tests of lib/client/warm_up.ts: a fresh client's and a fresh server's first
- * round trips are timed like the later ones, and the warm-up that makes
- * them so puts no datagram on the wire.
+ * Tests of lib/client/warm_up.ts and lib/server/warm_up.ts: a fresh
+ * client's and a fresh server's first round trips are timed like the later
+ * ones, and the warm-ups that make them so put no datagram on the wire.
  *
  * The timing tests compare medians over several fresh processes against a
  * generous ratio (the first round trip took about ten times the others
