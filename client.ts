@@ -10,18 +10,19 @@
  * ```
  *
  * Read it top to bottom: the options, the ping loop (send what is due,
- * receive until the next thing is due, classify what came), the command
- * line.
+ * expire what is overdue, wait for a reply or the next deadline, classify
+ * what came), the command line.
  *
  * @module
  */
 
-import { FLOOD_GAP_MS, LINGER_MS, settings } from "./settings.ts";
+import { settings } from "./settings.ts";
 import { encodeRequest, SEQ_MODULUS } from "./protocol.ts";
 import { classify, type PingEvent, type PingSummary } from "./lib/client/events.ts";
 import { openPingSocket, type PingSocket, targetOf } from "./lib/client/ping_socket.ts";
 import { type PingOptions, planRun, type RunPlan } from "./lib/client/ping_options.ts";
 import { PingTally } from "./lib/client/tally.ts";
+import { Schedule } from "./lib/client/schedule.ts";
 import { dueBy } from "./lib/shared/timer.ts";
 import { warmUp } from "./lib/client/warm_up.ts";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -85,38 +86,20 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     verbose: options.verbose,
   };
   await warmUp(socket, expected, signal);
-  const start = performance.now();
-  const endAt = start + plan.deadlineMs;
-  const nextSendAt = () => {
-    if (tally.transmitted >= plan.count) return Infinity;
-    if (!plan.flood) return start + tally.transmitted * plan.intervalMs;
-    return tally.outstanding === 0 ? 0 : tally.lastSendAt + FLOOD_GAP_MS;
-  };
-  let settledAt: number | undefined;
-  let readBehind = 0; // datagrams read behind schedule since the last send
-  while (!signal?.aborted && performance.now() < endAt) {
-    const due = nextSendAt();
-    // Behind schedule (after a stall), the datagrams already here are read
-    // before the next send, up to one per request outstanding (a flood
-    // cannot hold the sends up): at one look per send, the socket's buffer
-    // overflows, since a look sees a datagram only every other time.
-    const reading = readBehind > 0 && readBehind < tally.outstanding;
-    if (dueBy(due) && !reading && !signal?.aborted) {
-      yield await sendRequest(socket, tally, plan, due, target);
-      readBehind = 0;
-    }
+  const schedule = new Schedule(plan, tally);
+  while (!signal?.aborted && schedule.beforeDeadline(performance.now())) {
+    const due = schedule.due();
+    if (due !== undefined) yield await sendRequest(socket, tally, plan, due, target);
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
-    if (tally.transmitted >= plan.count && tally.settled()) settledAt ??= now;
-    const lingerEnd = (settledAt ?? Infinity) + Math.min(LINGER_MS, plan.timeoutMs);
-    if (now >= lingerEnd) break;
-    const wake = Math.min(nextSendAt(), tally.nextTimeout(), endAt, lingerEnd);
+    if (schedule.lingered(now)) break;
+    const wake = schedule.wakeAt();
     // A look that does not wait sees only what a turn of the event loop
     // let in (awaiting a send gives none); Ctrl-C comes in that way too.
     const behind = dueBy(wake);
     if (behind) await nextTurn();
     const arrival = await socket.receive(wake, signal);
-    readBehind = behind && arrival !== undefined ? readBehind + 1 : 0;
+    schedule.looked(behind && arrival !== undefined);
     if (arrival === undefined) continue;
     // Timeouts that fell due while we waited come first, in time order.
     for (const seq of tally.expire(performance.now(), dueBy)) yield { type: "timeout", seq };
@@ -124,7 +107,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
       yield classify(arrival.data, arrival.from, arrival.at, expected);
     } else yield unreachable(tally, arrival, target, targetOf(socket));
   }
-  const time = tally.transmitted > 0 ? (settledAt ?? performance.now()) - start : 0;
+  const time = schedule.elapsed(performance.now());
   const summary = {
     target,
     address: targetOf(socket),
