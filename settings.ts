@@ -72,6 +72,24 @@ export const MAX_HELD_REPLIES_PER_ADDRESS = MAX_HELD_REPLIES / 4;
 export const MAX_HELD_BYTES_PER_ADDRESS = MAX_HELD_BYTES / 4;
 /** Longest `--delay` and `--jitter`, ms: a minute. */
 export const MAX_DELAY_MS = 60_000;
+
+// ------------------------------------------------------------ the loop guard (lib/loop_guard.ts)
+
+/** A datagram from a peer less than this many ms after our last reply to it
+ * left may be that reply bouncing back: a udping server or a C echo on a
+ * LAN answers within it, and a client sending every 1 ms or more does not
+ * (our reply takes well under 0.5 ms). */
+export const FAST_BOUNCE_MS = 0.5;
+/** Quick datagrams, less slow ones, from one peer that are still answered:
+ * past it, each quick one is refused as a loop. A server stalled this many
+ * ms (GC, a busy machine) reads a 1 ms client's queued datagrams back to
+ * back, so it is well above any stall measured; a loop with every bounce
+ * quick costs two servers at most `2 × (LOOP_BOUNCES + 1)` datagrams. */
+export const LOOP_BOUNCES = 32;
+/** Peers (address and port) whose last reply time is remembered; past it,
+ * a new peer takes the place of one answered more than `FAST_BOUNCE_MS`
+ * ago (which a new entry equals), else of the one under the clock hand. */
+export const MAX_LOOP_ENTRIES = 4096;
 /** Bytes of a datagram shown in a log line. */
 export const PREVIEW_BYTES = 48;
 

@@ -1,7 +1,8 @@
 /**
- * Keeps one forged datagram from setting two echo servers (or a server and
- * itself) answering each other forever. Pure: the caller passes the time in
- * ms; no socket, no timer.
+ * Keeps a forged datagram from setting the server and another host
+ * answering each other forever. Pure: the caller passes the time in ms; no
+ * socket, no timer. docs/security.md says why it works this way and what it
+ * cannot see.
  *
  * {@linkcode LoopGuard.check} refuses, before any reply:
  *
@@ -9,88 +10,38 @@
  *   it is bound to a wildcard, any address of the machine's interfaces
  *   with its port;
  * - source port 0, which no real client sends from;
- * - a broadcast address: the limited broadcast `255.255.255.255`, the
- *   broadcast address of each interface's subnet (from its netmask),
- *   `127.255.255.255` and `0.0.0.0` (the broadcast of old BSD): the
- *   runtime's socket may send to a broadcast, so one forged datagram would
- *   make the server answer every host of a network;
- * - a multicast address (`224.0.0.0/4`, `ff00::/8`), which no datagram
- *   comes from;
+ * - a broadcast address (`255.255.255.255`, each interface subnet's,
+ *   `127.255.255.255`, `0.0.0.0`) and a multicast one (`224.0.0.0/4`,
+ *   `ff00::/8`), in any spelling (IPv4-mapped too): one forged datagram
+ *   would make the server answer every host of a network;
  * - source ports below 1024 unless allowed: the system services there (echo
- *   7, chargen 19, DNS 53...) answer too, so a forged source there starts a
- *   loop with a server that is not a udping one;
- * - a loop: a datagram from `X` that is, or ends with, a reply the server
- *   sent to `X` less than {@linkcode LOOP_WINDOW_MS} ago, for the
- *   {@linkcode LOOP_BOUNCES}th time in a chain.
- *
- * Why the reply and not the request: every udping mode makes what comes
- * back from a peer udping server end with what we sent it. An echoing peer
- * returns it as it is; an uppercasing one too from the second round (our
- * reply, uppercased once, no longer changes); a prefixing one puts at most
- * `MAX_PREFIX_BYTES` in front of it. A stamp is written once, since the
- * stamped padding no longer asks for one. A reply that ends with an earlier
- * bounced reply carries its count on, so a prefix that grows each round is
- * one chain, and so is a mix of modes.
- *
- * Why two bounces and a short window: in echo mode a client's retry is the
- * same bytes as our reply, when that reply was lost. The first bounce is
- * always answered, and a bounce counts only within the window, which is
- * shorter than a chat client's default 1 s timeout: retries, and a line
- * repeated seconds later, are answered. One forged datagram costs at most
- * five replies between two udping servers (two in a server and itself).
- *
- * What it does not catch: a loop whose round trip (network plus the peer's
- * `--delay`) exceeds the window, and a loop whose replies are pushed out of
- * memory (more than 8 concurrent loops with one peer, or more than
- * {@linkcode MAX_LOOP_ENTRIES} other clients answered within one round
- * trip). Those are left to the rate limit.
- *
- * Each address rule holds for the IPv4-mapped spelling (`::ffff:a.b.c.d`)
- * too.
- *
- * Datagrams are compared by a 32-bit FNV-1a hash of their length and bytes,
- * all of them up to 256 bytes, otherwise the first and last 64: a few
- * multiplications per datagram, and only for a source that was answered in
- * the window.
+ *   7, chargen 19, DNS 53...) answer too;
+ * - a loop, told by timing, not by content: in a loop, the peer's datagram
+ *   is caused by our reply, so it comes right after that reply left; a
+ *   client sends on its own schedule. A datagram from a peer less than
+ *   {@linkcode FAST_BOUNCE_MS} after our last reply to it left scores a
+ *   point, a later one takes one away; past {@linkcode LOOP_BOUNCES}
+ *   points, each quick datagram is refused. A udping request with a new
+ *   highest seq of its run scores nothing: it is a `-f` client sending on
+ *   our reply, which no loop does (a loop never makes up seqs).
  *
  * @module
  */
 
-import { MAX_PREFIX_BYTES } from "../settings.ts";
+import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../settings.ts";
+import { findRequest } from "../protocol.ts";
 import { canonicalIPv6, clientKey, ipv4Number } from "./shared/net.ts";
 
-/**
- * How long a reply we sent can still come back as a loop, in ms. Longer
- * than a round trip across the world (under 300 ms), half a chat client's
- * default 1 s timeout, so that a retry after a lost reply is not mistaken
- * for a bounce.
- */
-export const LOOP_WINDOW_MS = 500;
+export { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES };
 
-/** A reply coming back this many times in a chain, each within
- * {@linkcode LOOP_WINDOW_MS}, is a loop: the first bounce may be a client's
- * retry, the second is not answered. */
-export const LOOP_BOUNCES = 2;
-
-/** Peers (address and port) whose recent replies are remembered; past it,
- * a new peer takes the place of one whose replies are all older than the
- * window (which can no longer match anything), or else of the oldest. */
-export const MAX_LOOP_ENTRIES = 4096;
-
-/** Recent replies remembered per peer: that many loops with one peer at
- * once are each caught. */
-const REPLIES_PER_PEER = 8;
-/** How many peers under the clock hand a new peer looks at for one whose
- * replies have all expired. */
+/** How many peers under the clock hand a new peer looks at for one that
+ * can be forgotten. */
 const EVICTION_SCAN = 8;
 /** Below this, a port belongs to a system service. */
 const FIRST_UNPRIVILEGED_PORT = 1024;
-/** Datagrams up to this size are hashed whole. */
-const WHOLE_HASH_BYTES = 256;
-/** Of a longer datagram, this many bytes at each end are hashed. */
-const SAMPLE_BYTES = 64;
-const FNV_OFFSET_BASIS = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+/** A score never grows past this, so that after a long loop the peer is
+ * answered in full again after this many slow datagrams at most. */
+const MAX_SCORE = 2 * LOOP_BOUNCES;
 
 /** What {@linkcode LoopGuard.check} says about a datagram's source:
  * `"ok"` to answer it, otherwise why not. */
@@ -144,19 +95,18 @@ export interface LoopGuardOptions {
   allowPrivileged?: boolean;
 }
 
-/** A reply as remembered: its hash, when it went out, how often it came
- * back in a chain. */
-interface SentReply {
-  length: number;
-  hash: number;
-  at: number;
-  bounces: number;
-}
-
-/** A peer we answered, and our latest replies to it. */
+/** A peer we answered: when our last reply to it left, its score, and
+ * the highest seq of the udping run it last sent. */
 interface Peer {
-  key: number | string;
-  readonly replies: SentReply[];
+  key: number;
+  /** When our last reply to it left, ms; -Infinity: never. */
+  sentAt: number;
+  /** Quick datagrams less slow ones, never below 0. */
+  score: number;
+  /** The token of its last quick udping request, -1 for none. */
+  token: number;
+  /** The highest seq seen with that token. */
+  seq: number;
   /** Its place in the table. */
   readonly slot: number;
 }
@@ -173,7 +123,7 @@ interface OwnPort {
  *
  * @example
  * ```ts
- * import { LoopGuard } from "./loop_guard.ts";
+ * import { LOOP_BOUNCES, LoopGuard } from "./loop_guard.ts";
  * import { equal } from "node:assert/strict";
  * const guard = new LoopGuard({ ownAddresses: [{ hostname: "0.0.0.0", port: 12000 }] });
  * const data = new TextEncoder().encode("hello");
@@ -181,12 +131,19 @@ interface OwnPort {
  * equal(guard.check("255.255.255.255", 40000, data, 0), "broadcast");
  * equal(guard.check("ff02::1", 40000, data, 0), "multicast");
  * equal(guard.check("10.0.0.2", 53, data, 0), "privileged-port");
- * // Another echo server at 10.0.0.2:12000 sends our reply back, twice:
- * equal(guard.check("10.0.0.2", 12000, data, 0), "ok");
- * guard.sent("10.0.0.2", 12000, data, 0);
- * equal(guard.check("10.0.0.2", 12000, data, 1), "ok"); // could be a retry
- * guard.sent("10.0.0.2", 12000, data, 1);
- * equal(guard.check("10.0.0.2", 12000, data, 2), "loop");
+ * // Another echo server at 10.0.0.2:12000 answers each reply at once:
+ * let now = 0;
+ * for (let bounce = 0; bounce <= LOOP_BOUNCES; bounce++) {
+ *   equal(guard.check("10.0.0.2", 12000, data, now), "ok");
+ *   guard.sent("10.0.0.2", 12000, now += 0.01);
+ *   now += 0.05;
+ * }
+ * equal(guard.check("10.0.0.2", 12000, data, now), "loop");
+ * // A client sending every millisecond never scores:
+ * for (let send = 0; send < 100; send++) {
+ *   equal(guard.check("10.0.0.3", 40000, data, send), "ok");
+ *   guard.sent("10.0.0.3", 40000, send + 0.05);
+ * }
  * ```
  */
 export class LoopGuard {
@@ -194,7 +151,7 @@ export class LoopGuard {
   readonly #allowPrivileged: boolean;
   /** IPv4 broadcast addresses, as numbers. */
   readonly #broadcasts = new Set<number>([LIMITED_BROADCAST, 0, LOOPBACK_BROADCAST]);
-  readonly #peers = new Map<number | string, Peer>();
+  readonly #peers = new Map<number, Peer>();
   /** Every peer, each at its place. Nothing is reordered on use, as a
    * least-recently-used list would be: V8 took about 9 µs per Map or Set
    * delete-and-add at thousands of entries, too slow for every reply. */
@@ -221,9 +178,8 @@ export class LoopGuard {
     }
   }
 
-  /** Checks a datagram from `hostname:port` at `now` (ms) before it is
-   * answered. A bounce it recognises is counted, so call it once per
-   * datagram. */
+  /** Checks a datagram from `hostname:port` that arrived at `now` (ms)
+   * before it is answered. It is scored, so call it once per datagram. */
   check(hostname: string, port: number, data: Uint8Array, now: number): SourceVerdict {
     if (port === 0) return "port-zero";
     const own = this.#own.get(port);
@@ -232,35 +188,23 @@ export class LoopGuard {
     if (group !== undefined) return group;
     if (port < FIRST_UNPRIVILEGED_PORT && !this.#allowPrivileged) return "privileged-port";
     const peer = this.#peers.get(clientKey(hostname, port));
-    return peer !== undefined && bounced(peer, data, now) ? "loop" : "ok";
+    if (peer === undefined) return "ok";
+    // A datagram that arrived before our reply left (a kernel receive
+    // time, --fast) is as quick as one right after it.
+    if (now - peer.sentAt >= FAST_BOUNCE_MS) {
+      if (peer.score > 0) peer.score--;
+      return "ok";
+    }
+    if (newSeq(peer, data)) return "ok";
+    if (peer.score < MAX_SCORE) peer.score++;
+    return peer.score > LOOP_BOUNCES ? "loop" : "ok";
   }
 
-  /** Notes a reply that was sent to `hostname:port` at `now` (ms), with the
-   * bytes as they went out (stamp included), so that the same bytes coming
-   * back from there within the window are recognised. */
-  sent(hostname: string, port: number, data: Uint8Array, now: number): void {
-    const { replies } = this.#peer(clientKey(hostname, port), now);
-    const tail = memo(data);
-    const hash = tail(0);
-    // A reply that ends with one that bounced continues its chain.
-    let bounces = 0;
-    let same = -1;
-    let oldest = 0;
-    for (let index = 0; index < replies.length; index++) {
-      const reply = replies[index]!;
-      if (live(reply, now) && endsWith(data, reply, tail)) {
-        bounces = Math.max(bounces, reply.bounces);
-      }
-      if (reply.length === data.length && reply.hash === hash) same = index;
-      if (reply.at < replies[oldest]!.at) oldest = index;
-    }
-    const place = same >= 0 ? same : replies.length < REPLIES_PER_PEER ? replies.length : oldest;
-    const reply = replies[place];
-    if (reply === undefined) replies[place] = { length: data.length, hash, at: now, bounces };
-    else {(reply.length = data.length),
-        (reply.hash = hash),
-        (reply.at = now),
-        (reply.bounces = bounces);}
+  /** Notes that a reply to `hostname:port` left at `now` (ms): when it
+   * really went out, after any `--delay` or `--reorder` hold. */
+  sent(hostname: string, port: number, now: number): void {
+    const peer = this.#peer(clientKey(hostname, port), now);
+    if (now > peer.sentAt) peer.sentAt = now;
   }
 
   /** Whether `hostname` stands for many hosts: a broadcast or multicast
@@ -283,31 +227,31 @@ export class LoopGuard {
     return this.#slots.length;
   }
 
-  /** The entry of `hostname:port`, made if need be in a free place or in
-   * the place of a forgotten peer. */
-  #peer(key: number | string, now: number): Peer {
+  /** The entry of `key`, made if need be in a free place or in the place of
+   * a forgotten peer. */
+  #peer(key: number, now: number): Peer {
     const known = this.#peers.get(key);
     if (known !== undefined) return known;
     let peer: Peer;
     if (this.#slots.length < MAX_LOOP_ENTRIES) {
-      peer = { key, replies: [], slot: this.#slots.length };
+      peer = { key, sentAt: -Infinity, score: 0, token: -1, seq: 0, slot: this.#slots.length };
       this.#slots.push(peer);
     } else {
       peer = this.#slots[this.#forget(now)]!;
-      peer.key = key;
-      for (const reply of peer.replies) {
-        (reply.at = -Infinity), (reply.length = -1), (reply.bounces = 0);
-      }
+      (peer.key = key), (peer.sentAt = -Infinity), (peer.score = 0), (peer.token = -1);
     }
     this.#peers.set(key, peer);
     return peer;
   }
 
+  /** Frees a place: the first peer under the clock hand that our last reply
+   * left more than {@linkcode FAST_BOUNCE_MS} ago (its next datagram would
+   * be slow, as a stranger's), else the one under the hand. */
   #forget(now: number): number {
     let chosen = this.#slots[this.#hand]!;
     for (let look = 0; look < EVICTION_SCAN; look++) {
       const peer = this.#slots[(this.#hand + look) % this.#slots.length]!;
-      if (!anyLive(peer, now)) {
+      if (now - peer.sentAt >= FAST_BOUNCE_MS) {
         chosen = peer;
         break;
       }
@@ -318,71 +262,19 @@ export class LoopGuard {
   }
 }
 
-function anyLive(peer: Peer, now: number): boolean {
-  for (const reply of peer.replies) if (live(reply, now)) return true;
-  return false;
-}
-
-/** Counts a bounce on every live reply that `data` ends with; whether one
- * of them has now come back {@linkcode LOOP_BOUNCES} times. */
-function bounced(peer: Peer, data: Uint8Array, now: number): boolean {
-  const tail = memo(data);
-  let loop = false;
-  for (const reply of peer.replies) {
-    if (!live(reply, now) || !endsWith(data, reply, tail)) continue;
-    reply.bounces++;
-    if (reply.bounces >= LOOP_BOUNCES) loop = true;
+/** Whether `data` is a udping request with a higher seq than the peer's
+ * run has sent so far (and notes it): a `-f` client's next request. */
+function newSeq(peer: Peer, data: Uint8Array): boolean {
+  const head = findRequest(data);
+  if (head === null) return false;
+  if (head.tokenValue !== peer.token) {
+    // Another run, or a loop of requests with several tokens: not new.
+    (peer.token = head.tokenValue), (peer.seq = head.seq);
+    return false;
   }
-  return loop;
-}
-
-/** Whether a reply sent is recent enough to come back as a loop. */
-function live(reply: SentReply, now: number): boolean {
-  return now - reply.at <= LOOP_WINDOW_MS;
-}
-
-/** Whether `data` is `reply`, or `reply` behind a prefix of at most
- * `MAX_PREFIX_BYTES` (a prefixing server's work). */
-function endsWith(data: Uint8Array, reply: SentReply, tail: TailHasher): boolean {
-  const extra = data.length - reply.length;
-  return extra >= 0 && extra <= MAX_PREFIX_BYTES && tail(extra) === reply.hash;
-}
-
-/** The fingerprint of `data` without its first `skip` bytes. */
-type TailHasher = (skip: number) => number;
-
-let memoData: Uint8Array | undefined;
-let memoSkip = -1;
-let memoHash = 0;
-const memoTail: TailHasher = (skip) => {
-  if (skip !== memoSkip) (memoSkip = skip), (memoHash = fingerprint(memoData!, skip));
-  return memoHash;
-};
-/** One shared tail hasher, reset for `data`: no closure per call. */
-function memo(data: Uint8Array): TailHasher {
-  memoData = data;
-  memoSkip = -1;
-  return memoTail;
-}
-
-/** FNV-1a of the length and bytes of `bytes` from `start`: every byte up
- * to {@linkcode WHOLE_HASH_BYTES}, otherwise the first and last
- * {@linkcode SAMPLE_BYTES}. */
-function fingerprint(bytes: Uint8Array, start: number): number {
-  const length = bytes.length - start;
-  let hash = FNV_OFFSET_BASIS;
-  for (let shift = 0; shift < 32; shift += 8) {
-    hash = Math.imul(hash ^ ((length >>> shift) & 0xff), FNV_PRIME);
-  }
-  const whole = length <= WHOLE_HASH_BYTES;
-  const headEnd = whole ? bytes.length : start + SAMPLE_BYTES;
-  for (let at = start; at < headEnd; at++) hash = Math.imul(hash ^ bytes[at]!, FNV_PRIME);
-  if (!whole) {
-    for (let at = bytes.length - SAMPLE_BYTES; at < bytes.length; at++) {
-      hash = Math.imul(hash ^ bytes[at]!, FNV_PRIME);
-    }
-  }
-  return hash >>> 0;
+  if (head.seq <= peer.seq) return false;
+  peer.seq = head.seq;
+  return true;
 }
 
 /** `255.255.255.255`, every host of the local network. */

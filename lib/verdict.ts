@@ -141,10 +141,11 @@ export class Policy {
     return { kind: "reply", fate, stamp: this.#stampPlan(request, from, at) };
   }
 
-  /** Notes a reply that went out, so that the same bytes bouncing back
-   * are recognised as a loop. */
-  sent(data: Uint8Array, to: Deno.NetAddr, at: number): void {
-    this.#guard.sent(to.hostname, to.port, data, at);
+  /** The outbox's `sent`: a reply to `to` went out at `at` (when it really
+   * left, after any hold), so that a datagram bouncing right back is
+   * scored. The guard goes by timing, not by the reply's bytes. */
+  sent(_reply: Uint8Array, to: Deno.NetAddr, at: number): void {
+    this.#guard.sent(to.hostname, to.port, at);
   }
 
   #stampPlan(request: Uint8Array, from: Deno.NetAddr, at: number): StampPlan | undefined {

@@ -28,7 +28,7 @@ import {
   waitUntil,
 } from "./helpers.ts";
 import { MAX_HELD_BYTES, MAX_HELD_REPLIES } from "../settings.ts";
-import { LOOP_WINDOW_MS } from "../lib/loop_guard.ts";
+import { LOOP_BOUNCES } from "../lib/loop_guard.ts";
 import { MAX_RATE_SOURCES } from "../lib/rate_limit.ts";
 import { encodeRequest, formatToken } from "../protocol.ts";
 import { summaryLines } from "../lib/client/report.ts";
@@ -99,13 +99,17 @@ async function forge(args: string[]): Promise<string> {
   return decoder.decode(output.stdout);
 }
 
+/** Bytes as hexadecimal digits, for a Python peer's command line. */
+const hexOf = (bytes: Uint8Array) =>
+  Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+
 /** Sends `payload` to `to` with the forged source `from`. */
 async function forgeDatagram(
   from: { hostname: string; port: number },
   to: { hostname: string; port: number },
   payload: Uint8Array,
 ): Promise<void> {
-  const hex = Array.from(payload, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const hex = hexOf(payload);
   await forge(["send", from.hostname, String(from.port), to.hostname, String(to.port), hex]);
 }
 
@@ -297,6 +301,8 @@ interface LoopCase {
   loops: number;
   refused: number;
   received: number;
+  /** The most datagrams it may cost, when not `loopBound(name)`. */
+  bound?: number;
 }
 
 const LOOP_MODES: Record<string, ServeOptions> = {
@@ -397,11 +403,17 @@ async function fastLoopsScenario(): Promise<LoopCase[]> {
   return cases;
 }
 
+/** What one loop may cost two udping servers here: with every bounce
+ * quick, each answers at most LOOP_BOUNCES + 1 times (docs/security.md);
+ * each bounce slower than FAST_BOUNCE_MS, which a busy machine makes now
+ * and then, adds two. Twice that leaves room for 33 slow ones. */
+const ONE_LOOP = 2 * 2 * (LOOP_BOUNCES + 1);
+
 /** One forged datagram costs at most this many datagrams between two
- * servers: the loop guard's promise of five replies, each sent twice with
- * `--duplicate 1`. */
+ * servers; with `--duplicate 1`, each round doubles until the guard stops
+ * it. */
 function loopBound(name: string): number {
-  return name.startsWith("duplicate") ? 10 : 5;
+  return name.startsWith("duplicate") ? 4 * ONE_LOOP : ONE_LOOP;
 }
 
 function checkLoopCases(cases: LoopCase[]): void {
@@ -412,10 +424,9 @@ function checkLoopCases(cases: LoopCase[]): void {
       if (each.datagrams !== 0) problems.push(`${each.name}: answered itself ${each.datagrams}×`);
       if (each.refused < 1) problems.push(`${each.name}: own address not counted as refused`);
     } else {
-      if (each.datagrams > loopBound(each.name)) {
-        problems.push(
-          `${each.name}: ${each.datagrams} datagrams (at most ${loopBound(each.name)})`,
-        );
+      const bound = each.bound ?? loopBound(each.name);
+      if (each.datagrams > bound) {
+        problems.push(`${each.name}: ${each.datagrams} datagrams (at most ${bound})`);
       }
       if (each.loops < 1) problems.push(`${each.name}: the loop is not counted in stats.loops`);
     }
@@ -438,6 +449,254 @@ Deno.test({
   ignore: NO_FORGING !== undefined,
   async fn() {
     checkLoopCases(await inNamespace<LoopCase[]>("fast-loops"));
+  },
+});
+
+// ------------------------------------------------------------ loops that change, wait or multiply
+
+/** An echo service with no loop guard that changes what it echoes as
+ * `mutate` says; it answers at most 100,000 times. */
+function mutatingEcho(mutate: (data: Uint8Array, count: number) => Uint8Array) {
+  let answered = 0;
+  const peer = customServer(async (socket, data, from) => {
+    if (answered >= 100_000) return;
+    answered++;
+    await socket.send(mutate(data, answered), from).catch(() => {});
+  });
+  return { peer, answered: () => answered };
+}
+
+const appendByte = (data: Uint8Array) => {
+  const longer = new Uint8Array(data.length + 1);
+  longer.set(data);
+  longer[data.length] = 0x21;
+  return longer;
+};
+const rewriteCounter = (data: Uint8Array, count: number) => {
+  const copy = data.slice();
+  new DataView(copy.buffer).setUint32(0, count);
+  return copy;
+};
+
+const sentBy = (server: Server) => server.stats.replied + server.stats.duplicated;
+
+/** The counters of servers after a loop, as one case bounded by `bound`. */
+function loopCase(name: string, servers: Server[], others: number, bound: number): LoopCase {
+  const add = (count: (server: Server) => number) =>
+    servers.reduce((sum, server) => sum + count(server), 0);
+  return {
+    name,
+    datagrams: add(sentBy) + others,
+    replied: add((server) => server.stats.replied),
+    loops: add((server) => server.stats.loops),
+    refused: add((server) => server.stats.refused),
+    received: add((server) => server.stats.received),
+    bound,
+  };
+}
+
+/** One udping server (`rate: 0`) and an echo service that changes each
+ * datagram, which sends it `count` datagrams at once from its own socket. */
+async function mutatingLoop(
+  name: string,
+  mutate: (data: Uint8Array, count: number) => Uint8Array,
+  count: number,
+): Promise<LoopCase> {
+  await using server = await serve({ port: 0, rate: 0 });
+  const echo = mutatingEcho(mutate);
+  await using _peer = echo.peer;
+  const payload = new Uint8Array(64).fill(0x78);
+  await Promise.all(
+    Array.from({ length: count }, () => echo.peer.socket.send(payload, here(server.addr.port))),
+  );
+  await waitUntil(() => server.stats.received > 0, `the server to receive (${name})`);
+  await settled(() => sentBy(server) + echo.answered());
+  return loopCase(name, [server], echo.answered(), ONE_LOOP + 2 * count);
+}
+
+/** Two udping servers (`rate: 0`) and a datagram forged from B to A; the
+ * loop may take `withinMs` to end. */
+async function forgedLoop(
+  name: string,
+  a: ServeOptions,
+  b: ServeOptions,
+  payloads: Uint8Array[],
+  { bound = ONE_LOOP, quietMs = 250, withinMs = 3_000 } = {},
+): Promise<LoopCase> {
+  await using serverA = await serve({ ...a, port: 0, rate: 0 });
+  await using serverB = await serve({ ...b, port: 0, rate: 0 });
+  await Promise.all(payloads.map((payload) => forgeDatagram(serverB.addr, serverA.addr, payload)));
+  await waitUntil(() => serverA.stats.received > 0, `server A to receive (${name})`);
+  await settled(() => sentBy(serverA) + sentBy(serverB), { quietMs, withinMs });
+  return loopCase(name, [serverA, serverB], 0, bound);
+}
+
+/** In the namespace: the loops of issue 17 that the guard by content let
+ * run for ever: several at once, with a peer that changes the datagram,
+ * and with a peer that holds its replies longer than the old 500 ms window
+ * (those run side by side: each takes LOOP_BOUNCES rounds). */
+async function changingLoopsScenario(): Promise<LoopCase[]> {
+  const nine = Array.from({ length: 9 }, (_, i) => encoder.encode(`forged datagram ${i}`));
+  const request = FORGED_PAYLOADS.request!;
+  const slow = { bound: ONE_LOOP, quietMs: 1_500, withinMs: 45_000 };
+  const cases = [
+    await forgedLoop("9 forged datagrams between two echo servers at once", {}, {}, nine, {
+      bound: ONE_LOOP + 2 * nine.length,
+    }),
+    await mutatingLoop("an echo service that appends a byte", appendByte, 1),
+    await mutatingLoop("an echo service that rewrites a 4-byte counter", rewriteCounter, 1),
+    await mutatingLoop("12 loops at once with an echo service that appends a byte", appendByte, 12),
+    await forgedLoop(
+      "a server with --prefix 'PING 1 0 0000BEEF ?' and an echo server, a forged request",
+      {},
+      { mode: "prefix", prefix: "PING 1 0 0000BEEF ?" },
+      [request],
+    ),
+  ];
+  cases.push(
+    ...await Promise.all([
+      forgedLoop("an echo server and one with --delay 500", {}, { delay: 500 }, [request], slow),
+      forgedLoop(
+        "an echo server and one with --delay 600 --duplicate 1",
+        {},
+        { delay: 600, duplicate: 1, seed: 1 },
+        [request],
+        { ...slow, bound: 4 * ONE_LOOP },
+      ),
+      forgedLoop(
+        "an echo server and one with --reorder 1",
+        {},
+        { reorder: 1, seed: 1 },
+        [request],
+        slow,
+      ),
+    ]),
+  );
+  return cases;
+}
+
+Deno.test({
+  name:
+    "serve() with rate 0 stops loops that change, wait or multiply: several at once, a peer that rewrites the datagram, a peer that holds it 500 ms or more",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    checkLoopCases(await inNamespace<LoopCase[]>("changing-loops"));
+  },
+});
+
+// ------------------------------------------------------------ honest clients the guard must answer
+
+/** Sends PAYLOAD every INTERVAL seconds (at least 1 ms, sleeping between
+ * sends, as a simple client does), COUNT times (bounded), from one socket
+ * on 127.0.0.1 to the port given; prints how many replies came back. */
+const REPEAT_SCRIPT = `
+import json, socket, sys, time
+port, count, every = int(sys.argv[1]), min(int(sys.argv[2]), 5000), max(float(sys.argv[3]), 0.001)
+payload = bytes.fromhex(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.setblocking(False)
+received = 0
+def drain():
+    global received
+    while True:
+        try:
+            s.recvfrom(65535)
+        except BlockingIOError:
+            return
+        received += 1
+for _ in range(count):
+    s.sendto(payload, ("127.0.0.1", port))
+    drain()
+    time.sleep(every)
+end = time.monotonic() + 0.5
+while time.monotonic() < end:
+    drain()
+    time.sleep(0.005)
+print(json.dumps({"sent": count, "received": received}))
+`;
+
+/** Runs {@linkcode REPEAT_SCRIPT} against `port`. */
+async function repeatingClient(port: number, count: number, every: number, payload: Uint8Array) {
+  const output = await new Deno.Command(PYTHON ?? "python3", {
+    args: ["-c", REPEAT_SCRIPT, String(port), String(count), String(every), hexOf(payload)],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  assert(output.success, decoder.decode(output.stderr));
+  return JSON.parse(decoder.decode(output.stdout)) as { sent: number; received: number };
+}
+
+Deno.test({
+  name:
+    "serve() answers every request of clients that repeat their payload: b'ping' every 100 ms, 64 bytes every 10 ms, b'ping' every 1 ms",
+  ignore: PYTHON === undefined,
+  async fn() {
+    await using server = await serve({ port: 0 });
+    const ping = encoder.encode("ping");
+    const results = await Promise.all([
+      repeatingClient(server.addr.port, 30, 0.1, ping),
+      repeatingClient(server.addr.port, 300, 0.01, new Uint8Array(64).fill(0x61)),
+      repeatingClient(server.addr.port, 2000, 0.001, ping),
+    ]);
+    assertEquals(server.stats.loops, 0, JSON.stringify(results));
+    assertEquals(results, [
+      { sent: 30, received: 30 },
+      { sent: 300, received: 300 },
+      { sent: 2000, received: 2000 },
+    ]);
+  },
+});
+
+/** In the namespace: a client on 127.0.0.1 sends the same 64 bytes every
+ * 10 ms for 3 s, while empty datagrams are forged from its address and
+ * port every 0.45 s. */
+async function forgedEmptiesScenario() {
+  await using server = await serve({ port: 0 });
+  using client = udpSocket();
+  const from = { hostname: "127.0.0.1", port: portOf(client) };
+  const payload = new Uint8Array(64).fill(0x61);
+  let replies = 0;
+  const receiving = (async () => {
+    try {
+      for (;;) if ((await client.receive())[0].length === payload.length) replies++;
+    } catch {
+      // closed
+    }
+  })();
+  let forged = 0;
+  const forging = (async () => {
+    for (const start = performance.now(); performance.now() - start < 2_900; forged++) {
+      const next = performance.now() + 450;
+      await forgeDatagram(from, here(server.addr.port), new Uint8Array());
+      await pause(Math.max(0, next - performance.now()));
+    }
+  })();
+  const sent = 300;
+  for (let i = 0; i < sent; i++) {
+    await client.send(payload, here(server.addr.port));
+    await pause(10);
+  }
+  await forging;
+  await waitUntil(() => replies >= sent, () => `${sent} replies (${replies} so far)`).catch(
+    () => {},
+  );
+  client.close();
+  await receiving;
+  return { sent, replies, forged, loops: server.stats.loops };
+}
+
+Deno.test({
+  name:
+    "serve() keeps answering a client while empty datagrams are forged from its address every 0.45 s",
+  ignore: NO_FORGING !== undefined,
+  async fn() {
+    const result = await inNamespace<{ sent: number; replies: number; forged: number }>(
+      "forged-empties",
+    );
+    assert(result.forged >= 5, JSON.stringify(result));
+    assertEquals(result.replies, result.sent, JSON.stringify(result));
   },
 });
 
@@ -517,7 +776,7 @@ Deno.test("serve() still answers a client that repeats a line, at once and secon
     yield "same line";
     yield "same line"; // a retry right behind the first
     for (let repeat = 0; repeat < 2; repeat++) {
-      await pause(LOOP_WINDOW_MS + 300);
+      await pause(800);
       yield "same line";
     }
   }
@@ -1297,6 +1556,8 @@ Deno.test({
 const SCENARIOS: Record<string, () => Promise<unknown>> = {
   loops: loopsScenario,
   "fast-loops": fastLoopsScenario,
+  "changing-loops": changingLoopsScenario,
+  "forged-empties": forgedEmptiesScenario,
   sources: sourcesScenario,
   eviction: evictionScenario,
   "group-sources": groupSourcesScenario,

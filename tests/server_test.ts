@@ -225,7 +225,9 @@ Deno.test("serve() --rate drops a flooding address's excess and still serves ano
   // its socket buffer: the kernel drops none, so all 500 are to be counted.
   for (let i = 0; i < 500; i++) {
     await waitUntil(() => i - server.stats.received < 64, "the server to keep up with the flood");
-    await flooder.send(encoder.encode(`flood ${i}`), to);
+    // Requests with rising seqs, as a pinger sends: back to back, any other
+    // bytes are answered no faster than a loop would be (loop_guard.ts).
+    await flooder.send(encoder.encode(`PING ${i + 1} 0 0000F100 flood`), to);
   }
   await waitUntil(
     () => server.stats.replied + server.stats.limited >= 500,
@@ -480,7 +482,10 @@ Deno.test("server.ts answers while its log goes to a pipe nobody reads, and note
   let answered = 0;
   for (let batch = 0; batch < 300; batch++) {
     for (let n = 0; n < 100; n++) {
-      await flood.send(encoder.encode(`flood ${batch}.${n} `.padEnd(48, "x")), to);
+      // A rising seq: back-to-back datagrams that are not a pinger's
+      // requests are answered no faster than a loop would be.
+      const request = `PING ${batch * 100 + n + 1} 0 0000F10D flood ${batch}.${n} `;
+      await flood.send(encoder.encode(request.padEnd(48, "x")), to);
     }
     // Each batch answered before the next: none is lost to a full socket.
     const deadline = performance.now() + WAIT_MS;
