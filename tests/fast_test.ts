@@ -106,6 +106,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "server.ts and server.ts --fast log a failed send in the same words",
+  ignore: !LINUX,
+  async fn() {
+    const reasons = [];
+    for (const fast of [[], ["--fast"]]) {
+      await using server = await startServerProcess(
+        [...fast, "--rate", "0", "--prefix", "OK."],
+        fast.length ? FAST : {},
+      );
+      using socket = udpSocket();
+      using receiver = new Receiver(socket, 70000);
+      const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+      // 65505 bytes and the prefix do not fit in a datagram: the send fails.
+      await socket.send(new Uint8Array(65505), to);
+      // The server answers in order: this reply comes after that failure.
+      await socket.send(encoder.encode("after"), to);
+      assertEquals((await receiver.next(performance.now() + 2000))?.data.length, 8);
+      const { stdout } = await server.stop();
+      reasons.push(/send failed: (.*)$/m.exec(stdout)?.[1]);
+    }
+    assertEquals(reasons[1], reasons[0]);
+    assertEquals(reasons[0], "Message too long");
+  },
+});
+
 Deno.test("serve({ fast }) refuses the impairments it leaves out", async () => {
   await assertRejects(() => serve({ port: 0, fast: true, loss: 0.1 }), TypeError);
   await assertRejects(() => serve({ port: 0, fast: true, delay: 5, reorder: 0.5 }), TypeError);

@@ -15,11 +15,11 @@ import {
   addressOf,
   AF_INET,
   AF_INET6,
-  bindError,
   CLOCK_REALTIME,
   EAGAIN,
   EINTR,
   enableKernelStamps,
+  errnoError,
   errnoOf,
   type Libc,
   loadLibc,
@@ -31,7 +31,7 @@ import {
   StampedMessage,
 } from "./libc.ts";
 import { formatAddress } from "../shared/net.ts";
-import type { Arrival, ServerSocket } from "../shared/socket.ts";
+import { type Arrival, listenError, type ServerSocket } from "../shared/socket.ts";
 import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
 
 /** Longest the socket blocks in one wait before it lets the event loop run. */
@@ -81,7 +81,7 @@ export class FastSocket implements ServerSocket {
     const fd = libc.symbols.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
     const local = sockaddr(address, family, port);
     if (fd < 0 || libc.symbols.bind(fd, local, local.length) < 0) {
-      const error = bindError(errnoOf(libc), formatAddress(address, port));
+      const error = listenError(errnoError(libc, errnoOf(libc)), formatAddress(address, port));
       if (fd >= 0) libc.symbols.close(fd);
       throw error;
     }
@@ -112,7 +112,7 @@ export class FastSocket implements ServerSocket {
     }
     const errno = errnoOf(this.#libc);
     if (errno === EAGAIN || errno === EINTR) return this.#yieldThenReceive();
-    throw new Error(`receive failed: error ${errno}`);
+    throw errnoError(this.#libc, errno);
   }
 
   async #yieldThenReceive(): Promise<Arrival | undefined> {
@@ -121,7 +121,7 @@ export class FastSocket implements ServerSocket {
     return this.#closed ? undefined : this.receive();
   }
 
-  /** Sends `data` to `to`; throws with a one-line message on failure. */
+  /** Sends `data` to `to`; throws what the runtime's socket would on failure. */
   send(data: Uint8Array, to: Deno.NetAddr): void {
     const peer = to === this.#lastFrom
       ? this.#lastPeer
@@ -130,7 +130,7 @@ export class FastSocket implements ServerSocket {
     const sent = Number(
       this.#libc.symbols.sendto(this.#fd, data, BigInt(data.length), 0, peer, length),
     );
-    if (sent < 0) throw new Error(`error ${errnoOf(this.#libc)}`);
+    if (sent < 0) throw errnoError(this.#libc, errnoOf(this.#libc));
   }
 
   /** Closes the socket (idempotent); the C library stays loaded. */

@@ -2,8 +2,8 @@
  * The C library, through `Deno.dlopen` (Linux, `--allow-ffi`): the few
  * socket calls that the runtime's datagram API does not offer (kernel
  * timestamps, ICMP errors on a connected socket, a blocking receive loop),
- * the C socket address layout, and errno turned into the same phrases the
- * runtime's socket gives.
+ * the C socket address layout, and errno turned into the errors the
+ * runtime's socket throws, in the same words.
  *
  * Only the opt-in fast paths load this file's symbols; nothing here runs
  * without `--allow-ffi`.
@@ -12,7 +12,6 @@
  */
 
 import { canonicalIPv6 } from "../shared/net.ts";
-import { listenError } from "../shared/socket.ts";
 
 /** `AF_INET`. */
 export const AF_INET = 2;
@@ -36,6 +35,14 @@ export const EAGAIN = 11;
 export const EINTR = 4;
 /** `ECONNREFUSED`: an ICMP port unreachable came back to a connected socket. */
 export const ECONNREFUSED = 111;
+/** `EPERM`. */
+const EPERM = 1;
+/** `EACCES`. */
+const EACCES = 13;
+/** `EADDRINUSE`. */
+const EADDRINUSE = 98;
+/** `EADDRNOTAVAIL`. */
+const EADDRNOTAVAIL = 99;
 /** `MSG_DONTWAIT`: return `EAGAIN` instead of blocking. */
 export const MSG_DONTWAIT = 0x40;
 /** `MSG_TRUNC` in `msg_flags`: the datagram was longer than the buffer. */
@@ -100,12 +107,28 @@ export function errnoOf(libc: Libc): number {
   return new Deno.UnsafePointerView(libc.symbols.__errno_location()!).getInt32();
 }
 
-/** The C library's wording of `errno` (`strerror`), which is also the
- * phrase the runtime's own socket errors use: "Connection refused". */
-export function errnoMessage(libc: Libc, errno: number): string {
+/**
+ * The error the runtime's own socket throws for `errno`: its class
+ * (`Deno.errors.AddrInUse`, `ConnectionRefused`, ...) and the C library's
+ * wording (`strerror`), the phrase the runtime's messages carry ("Address
+ * already in use"). `describeError()` then says the same for the same
+ * failure on either path.
+ */
+export function errnoError(libc: Libc, errno: number): Error {
   const text = libc.symbols.strerror(errno);
-  return text === null ? `error ${errno}` : new Deno.UnsafePointerView(text).getCString();
+  const message = text === null ? `error ${errno}` : new Deno.UnsafePointerView(text).getCString();
+  const Class = ERRNO_CLASSES[errno] ?? Error;
+  return new Class(message);
 }
+
+/** The runtime's error classes of the errno values a socket meets. */
+const ERRNO_CLASSES: Record<number, new (message: string) => Error> = {
+  [EPERM]: Deno.errors.PermissionDenied,
+  [EACCES]: Deno.errors.PermissionDenied,
+  [EADDRINUSE]: Deno.errors.AddrInUse,
+  [EADDRNOTAVAIL]: Deno.errors.AddrNotAvailable,
+  [ECONNREFUSED]: Deno.errors.ConnectionRefused,
+};
 
 /** A socket address in the C layout (`sockaddr_in` / `sockaddr_in6`). */
 export function sockaddr(address: string, family: 4 | 6, port: number): Uint8Array {
@@ -138,19 +161,6 @@ export function addressOf(bytes: Uint8Array): Deno.NetAddr {
   const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + 2 * i, false).toString(16));
   const hostname = canonicalIPv6(groups.join(":")) ?? "::";
   return { transport: "udp", hostname, port };
-}
-
-/** The error a failed bind throws: errno mapped to the runtime's classes,
- * worded by {@linkcode listenError} as for the runtime's socket. */
-export function bindError(errno: number, where: string): Error {
-  const cause = errno === 98
-    ? new Deno.errors.AddrInUse()
-    : errno === 99
-    ? new Deno.errors.AddrNotAvailable()
-    : errno === 13
-    ? new Deno.errors.PermissionDenied()
-    : new Error(`error ${errno}`);
-  return listenError(cause, where);
 }
 
 // struct msghdr (x86-64 and arm64 Linux): the offsets of its fields.

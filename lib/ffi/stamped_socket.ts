@@ -38,7 +38,7 @@ import {
   ECONNREFUSED,
   EINTR,
   enableKernelStamps,
-  errnoMessage,
+  errnoError,
   errnoOf,
   type Libc,
   loadLibc,
@@ -162,16 +162,16 @@ export class StampedSocket {
    * Sends one datagram to the target; returns the send time (ms since the
    * epoch, `CLOCK_REALTIME` read just before `send()`). Throws
    * `Deno.errors.ConnectionRefused` when an ICMP port unreachable for an
-   * earlier datagram was still pending (this one was not sent), and an
-   * `Error` with one line for any other failure.
+   * earlier datagram was still pending (this one was not sent), and the
+   * runtime's error for any other failure, in one line.
    */
   send(data: Uint8Array): number {
     if (this.#closing) throw new Deno.errors.BadResource("the socket is closed");
     const at = this.#now();
     if (Number(this.#libc.symbols.send(this.#fd, data, BigInt(data.length), 0)) >= 0) return at;
-    const errno = errnoOf(this.#libc);
-    const message = `cannot send to ${this.#where}: ${errnoMessage(this.#libc, errno)}`;
-    throw errno === ECONNREFUSED ? new Deno.errors.ConnectionRefused(message) : new Error(message);
+    const error = errnoError(this.#libc, errnoOf(this.#libc));
+    error.message = `cannot send to ${this.#where}: ${error.message}`;
+    throw error;
   }
 
   /**
@@ -228,7 +228,7 @@ export class StampedSocket {
       const errno = errnoOf(this.#libc);
       if (errno === EAGAIN || errno === EINTR) return undefined;
       if (errno === ECONNREFUSED) return { kind: "refused" };
-      return { kind: "error", message: errnoMessage(this.#libc, errno) };
+      return { kind: "error", message: errnoError(this.#libc, errno).message };
     }
     if (message.flags & MSG_TRUNC) return { kind: "error", message: "datagram truncated" };
     return {
@@ -280,7 +280,9 @@ function connectedSocket(
 ): number {
   const { socket, connect, close } = libc.symbols;
   const fd = socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) throw new Error(`cannot open a UDP socket: ${errnoMessage(libc, errnoOf(libc))}`);
+  if (fd < 0) {
+    throw new Error(`cannot open a UDP socket: ${errnoError(libc, errnoOf(libc)).message}`);
+  }
   const target = sockaddr(address, family, port);
   const failed = !enableKernelStamps(libc, fd)
     ? "cannot turn on kernel timestamps"
@@ -288,7 +290,7 @@ function connectedSocket(
     ? `cannot connect to ${where}`
     : undefined;
   if (failed === undefined) return fd;
-  const reason = errnoMessage(libc, errnoOf(libc));
+  const reason = errnoError(libc, errnoOf(libc)).message;
   close(fd);
   throw new Error(`${failed}: ${reason}`);
 }
