@@ -25,13 +25,13 @@ import { numberFlag } from "./lib/shared/checks.ts";
 import { FastSocket } from "./lib/ffi/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/server/heartbeat.ts";
 import { escapeBytes, logger, LogWriter } from "./lib/shared/log.ts";
-import { readInterfaces } from "./lib/loop_guard.ts";
+import { readInterfaces } from "./lib/server/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/shared/net.ts";
 import { Outbox } from "./lib/server/outbox.ts";
 import type { ReplyMode } from "./lib/server/reply.ts";
 import { newServerStats, type ServerStats, serverSummary } from "./lib/server/server_stats.ts";
 import { RuntimeSocket, type ServerSocket } from "./lib/shared/socket.ts";
-import { describe, Policy } from "./lib/verdict.ts";
+import { describe, Policy } from "./lib/server/verdict.ts";
 import { warmUpServer } from "./lib/server/warm_up.ts";
 import {
   checkServeOptions,

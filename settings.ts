@@ -73,7 +73,7 @@ export const MAX_HELD_BYTES_PER_ADDRESS = MAX_HELD_BYTES / 4;
 /** Longest `--delay` and `--jitter`, ms: a minute. */
 export const MAX_DELAY_MS = 60_000;
 
-// ------------------------------------------------------------ the loop guard (lib/loop_guard.ts)
+// ------------------------------------------------------------ the loop guard (lib/server/loop_guard.ts)
 
 /** A datagram from a peer less than this many ms after our last reply to it
  * left may be that reply bouncing back: a udping server or a C echo on a

@@ -5,7 +5,7 @@ import {
   LoopGuard,
   MAX_LOOP_ENTRIES,
   type SourceVerdict,
-} from "../lib/loop_guard.ts";
+} from "../lib/server/loop_guard.ts";
 import { encodeRequest, findRequest, writeStamp } from "../protocol.ts";
 
 const encoder = new TextEncoder();

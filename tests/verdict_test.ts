@@ -5,7 +5,7 @@
  */
 
 import { assertEquals } from "./assert.ts";
-import { describe, Policy, type PolicyOptions, type Verdict } from "../lib/verdict.ts";
+import { describe, Policy, type PolicyOptions, type Verdict } from "../lib/server/verdict.ts";
 import { newServerStats } from "../lib/server/server_stats.ts";
 import { LOOP_BOUNCES } from "../settings.ts";
 import { encodeRequest } from "../protocol.ts";

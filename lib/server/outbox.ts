@@ -32,7 +32,7 @@ import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
 import { replyInPlace, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
-import type { StampPlan } from "../verdict.ts";
+import type { StampPlan } from "./verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
  * fails throws (or rejects). */

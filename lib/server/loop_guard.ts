@@ -28,9 +28,9 @@
  * @module
  */
 
-import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../settings.ts";
-import { findRequest } from "../protocol.ts";
-import { canonicalIPv6, clientKey, ipv4Number } from "./shared/net.ts";
+import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../../settings.ts";
+import { findRequest } from "../../protocol.ts";
+import { canonicalIPv6, clientKey, ipv4Number } from "../shared/net.ts";
 
 export { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES };
 

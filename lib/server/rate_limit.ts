@@ -56,7 +56,7 @@ const EVICTION_SCAN = 8;
  */
 const TOKEN_SLACK = 1e-6;
 
-import { addressKey, clientKey } from "./shared/net.ts";
+import { addressKey, clientKey } from "../shared/net.ts";
 
 /** Tokens and when they were last counted. */
 interface Bucket {

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { findRecord, findRequest, refusalsThatFit } from "../protocol.ts";
-import { DEFAULT_RATE, MAX_REORDER_HOLD_MS } from "../settings.ts";
+import { findRecord, findRequest, refusalsThatFit } from "../../protocol.ts";
+import { DEFAULT_RATE, MAX_REORDER_HOLD_MS } from "../../settings.ts";
 import { ClientCounter, TokenCounter } from "./bounded_map.ts";
 import {
   createRandom,
@@ -18,13 +18,13 @@ import {
   type Impairments,
   impairmentsSet,
   UNIMPAIRED,
-} from "./server/impairments.ts";
+} from "./impairments.ts";
 import { type InterfaceAddress, LoopGuard, type SourceVerdict } from "./loop_guard.ts";
 import { RateLimiter } from "./rate_limit.ts";
-import type { ReplyMode } from "./server/reply.ts";
-import type { ServerStats } from "./server/server_stats.ts";
-import type { Heartbeat } from "./server/heartbeat.ts";
-import { formatAddress } from "./shared/net.ts";
+import type { ReplyMode } from "./reply.ts";
+import type { ServerStats } from "./server_stats.ts";
+import type { Heartbeat } from "./heartbeat.ts";
+import { formatAddress } from "../shared/net.ts";
 
 /** Why a datagram got no answer on purpose. */
 export type IgnoreReason = "silent" | "heartbeat" | Exclude<SourceVerdict, "ok">;
@@ -75,7 +75,7 @@ export interface PolicyOptions extends Impairments {
  * @example
  * ```ts
  * import { Policy } from "./verdict.ts";
- * import { newServerStats } from "./server/server_stats.ts";
+ * import { newServerStats } from "./server_stats.ts";
  * import { equal } from "node:assert/strict";
  * const own = { transport: "udp" as const, hostname: "127.0.0.1", port: 12000 };
  * const policy = new Policy({ mode: "echo", own }, newServerStats());

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MAX_TRACKED_CLIENTS, MAX_TRACKED_TOKENS } from "../settings.ts";
+import { MAX_TRACKED_CLIENTS, MAX_TRACKED_TOKENS } from "../../settings.ts";
 
 /**
  * A map that holds at most `capacity` entries and forgets the least recently
@@ -59,8 +59,8 @@ export class LruMap<Key, Value> {
   }
 }
 
-import { keyedNumber } from "./shared/keyed_hash.ts";
-import { clientKey } from "./shared/net.ts";
+import { keyedNumber } from "../shared/keyed_hash.ts";
+import { clientKey } from "../shared/net.ts";
 
 /**
  * Slots 0 to `capacity - 1` in an order, oldest first, linked through typed
