@@ -16,10 +16,9 @@
 import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../../settings.ts";
 import { encodeRequest, randomToken } from "../../protocol.ts";
 import { printLine } from "../shared/cli.ts";
-import { checkNumber } from "../shared/checks.ts";
 import { isoTime } from "../shared/log.ts";
-import { checkPort, describeError, formatAddress, resolveHost } from "../shared/net.ts";
-import { PING_RULES } from "./ping_options.ts";
+import { describeError, formatAddress, resolveHost } from "../shared/net.ts";
+import { planBeacon } from "./ping_options.ts";
 import { openClientSocket } from "../shared/socket.ts";
 import { sleepUntil } from "../shared/timer.ts";
 
@@ -107,15 +106,7 @@ export function expandBeacon(text: string, seq: number, now: number, utc = false
  * ```
  */
 export async function* beacon(options: BeaconOptions): AsyncGenerator<BeaconSent> {
-  const port = checkPort(options.port ?? settings.port);
-  const count = options.count === undefined
-    ? Infinity
-    : checkNumber("count", options.count, PING_RULES.count.rule);
-  const intervalMs =
-    checkNumber("interval", options.interval ?? settings.interval, PING_RULES.interval.rule) * 1000;
-  const deadlineMs = options.deadline === undefined
-    ? Infinity
-    : checkNumber("deadline", options.deadline, PING_RULES.deadline.rule) * 1000;
+  const { port, count, intervalMs, deadlineMs } = planBeacon(options);
   const { address, family } = await resolveHost(options.host ?? settings.host);
   const destination: Deno.NetAddr = { transport: "udp", hostname: address, port };
   const to = formatAddress(address, port);

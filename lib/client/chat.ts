@@ -16,16 +16,9 @@ import {
   SHOWN_PAYLOAD_BYTES,
 } from "../../settings.ts";
 import { printLine, write } from "../shared/cli.ts";
-import { checkNumber } from "../shared/checks.ts";
 import { escapeBytes } from "../shared/log.ts";
-import {
-  checkPort,
-  describeError,
-  formatAddress,
-  resolveHost,
-  sameAddress,
-} from "../shared/net.ts";
-import { PING_RULES } from "./ping_options.ts";
+import { describeError, formatAddress, resolveHost, sameAddress } from "../shared/net.ts";
+import { planChat } from "./ping_options.ts";
 import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../server/reply.ts";
 import { openClientSocket, Receiver } from "../shared/socket.ts";
 
@@ -146,10 +139,7 @@ export async function* chat(
   lines: AsyncIterable<string> | Iterable<string>,
   options: ChatOptions = {},
 ): AsyncGenerator<ChatEvent> {
-  const port = checkPort(options.port ?? settings.port);
-  const timeoutMs =
-    checkNumber("timeout", options.timeout ?? settings.timeout, PING_RULES.timeout.rule) * 1000;
-  const retries = checkNumber("retries", options.retries ?? 0, PING_RULES.retries.rule);
+  const { port, timeoutMs, retries } = planChat(options);
   const { address, family } = await resolveHost(options.host ?? settings.host);
   const destination: Deno.NetAddr = { transport: "udp", hostname: address, port };
   const largest = family === 6 ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4;

@@ -19,7 +19,7 @@ import { durationFlag, numberFlag, type NumberOption } from "../shared/checks.ts
 import type { ChatOptions } from "./chat.ts";
 import type { BeaconOptions } from "./beacon.ts";
 import { formatAddress, parsePort, unbracket } from "../shared/net.ts";
-import { PING_RULES, type PingOptions } from "./ping_options.ts";
+import { PING_RULES, type PingOptions, withDefaults } from "./ping_options.ts";
 import type { Output } from "./run_ping.ts";
 import type { TimestampFormat } from "./report.ts";
 import { kernelStampsAvailable } from "../ffi/stamped_socket.ts";
@@ -437,12 +437,13 @@ function refuseFlagsOutside(mode: Mode, values: Values, typed: Typed): void {
 /** How a ping run (or several) is printed, from the flags. The address
  * in the header is the host's until it is resolved. */
 function outputOf(values: Values, targets: Target[], ping: PingOptions): Output {
-  const { host = settings.host, port = settings.port, flood = false, size } = ping;
+  const { host = settings.host, port = settings.port } = ping;
+  const options = withDefaults(ping);
   const format = values["timestamp-format"] as TimestampFormat | undefined;
   return {
     format: values.json ? "json" : values["json-lines"] ? "json-lines" : "text",
     quiet: values.quiet ?? false,
-    flood,
+    flood: options.flood,
     // Deno.noColor reflects NO_COLOR without needing --allow-env.
     color: Deno.stdout.isTerminal() && !Deno.noColor && !values["no-color"],
     svg: values.svg,
@@ -450,16 +451,9 @@ function outputOf(values: Values, targets: Target[], ping: PingOptions): Output 
     address: unbracket(host),
     port,
     targets: targets.map((each) => formatAddress(each.host, each.port)),
-    size: size ?? settings.size,
+    size: options.size,
     kernel: ping.kernelStamps ?? false,
     timestamps: values.timestamp || format ? format ?? "unix" : undefined,
-    options: {
-      count: ping.count ?? (ping.deadline === undefined ? settings.count : null),
-      interval: flood ? 0 : ping.interval ?? settings.interval,
-      timeout: ping.timeout ?? settings.timeout,
-      size: size ?? settings.size,
-      deadline: ping.deadline ?? null,
-      flood,
-    },
+    options,
   };
 }

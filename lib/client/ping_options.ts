@@ -1,6 +1,10 @@
 /**
- * The limits of the client's numeric options, one table for `ping()` and
- * the command line, and the checked plan of a run.
+ * The client's options, checked and defaulted in one place per mode: one
+ * table of limits ({@linkcode PING_RULES}) and one planner each for a ping
+ * run ({@linkcode planRun}), a chat ({@linkcode planChat}) and a beacon
+ * ({@linkcode planBeacon}). The library calls them as it starts; the
+ * command line calls the same ones, with each flag as typed, before the
+ * first send.
  *
  * @module
  */
@@ -17,6 +21,8 @@ import {
 } from "../../settings.ts";
 import { formatRecord, randomToken, SEQ_MODULUS } from "../../protocol.ts";
 import { checkNumber, type NumberOption } from "../shared/checks.ts";
+import { checkPort } from "../shared/net.ts";
+import type { RunOptions } from "./report.ts";
 
 /** Each numeric option's flag and limits. */
 export const PING_RULES = {
@@ -27,6 +33,16 @@ export const PING_RULES = {
   deadline: { flag: "-w", rule: { min: 0, aboveMin: true, max: MAX_SECONDS } },
   retries: { flag: "--retries", rule: { min: 0, max: MAX_RETRIES, integer: true } },
 } as const satisfies Record<string, NumberOption>;
+
+/** The names options go by in messages (the command line gives each flag
+ * as typed); by default an option is named as in its options type. */
+export type Labels = Partial<Record<keyof typeof PING_RULES, string>>;
+
+/** Checks one numeric option against its rule, named by `labels`. */
+function checker(labels: Labels) {
+  return (name: keyof typeof PING_RULES, value: number) =>
+    checkNumber(labels[name] ?? name, value, PING_RULES[name].rule);
+}
 
 /** What `ping()` does; every field has a default from settings.ts. */
 export interface PingOptions {
@@ -94,11 +110,35 @@ export interface RunPlan {
 }
 
 /**
+ * A run's options with the defaults of settings.ts filled in, in seconds,
+ * as `--json` reports them: `count` null runs until the deadline,
+ * `deadline` null has none, a flood's interval is 0. Unchecked.
+ *
+ * @example
+ * ```ts
+ * import { withDefaults } from "./ping_options.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(withDefaults({}).count, 10);
+ * equal(withDefaults({ deadline: 5 }).count, null);
+ * ```
+ */
+export function withDefaults(options: PingOptions): RunOptions {
+  const flood = options.flood ?? false;
+  return {
+    count: options.count ?? (options.deadline === undefined ? settings.count : null),
+    interval: flood ? 0 : options.interval ?? settings.interval,
+    timeout: options.timeout ?? settings.timeout,
+    size: options.size ?? settings.size,
+    deadline: options.deadline ?? null,
+    flood,
+  };
+}
+
+/**
  * Checks a run's options against {@linkcode PING_RULES} (a `RangeError`
- * names the option, its limits and the value) and fills in the defaults.
- * `family` is the target's: an IPv4 datagram holds at most 65507 bytes.
- * `labels` name the options in messages (the command line gives each flag
- * as typed); by default an option is named as in {@linkcode PingOptions}.
+ * names the option, its limits and the value) and fills in the defaults
+ * ({@linkcode withDefaults}). `family` is the target's: an IPv4 datagram
+ * holds at most 65507 bytes.
  *
  * @example
  * ```ts
@@ -109,20 +149,14 @@ export interface RunPlan {
  * throws(() => planRun({ size: 65527 }, 4, { size: "-s" }), /^RangeError: -s must be/);
  * ```
  */
-export function planRun(
-  options: PingOptions,
-  family: 4 | 6,
-  labels: Partial<Record<keyof typeof PING_RULES, string>> = {},
-): RunPlan {
-  const check = (name: keyof typeof PING_RULES, value: number) =>
-    checkNumber(labels[name] ?? name, value, PING_RULES[name].rule);
-  const count = options.count === undefined
-    ? (options.deadline === undefined ? settings.count : Infinity)
-    : check("count", options.count);
-  const flood = options.flood ?? false;
-  const intervalMs = flood ? 0 : check("interval", options.interval ?? settings.interval) * 1000;
-  const timeoutMs = check("timeout", options.timeout ?? settings.timeout) * 1000;
-  const size = check("size", options.size ?? settings.size);
+export function planRun(options: PingOptions, family: 4 | 6, labels: Labels = {}): RunPlan {
+  const check = checker(labels);
+  const given = withDefaults(options);
+  const count = given.count === null ? Infinity : check("count", given.count);
+  const flood = given.flood;
+  const intervalMs = flood ? 0 : check("interval", given.interval) * 1000;
+  const timeoutMs = check("timeout", given.timeout) * 1000;
+  const size = check("size", given.size);
   const least = smallestRequest(count);
   const sizeLabel = labels.size ?? "size";
   if (size < least) {
@@ -135,9 +169,7 @@ export function planRun(
       `${sizeLabel} must be at most ${MAX_UDP_PAYLOAD_V4} bytes over IPv4, got ${size}`,
     );
   }
-  const deadlineMs = options.deadline === undefined
-    ? Infinity
-    : check("deadline", options.deadline) * 1000;
+  const deadlineMs = given.deadline === null ? Infinity : check("deadline", given.deadline) * 1000;
   const token = (options.token ?? randomToken()).toUpperCase();
   // The stamp's shortest form, "=1;", must fit in the padding after "?".
   const stampable = size - least - 1 >= SHORTEST_STAMP;
@@ -158,6 +190,76 @@ export function planRun(
     stamp,
     noStamp,
     inFlight,
+  };
+}
+
+/** A chat's checked options: the port, the wait for each line's reply in
+ * milliseconds, and the resends of a line that got none. */
+export interface ChatPlan {
+  port: number;
+  timeoutMs: number;
+  retries: number;
+}
+
+/**
+ * Checks a chat's options (the same limits as a ping run's) and fills in
+ * the defaults: the port and timeout of settings.ts, no resends.
+ *
+ * @example
+ * ```ts
+ * import { planChat } from "./ping_options.ts";
+ * import { equal, throws } from "node:assert/strict";
+ * equal(planChat({ timeout: 0.5 }).timeoutMs, 500);
+ * throws(() => planChat({ retries: -1 }, { retries: "--retries" }), /^RangeError: --retries must be/);
+ * ```
+ */
+export function planChat(
+  options: { port?: number; timeout?: number; retries?: number },
+  labels: Labels = {},
+): ChatPlan {
+  const check = checker(labels);
+  return {
+    port: checkPort(options.port ?? settings.port),
+    timeoutMs: check("timeout", options.timeout ?? settings.timeout) * 1000,
+    retries: check("retries", options.retries ?? 0),
+  };
+}
+
+/** A beacon's checked options: the port, how many to send (`Infinity`:
+ * until the deadline or Ctrl-C), and the interval and deadline in
+ * milliseconds. */
+export interface BeaconPlan {
+  port: number;
+  count: number;
+  intervalMs: number;
+  deadlineMs: number;
+}
+
+/**
+ * Checks a beacon's options (the same limits as a ping run's) and fills in
+ * the defaults: the port and interval of settings.ts, no count and no
+ * deadline (it runs until stopped).
+ *
+ * @example
+ * ```ts
+ * import { planBeacon } from "./ping_options.ts";
+ * import { equal, throws } from "node:assert/strict";
+ * equal(planBeacon({}).count, Infinity);
+ * throws(() => planBeacon({ interval: 0 }, { interval: "-i" }), /^RangeError: -i must be/);
+ * ```
+ */
+export function planBeacon(
+  options: { port?: number; count?: number; interval?: number; deadline?: number },
+  labels: Labels = {},
+): BeaconPlan {
+  const check = checker(labels);
+  return {
+    port: checkPort(options.port ?? settings.port),
+    count: options.count === undefined ? Infinity : check("count", options.count),
+    intervalMs: check("interval", options.interval ?? settings.interval) * 1000,
+    deadlineMs: options.deadline === undefined
+      ? Infinity
+      : check("deadline", options.deadline) * 1000,
   };
 }
 

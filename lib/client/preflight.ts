@@ -1,7 +1,7 @@
 /**
  * Everything a client run needs, checked before its first send: every
- * target resolved (of the family `-4`/`-6` asks for), every run's plan
- * checked against its target's family, the permissions asked for, and the
+ * target resolved (of the family `-4`/`-6` asks for), the mode's options
+ * checked by its planner (every run's plan against its target's family), the permissions asked for, and the
  * `--svg` file. A mistake in any of them is one line and exit 2 with
  * nothing sent, and a permission prompt never falls inside a measured
  * round trip.
@@ -10,7 +10,7 @@
  */
 
 import { ensurePermission } from "../shared/cli.ts";
-import type { RunCommand, Target } from "./client_cli.ts";
+import type { RunCommand, Target, Typed } from "./client_cli.ts";
 import {
   describeError,
   formatAddress,
@@ -18,7 +18,7 @@ import {
   resolveHost,
   unbracket,
 } from "../shared/net.ts";
-import { type PingOptions, planRun } from "./ping_options.ts";
+import { type Labels, type PingOptions, planBeacon, planChat, planRun } from "./ping_options.ts";
 
 /**
  * Checks and resolves a parsed command; returns it with every target's
@@ -39,9 +39,12 @@ export async function preflight(command: RunCommand): Promise<RunCommand> {
   for (const target of command.targets) {
     targets.push({ ...target, address: await resolve(target.host, command.family) });
   }
+  // The checks the library makes as it starts, each flag named as typed.
   if (command.mode === "ping" || command.mode === "many") {
     for (const target of targets) checkPlan(command, target);
   }
+  if (command.mode === "chat") planChat(command.chat, labelsOf(command.typed));
+  if (command.mode === "send") planBeacon(command.beacon, labelsOf(command.typed));
   for (const target of targets) await askToSend(target);
   const [{ address = "", port }] = targets as [Target];
   switch (command.mode) {
@@ -76,20 +79,18 @@ async function resolve(host: string, family?: 4 | 6): Promise<string> {
 /** Checks one target's run as `ping()` will plan it, naming each flag as
  * typed; with several targets, the message names the target too. */
 function checkPlan(command: RunCommand & { ping: PingOptions }, target: Target): void {
-  const { typed } = command;
-  const labels = {
-    count: typed.count,
-    interval: typed.interval,
-    timeout: typed.timeout,
-    size: typed.size,
-    deadline: typed.deadline,
-  };
   try {
-    planRun(command.ping, target.address!.includes(":") ? 6 : 4, labels);
+    planRun(command.ping, target.address!.includes(":") ? 6 : 4, labelsOf(command.typed));
   } catch (error) {
     if (command.mode !== "many" || !(error instanceof RangeError)) throw error;
     throw new RangeError(`${formatAddress(target.host, target.port)}: ${error.message}`);
   }
+}
+
+/** The options' names in messages: each flag as typed. */
+function labelsOf(typed: Typed): Labels {
+  const { count, interval, timeout, size, deadline, retries } = typed;
+  return { count, interval, timeout, size, deadline, retries };
 }
 
 /** Asks for the permissions the client's socket needs: to bind an
