@@ -608,14 +608,21 @@ Deno.test("client.ts against a closed port reports loss, not an error: exit 1", 
 });
 
 Deno.test("server.ts on every interface says, on stderr, that it is reachable from the network", async () => {
+  const reachable =
+    "notice: listening on every interface: this echo service is reachable from the network\n";
+  const unknownSources =
+    "notice: without --allow-sys=networkInterfaces, the broadcast addresses of this machine's networks and its own addresses are not known, and not refused as sources\n";
   for (const host of ["0.0.0.0", "::"]) {
     const server = await startServerProcess(["--quiet", "--host", host]);
     const stopped = await server.stop();
     assertEquals(stopped.code, 0);
-    assertEquals(
-      stopped.stderr,
-      "notice: listening on every interface: this echo service is reachable from the network\n",
-    );
+    assertEquals(stopped.stderr, reachable + unknownSources);
+    const listed = await startServerProcess(["--quiet", "--host", host], {
+      permissions: ["--allow-net", "--allow-sys=networkInterfaces"],
+    });
+    const stoppedListed = await listed.stop();
+    assertEquals(stoppedListed.code, 0);
+    assertEquals(stoppedListed.stderr, reachable);
   }
 });
 
