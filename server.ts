@@ -42,7 +42,7 @@ import {
 } from "./lib/server/serve_options.ts";
 
 export type { ReplyMode, ServeOptions, ServerStats };
-export type { Impairments } from "./lib/server/impairments.ts";
+export type { Impairments } from "./lib/server/verdict.ts";
 
 /** A running server; `await using server = await serve()` closes it. */
 export interface Server extends AsyncDisposable {

@@ -4,7 +4,7 @@ import { expandBeacon } from "../lib/client/beacon.ts";
 import { FLOOD_GAP_MS, MIN_INTERVAL_MS } from "../settings.ts";
 import { parseTargets } from "../lib/client/client_cli.ts";
 import { serve } from "../server.ts";
-import { createRandom } from "../lib/server/impairments.ts";
+import { createRandom } from "../lib/server/verdict.ts";
 import { findRecord } from "../protocol.ts";
 import {
   collect,

@@ -1,11 +1,10 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
-import { createRandom, decideFate } from "../lib/server/impairments.ts";
+import { createRandom } from "../lib/server/verdict.ts";
 import { escapeBytes } from "../lib/shared/log.ts";
 import { makeReply } from "../lib/server/reply.ts";
 import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { RateLimiter } from "../lib/server/rate_limit.ts";
-import { TokenCounter } from "../lib/server/bounded_map.ts";
 import { Outbox } from "../lib/server/outbox.ts";
 import { serverBanner } from "../lib/server/serve_options.ts";
 import { newServerStats, serverSummary } from "../lib/server/server_stats.ts";
@@ -119,33 +118,6 @@ Deno.test("serve() refuses a port in use and bad options with one clear message"
   await assertRejects(() => serve({ port: 0, loss: 1.5 }), RangeError);
   await assertRejects(() => serve({ port: 70000 }), RangeError);
   await assertRejects(() => serve({ port: 0, prefix: "x".repeat(65) }), RangeError);
-});
-
-Deno.test("decideFate() draws four numbers per request, so a seed predicts the run", () => {
-  const a = createRandom(5);
-  const b = createRandom(5);
-  const impairments = { loss: 0.3, delay: 10, jitter: 5, duplicate: 0.2, reorder: 0.1 };
-  for (let i = 0; i < 100; i++) {
-    const fate = decideFate(a, impairments);
-    const drop = b() < 0.3;
-    const delay = 10 + 5 * (2 * b() - 1);
-    const duplicate = b() < 0.2;
-    const reorder = b() < 0.1;
-    assertEquals(fate, { drop, delay, duplicate, reorder });
-  }
-});
-
-Deno.test("TokenCounter counts per token and forgets the least recently seen past capacity", () => {
-  const tokens = new TokenCounter(3);
-  const [A, B, C, D] = [0xa, 0xb, 0xc, 0xd];
-  assertEquals([tokens.hit(A), tokens.hit(B), tokens.hit(A), tokens.hit(C)], [1, 1, 2, 1]);
-  tokens.hit(D); // B is the least recently seen: forgotten
-  assertEquals(tokens.size, 3);
-  assertEquals(tokens.hit(A), 3);
-  assertEquals(tokens.hit(A), 4); // the newest again: no reordering, same count
-  assertEquals(tokens.hit(B), 1);
-  for (let i = 0; i < 10_000; i++) tokens.hit(0x1000 + i);
-  assertEquals(tokens.size, 3);
 });
 
 Deno.test("serve() stamps a request that asks, with its count, receive time and hold", async () => {

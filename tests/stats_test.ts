@@ -7,7 +7,7 @@ import {
   Timeline,
 } from "../lib/client/stats.ts";
 import { PingTally } from "../lib/client/tally.ts";
-import { createRandom } from "../lib/server/impairments.ts";
+import { createRandom } from "../lib/server/verdict.ts";
 
 function statsOf(samples: number[]): RttStats {
   const stats = new RttStats();

@@ -1,11 +1,20 @@
 /**
  * The server's decisions, without a socket: `Policy.decide()` fed crafted
  * datagrams and sources, its verdicts and counters read back, and the log
- * text `describe()` makes of them.
+ * text `describe()` makes of them; the seeded impairments and the
+ * request counts per token it keeps.
  */
 
 import { assertEquals } from "./assert.ts";
-import { describe, Policy, type PolicyOptions, type Verdict } from "../lib/server/verdict.ts";
+import {
+  createRandom,
+  decideFate,
+  describe,
+  Policy,
+  type PolicyOptions,
+  TokenCounter,
+  type Verdict,
+} from "../lib/server/verdict.ts";
 import { newServerStats } from "../lib/server/server_stats.ts";
 import { LOOP_BOUNCES } from "../settings.ts";
 import { encodeRequest } from "../protocol.ts";
@@ -132,4 +141,31 @@ Deno.test("describe() says what was done, as the server's log line does", () => 
     describe({ kind: "ignored", reason: "loop" }, 9, '"x"'),
     '9 bytes "x" not answered (echo loop: the reply came back)',
   );
+});
+
+Deno.test("decideFate() draws four numbers per request, so a seed predicts the run", () => {
+  const a = createRandom(5);
+  const b = createRandom(5);
+  const impairments = { loss: 0.3, delay: 10, jitter: 5, duplicate: 0.2, reorder: 0.1 };
+  for (let i = 0; i < 100; i++) {
+    const fate = decideFate(a, impairments);
+    const drop = b() < 0.3;
+    const delay = 10 + 5 * (2 * b() - 1);
+    const duplicate = b() < 0.2;
+    const reorder = b() < 0.1;
+    assertEquals(fate, { drop, delay, duplicate, reorder });
+  }
+});
+
+Deno.test("TokenCounter counts per token and forgets the least recently seen past capacity", () => {
+  const tokens = new TokenCounter(3);
+  const [A, B, C, D] = [0xa, 0xb, 0xc, 0xd];
+  assertEquals([tokens.hit(A), tokens.hit(B), tokens.hit(A), tokens.hit(C)], [1, 1, 2, 1]);
+  tokens.hit(D); // B is the least recently seen: forgotten
+  assertEquals(tokens.size, 3);
+  assertEquals(tokens.hit(A), 3);
+  assertEquals(tokens.hit(A), 4); // the newest again: no reordering, same count
+  assertEquals(tokens.hit(B), 1);
+  for (let i = 0; i < 10_000; i++) tokens.hit(0x1000 + i);
+  assertEquals(tokens.size, 3);
 });

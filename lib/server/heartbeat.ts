@@ -47,7 +47,7 @@ import {
   MAX_HEARTBEAT_SUMMARY_SOURCES,
   MIN_HEARTBEAT_INTERVAL_MS,
 } from "../../settings.ts";
-import { SlotList } from "./bounded_map.ts";
+import { SlotList } from "./slot_list.ts";
 import { isoTime } from "../shared/log.ts";
 
 const HALF_MODULUS = SEQ_MODULUS / 2;

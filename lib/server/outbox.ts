@@ -27,12 +27,11 @@ import {
   MAX_HELD_REPLIES_PER_CLIENT,
   MAX_REORDER_HOLD_MS,
 } from "../../settings.ts";
-import type { Fate } from "./impairments.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
 import { replyInPlace, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
-import type { StampPlan } from "./verdict.ts";
+import type { Fate, StampPlan } from "./verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
  * fails throws (or rejects). */
@@ -86,7 +85,7 @@ export interface OutboxOptions {
  * ```ts
  * import { Outbox } from "./outbox.ts";
  * import { newServerStats } from "./server_stats.ts";
- * import { UNIMPAIRED } from "./impairments.ts";
+ * import { UNIMPAIRED } from "./verdict.ts";
  * import { equal } from "node:assert/strict";
  * const stats = newServerStats();
  * const sent: string[] = [];

@@ -13,9 +13,8 @@ import {
   MAX_SECONDS,
 } from "../../settings.ts";
 import { checkNumber, type NumberOption } from "../shared/checks.ts";
-import { impairmentsSet } from "./impairments.ts";
+import { type Impairments, impairmentsSet } from "./verdict.ts";
 import { checkPort, formatAddress, isLoopback } from "../shared/net.ts";
-import type { Impairments } from "./impairments.ts";
 import type { ReplyMode } from "./reply.ts";
 
 /** What {@linkcode serve} does; every field has a default. */

@@ -5,26 +5,29 @@
  * caller performs it (see outbox.ts). No socket, no timer: a test feeds
  * datagrams and reads verdicts.
  *
+ * The lab's impairments (loss, delay, jitter, duplicates, reordering) are
+ * drawn here, from a seeded generator so that `--seed` makes a run
+ * repeatable, and so are the counts of clients and of requests per token,
+ * in bounded memory: a flood of new (or forged) sources cannot grow them.
+ *
  * @module
  */
 
 import { findRecord, findRequest, refusalsThatFit } from "../../protocol.ts";
-import { DEFAULT_RATE, MAX_REORDER_HOLD_MS } from "../../settings.ts";
-import { ClientCounter, TokenCounter } from "./bounded_map.ts";
 import {
-  createRandom,
-  decideFate,
-  type Fate,
-  type Impairments,
-  impairmentsSet,
-  UNIMPAIRED,
-} from "./impairments.ts";
+  DEFAULT_RATE,
+  MAX_REORDER_HOLD_MS,
+  MAX_TRACKED_CLIENTS,
+  MAX_TRACKED_TOKENS,
+} from "../../settings.ts";
 import { type InterfaceAddress, LoopGuard, type SourceVerdict } from "./loop_guard.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
 import type { Heartbeat } from "./heartbeat.ts";
-import { formatAddress } from "../shared/net.ts";
+import { keyedNumber } from "../shared/keyed_hash.ts";
+import { clientKey, formatAddress } from "../shared/net.ts";
+import { SlotList } from "./slot_list.ts";
 
 /** Why a datagram got no answer on purpose. */
 export type IgnoreReason = "silent" | "heartbeat" | Exclude<SourceVerdict, "ok">;
@@ -215,5 +218,168 @@ function action(verdict: Verdict): string {
       const text = delayed && held ? `${delayed}, then ${held}` : delayed || held || "replied";
       return duplicate ? `${text}, duplicated` : text;
     }
+  }
+}
+
+/** The impairments a server applies, each 0 (off) by default. */
+export interface Impairments {
+  /** Probability (0 to 1) of dropping each request. */
+  loss?: number;
+  /** Milliseconds to hold each reply back. */
+  delay?: number;
+  /** Milliseconds of uniform spread around `delay` (±jitter), at most
+   * `delay`: a spread cut at zero would move the mean. */
+  jitter?: number;
+  /** Probability (0 to 1) of sending a reply twice. */
+  duplicate?: number;
+  /** Probability (0 to 1) of holding a reply back until a reply to a
+   * later request has gone out (see outbox.ts). */
+  reorder?: number;
+}
+
+/** What happens to one request. */
+export interface Fate {
+  /** Dropped on arrival (`--loss`). */
+  drop: boolean;
+  /** Milliseconds to hold the reply back. */
+  delay: number;
+  /** Sent twice (`--duplicate`). */
+  duplicate: boolean;
+  /** Held back until a reply to a later request has gone out
+   * (`--reorder`). */
+  reorder: boolean;
+}
+
+/** Every impairment, in the order they are drawn. */
+export const IMPAIRMENT_NAMES: readonly (keyof Impairments)[] = [
+  "loss",
+  "delay",
+  "jitter",
+  "duplicate",
+  "reorder",
+];
+
+/** The fate of every request when no impairment is set: no random draws. */
+export const UNIMPAIRED: Fate = Object.freeze({
+  drop: false,
+  delay: 0,
+  duplicate: false,
+  reorder: false,
+});
+
+/**
+ * The names of the impairments `options` sets.
+ *
+ * @example
+ * ```ts
+ * import { impairmentsSet } from "./verdict.ts";
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual(impairmentsSet({ loss: 0.3, delay: 0 }), ["loss"]);
+ * ```
+ */
+export function impairmentsSet(options: Impairments): (keyof Impairments)[] {
+  return IMPAIRMENT_NAMES.filter((name) => (options[name] ?? 0) > 0);
+}
+
+/**
+ * A seeded pseudo-random generator (mulberry32): the same seed gives the
+ * same sequence of numbers in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { createRandom } from "./verdict.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(createRandom(42)(), createRandom(42)());
+ * ```
+ */
+export function createRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * Decides one request's fate. It draws exactly four numbers per request,
+ * whatever the options, so that a seeded run is predictable: the first
+ * decides the drop (drawn < loss), the second the jitter, the third the
+ * duplicate (drawn < duplicate), the fourth the reorder (drawn < reorder).
+ *
+ * @example
+ * ```ts
+ * import { createRandom, decideFate } from "./verdict.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(decideFate(createRandom(1), { loss: 1 }).drop, true);
+ * equal(decideFate(createRandom(1), { delay: 20 }).delay, 20);
+ * ```
+ */
+export function decideFate(random: () => number, impairments: Impairments): Fate {
+  const drop = random() < (impairments.loss ?? 0);
+  const spread = (impairments.jitter ?? 0) * (2 * random() - 1);
+  const duplicate = random() < (impairments.duplicate ?? 0);
+  const reorder = random() < (impairments.reorder ?? 0);
+  return { drop, delay: Math.max(0, (impairments.delay ?? 0) + spread), duplicate, reorder };
+}
+
+/** Counts requests per client token, forgetting the least recently seen:
+ * slots in a {@linkcode SlotList}, so a hit moves no Map entry. */
+export class TokenCounter {
+  readonly #slots = new Map<number, number>();
+  readonly #tokens: Float64Array;
+  readonly #counts: Float64Array;
+  readonly #order: SlotList;
+  readonly #capacity: number;
+  #size = 0;
+
+  constructor(capacity = MAX_TRACKED_TOKENS) {
+    this.#capacity = capacity;
+    this.#tokens = new Float64Array(capacity);
+    this.#counts = new Float64Array(capacity);
+    this.#order = new SlotList(capacity);
+  }
+
+  hit(token: number): number {
+    // Keyed: tokens are the sender's choice (keyed_hash.ts).
+    const key = keyedNumber(token);
+    let slot = this.#slots.get(key);
+    if (slot === undefined) {
+      if (this.#size < this.#capacity) slot = this.#size++;
+      else {
+        slot = this.#order.first;
+        this.#slots.delete(this.#tokens[slot]!);
+      }
+      this.#slots.set(key, slot);
+      this.#tokens[slot] = key;
+      this.#counts[slot] = 0;
+    }
+    this.#order.push(slot);
+    return ++this.#counts[slot]!;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+}
+
+/** Counts distinct clients up to a cap: one Set of numeric keys. */
+class ClientCounter {
+  readonly #seen = new Set<number | string>();
+  readonly #capacity: number;
+
+  constructor(capacity = MAX_TRACKED_CLIENTS) {
+    this.#capacity = capacity;
+  }
+
+  see(hostname: string, port: number): number {
+    if (this.#seen.size < this.#capacity) this.#seen.add(clientKey(hostname, port));
+    return this.#seen.size;
+  }
+
+  get full(): boolean {
+    return this.#seen.size >= this.#capacity;
   }
 }
