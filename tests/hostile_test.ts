@@ -701,13 +701,13 @@ Deno.test({
 });
 
 /** What became of datagrams forged from one source, per server. */
-type SourceVerdicts = Record<string, "replied" | "refused" | "other">;
+type SourceAnswers = Record<string, "replied" | "refused" | "other">;
 
 /** Forges one datagram from `from` to `server`: what became of it. */
-async function forgedVerdict(
+async function answerToForged(
   server: Server,
   from: { hostname: string; port: number },
-): Promise<SourceVerdicts[string]> {
+): Promise<SourceAnswers[string]> {
   const before = { ...server.stats };
   const name = `${from.hostname}:${from.port}`;
   await forgeDatagram(from, here(server.addr.port), encoder.encode(`from ${name}`));
@@ -721,10 +721,10 @@ async function forgedVerdict(
 
 /** In the namespace: forged sources on port 0, privileged ports, and the
  * address of a server bound to every interface. */
-async function sourcesScenario(): Promise<SourceVerdicts> {
-  const verdicts: SourceVerdicts = {};
+async function sourcesScenario(): Promise<SourceAnswers> {
+  const answers: SourceAnswers = {};
   const trial = async (name: string, server: Server, from: { hostname: string; port: number }) => {
-    verdicts[name] = await forgedVerdict(server, from);
+    answers[name] = await answerToForged(server, from);
   };
   {
     await using server = await serve({ port: 0, rate: 0 });
@@ -747,7 +747,7 @@ async function sourcesScenario(): Promise<SourceVerdicts> {
       await trial(`${hostname}:own port, bound to 0.0.0.0`, server, { hostname, port: own });
     }
   }
-  return verdicts;
+  return answers;
 }
 
 Deno.test({
@@ -755,8 +755,8 @@ Deno.test({
     "serve() refuses source port 0 and ports below 1024 unless allowPrivileged, and its own address when bound to 0.0.0.0",
   ignore: NO_FORGING !== undefined,
   async fn() {
-    const verdicts = await inNamespace<SourceVerdicts>("sources");
-    assertEquals(verdicts, {
+    const answers = await inNamespace<SourceAnswers>("sources");
+    assertEquals(answers, {
       "127.0.0.1:0": "refused",
       "127.0.0.1:7": "refused",
       "127.0.0.1:53": "refused",
@@ -1358,13 +1358,13 @@ async function addTestNetwork(): Promise<void> {
  * and from the machine's own network address with the server's port, to
  * servers bound to 0.0.0.0, :: (which sees IPv4-mapped sources) and
  * 127.0.0.1; an ordinary client of the test network is answered. */
-async function groupSourcesScenario(): Promise<SourceVerdicts> {
+async function groupSourcesScenario(): Promise<SourceAnswers> {
   await addTestNetwork();
-  const verdicts: SourceVerdicts = {};
+  const answers: SourceAnswers = {};
   for (const host of ["0.0.0.0", "::", "127.0.0.1"]) {
     await using server = await serve({ host, port: 0, rate: 0 });
     const trial = async (name: string, from: { hostname: string; port: number }) => {
-      verdicts[`${name}, bound to ${host}`] = await forgedVerdict(server, from);
+      answers[`${name}, bound to ${host}`] = await answerToForged(server, from);
     };
     for (const hostname of GROUP_SOURCES) await trial(hostname, { hostname, port: 40000 });
     if (host === "127.0.0.1") continue;
@@ -1372,7 +1372,7 @@ async function groupSourcesScenario(): Promise<SourceVerdicts> {
     await trial(`${TEST_NETWORK.address}:own port`, own);
     await trial("10.231.0.2", { hostname: "10.231.0.2", port: 40000 });
   }
-  return verdicts;
+  return answers;
 }
 
 Deno.test({
@@ -1380,15 +1380,15 @@ Deno.test({
     "serve() never answers a broadcast or multicast source, nor its own network address bound to a wildcard",
   ignore: NO_FORGING !== undefined,
   async fn() {
-    const verdicts = await inNamespace<SourceVerdicts>("group-sources");
-    const expected: SourceVerdicts = {};
+    const answers = await inNamespace<SourceAnswers>("group-sources");
+    const expected: SourceAnswers = {};
     for (const host of ["0.0.0.0", "::", "127.0.0.1"]) {
       for (const source of GROUP_SOURCES) expected[`${source}, bound to ${host}`] = "refused";
       if (host === "127.0.0.1") continue;
       expected[`${TEST_NETWORK.address}:own port, bound to ${host}`] = "refused";
       expected[`10.231.0.2, bound to ${host}`] = "replied";
     }
-    assertEquals(verdicts, expected);
+    assertEquals(answers, expected);
   },
 });
 

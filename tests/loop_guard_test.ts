@@ -4,7 +4,7 @@ import {
   LOOP_BOUNCES,
   LoopGuard,
   MAX_LOOP_ENTRIES,
-  type SourceVerdict,
+  type SourceCheck,
 } from "../lib/server/loop_guard.ts";
 import { encodeRequest, findRequest, writeStamp } from "../protocol.ts";
 
@@ -117,20 +117,20 @@ const ONE_LOOP = 2 * (LOOP_BOUNCES + 1);
 Deno.test("LoopGuard refuses the server's own address, in any spelling", () => {
   const exact = new LoopGuard({ ownAddresses: [{ hostname: "127.0.0.1", port: 12000 }] });
   const data = bytes("hi");
-  const verdict = (guard: LoopGuard, hostname: string, port = 12000) =>
+  const result = (guard: LoopGuard, hostname: string, port = 12000) =>
     guard.check(hostname, port, data, 0);
   for (const hostname of ["127.0.0.1", "::ffff:127.0.0.1", "::ffff:7f00:1", "0.0.0.0"]) {
-    assertEquals(verdict(exact, hostname), "own-address", hostname);
+    assertEquals(result(exact, hostname), "own-address", hostname);
   }
-  assertEquals(verdict(exact, "127.0.0.2"), "ok", "another address");
-  assertEquals(verdict(exact, "127.0.0.1", 12001), "ok", "another port");
+  assertEquals(result(exact, "127.0.0.2"), "ok", "another address");
+  assertEquals(result(exact, "127.0.0.1", 12001), "ok", "another port");
   const wildcard = new LoopGuard({ ownAddresses: [{ hostname: "::", port: 12000 }] });
   for (const hostname of ["127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"]) {
-    assertEquals(verdict(wildcard, hostname), "own-address", hostname);
+    assertEquals(result(wildcard, hostname), "own-address", hostname);
   }
-  assertEquals(verdict(wildcard, "10.0.0.2"), "ok", "a machine the guard cannot know is local");
+  assertEquals(result(wildcard, "10.0.0.2"), "ok", "a machine the guard cannot know is local");
   const v6 = new LoopGuard({ ownAddresses: [{ hostname: "2001:db8::1", port: 12000 }] });
-  assertEquals(verdict(v6, "2001:DB8:0:0::1"), "own-address");
+  assertEquals(result(v6, "2001:DB8:0:0::1"), "own-address");
 });
 
 /** A machine with loopback, 192.0.2.7/24, 198.51.100.9/16, a point-to-point
@@ -149,7 +149,7 @@ Deno.test("LoopGuard refuses broadcast and multicast sources, in any spelling, o
     interfaces: INTERFACES,
   });
   const data = bytes("hi");
-  const expected: Record<string, SourceVerdict> = {
+  const expected: Record<string, SourceCheck> = {
     "255.255.255.255": "broadcast",
     "192.0.2.255": "broadcast",
     "198.51.255.255": "broadcast",
@@ -171,19 +171,19 @@ Deno.test("LoopGuard refuses broadcast and multicast sources, in any spelling, o
     "2001:db8::8": "ok",
     "240.0.0.1": "ok",
   };
-  const verdicts: Record<string, SourceVerdict> = {};
+  const checks: Record<string, SourceCheck> = {};
   for (const hostname of Object.keys(expected)) {
-    verdicts[hostname] = guard.check(hostname, 40000, data, 0);
+    checks[hostname] = guard.check(hostname, 40000, data, 0);
   }
-  assertEquals(verdicts, expected);
+  assertEquals(checks, expected);
 });
 
 Deno.test("LoopGuard without the interface list still refuses the limited broadcast and multicast", () => {
   const guard = new LoopGuard({ ownAddresses: [{ hostname: "127.0.0.1", port: 12000 }] });
   const data = bytes("hi");
-  const verdicts = ["255.255.255.255", "127.255.255.255", "224.0.0.1", "ff02::1", "192.0.2.255"]
+  const checks = ["255.255.255.255", "127.255.255.255", "224.0.0.1", "ff02::1", "192.0.2.255"]
     .map((hostname) => guard.check(hostname, 40000, data, 0));
-  assertEquals(verdicts, ["broadcast", "broadcast", "multicast", "multicast", "ok"]);
+  assertEquals(checks, ["broadcast", "broadcast", "multicast", "multicast", "ok"]);
 });
 
 Deno.test("LoopGuard bound to a wildcard refuses every interface address with its own port", () => {
@@ -211,11 +211,11 @@ Deno.test("LoopGuard refuses source port 0 and ports below 1024 unless allowed",
   const data = bytes("hi");
   const strict = new LoopGuard({ ownAddresses: [] });
   const open = new LoopGuard({ ownAddresses: [], allowPrivileged: true });
-  const verdicts = (guard: LoopGuard) =>
+  const checks = (guard: LoopGuard) =>
     [0, 7, 53, 1023, 1024].map((port) => guard.check("10.0.0.2", port, data, 0));
-  const refused: SourceVerdict = "privileged-port";
-  assertEquals(verdicts(strict), ["port-zero", refused, refused, refused, "ok"]);
-  assertEquals(verdicts(open), ["port-zero", "ok", "ok", "ok", "ok"]);
+  const refused: SourceCheck = "privileged-port";
+  assertEquals(checks(strict), ["port-zero", refused, refused, refused, "ok"]);
+  assertEquals(checks(open), ["port-zero", "ok", "ok", "ok", "ok"]);
 });
 
 Deno.test("LoopGuard stops one forged datagram between two servers within 2 × (LOOP_BOUNCES + 1) datagrams, whatever each does to it", () => {
@@ -339,26 +339,26 @@ Deno.test("LoopGuard never refuses a udping -f client, which sends each request 
 Deno.test("LoopGuard refuses a peer answering at once, past LOOP_BOUNCES, and a slow datagram takes one off the count", () => {
   const guard = new LoopGuard({ ownAddresses: [] });
   const data = bytes("hi");
-  const verdicts: SourceVerdict[] = [];
+  const checks: SourceCheck[] = [];
   let now = 0;
   const arrive = (after: number) => {
     now += after;
-    const verdict = guard.check("10.0.0.2", 12000, data, now);
-    verdicts.push(verdict);
-    if (verdict === "ok") guard.sent("10.0.0.2", 12000, now += 0.01);
+    const result = guard.check("10.0.0.2", 12000, data, now);
+    checks.push(result);
+    if (result === "ok") guard.sent("10.0.0.2", 12000, now += 0.01);
   };
   for (let i = 0; i <= LOOP_BOUNCES; i++) arrive(0.1); // the first has no reply before it
-  assertEquals(verdicts.includes("loop"), false);
+  assertEquals(checks.includes("loop"), false);
   arrive(0.1);
-  assertEquals(verdicts.at(-1), "loop");
+  assertEquals(checks.at(-1), "loop");
   arrive(0.1); // quick again after a refusal: still a loop
-  assertEquals(verdicts.at(-1), "loop");
+  assertEquals(checks.at(-1), "loop");
   for (let i = 0; i < 3; i++) arrive(FAST_BOUNCE_MS); // slow: answered, one off each
-  assertEquals(verdicts.slice(-3), ["ok", "ok", "ok"]);
+  assertEquals(checks.slice(-3), ["ok", "ok", "ok"]);
   arrive(0.1); // one quick one is answered again, the next is not
-  assertEquals(verdicts.at(-1), "ok");
+  assertEquals(checks.at(-1), "ok");
   arrive(0.1);
-  assertEquals(verdicts.at(-1), "loop");
+  assertEquals(checks.at(-1), "loop");
 });
 
 Deno.test("LoopGuard does not refuse a client for empty datagrams forged from its address every 0.45 s", () => {
@@ -413,9 +413,9 @@ Deno.test("LoopGuard makes room by forgetting peers answered long ago, not one i
   const data = bytes("hi");
   let now = 0;
   const answer = (hostname: string) => {
-    const verdict = guard.check(hostname, 12000, data, now += 0.02);
-    if (verdict === "ok") guard.sent(hostname, 12000, now += 0.01);
-    return verdict;
+    const result = guard.check(hostname, 12000, data, now += 0.02);
+    if (result === "ok") guard.sent(hostname, 12000, now += 0.01);
+    return result;
   };
   for (let i = 1; i < MAX_LOOP_ENTRIES; i++) answer(`10.0.${i >> 8}.${i & 255}`);
   now += 1000;

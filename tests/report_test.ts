@@ -159,26 +159,26 @@ Deno.test("summaryLines() adds a reorder/late/stray line only when one is non-ze
 });
 
 Deno.test("summaryLines() ends a run with no reply with what it says of the port", () => {
-  const verdict = (of: PingSummary) => summaryLines(of).at(-1);
+  const stateLine = (of: PingSummary) => summaryLines(of).at(-1);
   const silent = summary(3, []);
   assertEquals(
-    verdict(silent),
+    stateLine(silent),
     "127.0.0.1:12000: no answer: the port may be closed or filtered (--allow-ffi tells them apart)",
   );
   assertEquals(
-    verdict({ ...silent, clock: "kernel" }),
+    stateLine({ ...silent, clock: "kernel" }),
     "127.0.0.1:12000: no answer (filtered or lost)",
   );
   assertEquals(
-    verdict({ ...summary(3, [], { unreachable: 3 }), clock: "kernel" }),
+    stateLine({ ...summary(3, [], { unreachable: 3 }), clock: "kernel" }),
     "127.0.0.1:12000: closed (port unreachable)",
   );
   const strayByReason = { ...silent.strayByReason, "no-record": 2, "foreign-address": 5 };
   assertEquals(
-    verdict({ ...silent, stray: 7, strayByReason }),
+    stateLine({ ...silent, stray: 7, strayByReason }),
     "127.0.0.1:12000: answering, but not with an echo (2 datagrams with no ping record; -v shows them)",
   );
-  // A reply, or every send failed (the error lines said why): no verdict.
+  // A reply, or every send failed (the error lines said why): no port state line.
   assertEquals(summaryLines(summary(3, [1])).some((line) => line.includes("answer")), false);
   assertEquals(summaryLines(summary(2, [], { errors: 2 })).length, 3);
 });

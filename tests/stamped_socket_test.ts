@@ -372,7 +372,7 @@ Deno.test({
 });
 
 /** The last line `client.ts` prints pinging `port` twice, with `permissions`. */
-async function verdictOf(port: number, permissions: string[]): Promise<string | undefined> {
+async function portStateOf(port: number, permissions: string[]): Promise<string | undefined> {
   const result = await runScript(
     "client.ts",
     ["127.0.0.1", String(port), "-c", "2", "-i", "0.05", "-W", "0.3"],
@@ -388,12 +388,12 @@ Deno.test({
   async fn() {
     const closed = closedPort();
     assertEquals(
-      await verdictOf(closed, ["--allow-net", "--allow-ffi"]),
+      await portStateOf(closed, ["--allow-net", "--allow-ffi"]),
       `127.0.0.1:${closed}: closed (port unreachable)`,
     );
     using silent = silentPeer();
     assertEquals(
-      await verdictOf(silent.port, ["--allow-net", "--allow-ffi"]),
+      await portStateOf(silent.port, ["--allow-net", "--allow-ffi"]),
       `127.0.0.1:${silent.port}: no answer (filtered or lost)`,
     );
   },
@@ -402,7 +402,7 @@ Deno.test({
 Deno.test("client.ts without --allow-ffi hears no port unreachable, and says --allow-ffi would", async () => {
   const closed = closedPort();
   assertEquals(
-    await verdictOf(closed, ["--allow-net"]),
+    await portStateOf(closed, ["--allow-net"]),
     `127.0.0.1:${closed}: no answer: the port may be closed or filtered (--allow-ffi tells them apart)`,
   );
 });

@@ -150,7 +150,7 @@ const ms3 = (ms: number) => ms.toFixed(3);
  * came) the rtt line; then udping's own lines: percentiles, jitter and
  * IPDV, the loss split and the server's time, reorder/late/stray counts
  * when any is non-zero, and, when no reply came, what that says of the
- * port ({@linkcode portVerdict}).
+ * port ({@linkcode portState}).
  */
 export function summaryLines(summary: PingSummary): string[] {
   const counts = [
@@ -183,8 +183,8 @@ export function summaryLines(summary: PingSummary): string[] {
   if (summary.reordered + summary.late + summary.stray > 0) {
     lines.push(`reordered ${summary.reordered}, late ${summary.late}, stray ${summary.stray}`);
   }
-  const verdict = portVerdict(summary);
-  if (verdict !== undefined) lines.push(`${summary.target}: ${verdictText(verdict, summary)}`);
+  const state = portState(summary);
+  if (state !== undefined) lines.push(`${summary.target}: ${stateText(state, summary)}`);
   return lines;
 }
 
@@ -198,20 +198,20 @@ export function summaryLines(summary: PingSummary): string[] {
  *
  * @example
  * ```ts
- * import { portVerdict } from "./report.ts";
+ * import { portState } from "./report.ts";
  * import { equal } from "node:assert/strict";
  * const strayByReason = { "foreign-address": 0, "no-record": 0, "wrong-token": 0, "unknown-seq": 0, "before-request": 0 };
  * const silent = { received: 0, transmitted: 3, errors: 0, unreachable: 0, strayByReason };
- * equal(portVerdict({ ...silent, clock: "kernel" }), "no-answer");
- * equal(portVerdict({ ...silent, clock: "runtime" }), "closed-or-filtered");
+ * equal(portState({ ...silent, clock: "kernel" }), "no-answer");
+ * equal(portState({ ...silent, clock: "runtime" }), "closed-or-filtered");
  * ```
  */
-export function portVerdict(
+export function portState(
   summary: Pick<
     PingSummary,
     "received" | "transmitted" | "errors" | "unreachable" | "strayByReason" | "clock"
   >,
-): PortVerdict | undefined {
+): PortState | undefined {
   if (summary.received > 0 || summary.transmitted === 0) return undefined;
   if (summary.strayByReason["no-record"] > 0) return "not-an-echo";
   if (summary.unreachable > 0) return "closed";
@@ -220,11 +220,11 @@ export function portVerdict(
   return summary.clock === "kernel" ? "no-answer" : "closed-or-filtered";
 }
 
-/** See {@linkcode portVerdict}. */
-export type PortVerdict = "not-an-echo" | "closed" | "no-answer" | "closed-or-filtered";
+/** See {@linkcode portState}. */
+export type PortState = "not-an-echo" | "closed" | "no-answer" | "closed-or-filtered";
 
-function verdictText(verdict: PortVerdict, summary: PingSummary): string {
-  switch (verdict) {
+function stateText(state: PortState, summary: PingSummary): string {
+  switch (state) {
     case "not-an-echo": {
       const count = summary.strayByReason["no-record"];
       return `answering, but not with an echo (${count} ${

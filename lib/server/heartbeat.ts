@@ -5,36 +5,14 @@
  * client stopped after a silence. Pure: no socket, no timer, no clock of its
  * own; the caller passes every time in and logs what comes back.
  *
- * Per source (address and port):
- *
- * - **Lost** are the gaps in the sequence, counted from the first sequence
- *   number seen: a source whose first heartbeat is seq 7 has lost nothing
- *   (it may have started at 7, or this server may have started late). A gap
- *   counts at most as many heartbeats as fit in the time since the one
- *   before it, at the source's interval: the shortest time seen between two
- *   consecutive heartbeats, at least {@linkcode MIN_HEARTBEAT_INTERVAL_MS}.
- *   The rest of a longer jump (a forged datagram) is **skipped**, not lost.
- * - A heartbeat behind the highest seq is **out of order**; when it fills a
- *   gap it is no longer counted lost. Each source remembers which of the last
- *   {@linkcode HEARTBEAT_WINDOW} sequence numbers it has seen (a bitmap, so
- *   memory stays fixed); one further behind cannot be told from a replay, so
- *   it is **too old**: counted neither received nor out of order.
- * - A **duplicate** of a seq seen in the window is neither received twice
- *   nor changes the lost.
- * - Sequence numbers wrap at 2^32 ({@linkcode SEQ_MODULUS}): 4294967295
- *   then 0 is one step forward. A jump of more than
- *   {@linkcode MAX_HEARTBEAT_JUMP} either way (a forged datagram, a client
- *   restarted from the same port) **restarts** the sequence at the new seq,
- *   with nothing counted lost for the jump.
- * - A source silent for the given seconds is declared **stopped** once; its
- *   next heartbeat reports it **resumed**, and it can stop again later.
- * - At most `capacity` sources are remembered, in fixed memory: a new source
- *   past it takes the place (and the memory) of the least recently heard
- *   source that has sent one heartbeat only, else of the least recently
- *   heard one already reported stopped, else it is not remembered. So a
- *   flood of forged sources, each sending once, never pushes out a source
- *   heard from regularly, and a source that falls silent is kept until its
- *   stop has been reported.
+ * Per source (address and port), gaps in the sequence are lost, a late
+ * heartbeat that fills one is out of order and no longer lost, and a
+ * duplicate counts for nothing. Forged datagrams cannot inflate the
+ * numbers: a gap counts no more than fits in the time since the heartbeat
+ * before it, a heartbeat further back than {@linkcode HEARTBEAT_WINDOW}
+ * counts for nothing, a jump beyond {@linkcode MAX_HEARTBEAT_JUMP} restarts
+ * the sequence, and a flood of one-shot sources never pushes out one heard
+ * regularly. docs/server.md gives every rule.
  *
  * @module
  */
@@ -125,12 +103,12 @@ export interface HeartbeatSummary {
   capacity: number;
 }
 
-type Verdict = Pick<
+type SeqOutcome = Pick<
   Extract<HeartbeatNote, { kind: "beat" }>,
   "lost" | "skipped" | "outOfOrder" | "tooOld" | "duplicate" | "restarted"
 >;
 
-const IN_ORDER: Verdict = {
+const IN_ORDER: SeqOutcome = {
   lost: 0,
   skipped: 0,
   outOfOrder: false,
@@ -138,9 +116,9 @@ const IN_ORDER: Verdict = {
   duplicate: false,
   restarted: false,
 };
-const DUPLICATE: Verdict = { ...IN_ORDER, duplicate: true };
-const RESTARTED: Verdict = { ...IN_ORDER, restarted: true };
-const TOO_OLD: Verdict = { ...IN_ORDER, outOfOrder: true, tooOld: true };
+const DUPLICATE: SeqOutcome = { ...IN_ORDER, duplicate: true };
+const RESTARTED: SeqOutcome = { ...IN_ORDER, restarted: true };
+const TOO_OLD: SeqOutcome = { ...IN_ORDER, outOfOrder: true, tooOld: true };
 
 /** One source's sequence: the highest seq and which of the
  * {@linkcode HEARTBEAT_WINDOW} numbers up to it have arrived, in a ring of
@@ -168,7 +146,7 @@ class SequenceWindow {
   }
 
   /** Records `seq`, which arrived at `at`, and says what it means for the count. */
-  accept(seq: number, at: number): Verdict {
+  accept(seq: number, at: number): SeqOutcome {
     const ahead = (seq - this.#highest + SEQ_MODULUS) % SEQ_MODULUS;
     if (ahead === 0) return DUPLICATE;
     const behind = SEQ_MODULUS - ahead;
@@ -178,12 +156,12 @@ class SequenceWindow {
     return behind > MAX_HEARTBEAT_JUMP ? this.#restart(seq, at) : this.#late(seq, behind);
   }
 
-  #restart(seq: number, at: number): Verdict {
+  #restart(seq: number, at: number): SeqOutcome {
     this.begin(seq, at);
     return RESTARTED;
   }
 
-  #advance(seq: number, ahead: number, at: number): Verdict {
+  #advance(seq: number, ahead: number, at: number): SeqOutcome {
     const elapsed = Math.max(0, at - this.#highestAt);
     const interval = this.#shortestStep === Infinity
       ? MIN_HEARTBEAT_INTERVAL_MS
@@ -205,7 +183,7 @@ class SequenceWindow {
     return { ...IN_ORDER, lost, skipped: ahead - 1 - lost };
   }
 
-  #late(seq: number, behind: number): Verdict {
+  #late(seq: number, behind: number): SeqOutcome {
     if (behind >= HEARTBEAT_WINDOW) return TOO_OLD;
     if (this.#has(seq)) return DUPLICATE;
     this.#mark(seq);
@@ -316,7 +294,7 @@ export class HeartbeatMonitor {
     const { source, seq, sent, received } = heartbeat;
     const notes: HeartbeatNote[] = [];
     let slot = this.#slots.get(source);
-    let verdict = IN_ORDER;
+    let outcome = IN_ORDER;
     if (slot === undefined) {
       slot = this.#admit(source, seq, received);
     } else {
@@ -327,18 +305,18 @@ export class HeartbeatMonitor {
         notes.push({ kind: "resumed", source, after });
       }
       this.#oneShot.remove(slot); // heard again: no longer a one-shot source
-      verdict = state.sequence.accept(seq, received);
+      outcome = state.sequence.accept(seq, received);
     }
     if (slot !== undefined) {
       const state = this.#states[slot]!;
-      if (verdict.tooOld) state.tooOld++;
-      else if (!verdict.duplicate) state.received++;
-      state.lost += verdict.lost;
-      if (verdict.outOfOrder && !verdict.tooOld) state.outOfOrder++;
+      if (outcome.tooOld) state.tooOld++;
+      else if (!outcome.duplicate) state.received++;
+      state.lost += outcome.lost;
+      if (outcome.outOfOrder && !outcome.tooOld) state.outOfOrder++;
       state.lastSeen = Math.max(state.lastSeen, received);
       this.#active.push(slot);
     }
-    notes.push({ kind: "beat", source, seq, oneWay: received - sent, ...verdict });
+    notes.push({ kind: "beat", source, seq, oneWay: received - sent, ...outcome });
     return notes;
   }
 

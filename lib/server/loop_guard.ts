@@ -1,29 +1,11 @@
 /**
- * Keeps a forged datagram from setting the server and another host
- * answering each other forever. Pure: the caller passes the time in ms; no
- * socket, no timer. docs/security.md says why it works this way and what it
- * cannot see.
- *
- * {@linkcode LoopGuard.check} refuses, before any reply:
- *
- * - the server's own address (a reply to it is a request to itself): when
- *   it is bound to a wildcard, any address of the machine's interfaces
- *   with its port;
- * - source port 0, which no real client sends from;
- * - a broadcast address (`255.255.255.255`, each interface subnet's,
- *   `127.255.255.255`, `0.0.0.0`) and a multicast one (`224.0.0.0/4`,
- *   `ff00::/8`), in any spelling (IPv4-mapped too): one forged datagram
- *   would make the server answer every host of a network;
- * - source ports below 1024 unless allowed: the system services there (echo
- *   7, chargen 19, DNS 53...) answer too;
- * - a loop, told by timing, not by content: in a loop, the peer's datagram
- *   is caused by our reply, so it comes right after that reply left; a
- *   client sends on its own schedule. A datagram from a peer less than
- *   {@linkcode FAST_BOUNCE_MS} after our last reply to it left scores a
- *   point, a later one takes one away; past {@linkcode LOOP_BOUNCES}
- *   points, each quick datagram is refused. A udping request with a new
- *   highest seq of its run scores nothing: it is a `-f` client sending on
- *   our reply, which no loop does (a loop never makes up seqs).
+ * Keeps a forged datagram from making the server answer what it must not:
+ * {@linkcode LoopGuard.check} refuses the server's own address, source port
+ * 0, broadcast and multicast sources, and system-service ports unless
+ * allowed, and tells an echo loop by timing (a peer's datagram that comes
+ * right after our reply left, again and again), not by content. Pure: the
+ * caller passes the time in ms; no socket, no timer. docs/security.md says
+ * why it works this way and what it cannot see.
  *
  * @module
  */
@@ -45,7 +27,7 @@ const MAX_SCORE = 2 * LOOP_BOUNCES;
 
 /** What {@linkcode LoopGuard.check} says about a datagram's source:
  * `"ok"` to answer it, otherwise why not. */
-export type SourceVerdict =
+export type SourceCheck =
   | "ok"
   | "own-address"
   | "port-zero"
@@ -153,8 +135,8 @@ export class LoopGuard {
   readonly #broadcasts = new Set<number>([LIMITED_BROADCAST, 0, LOOPBACK_BROADCAST]);
   readonly #peers = new Map<number, Peer>();
   /** Every peer, each at its place. Nothing is reordered on use, as a
-   * least-recently-used list would be: V8 took about 9 µs per Map or Set
-   * delete-and-add at thousands of entries, too slow for every reply. */
+   * least-recently-used list would be: a Map delete-and-add on every reply
+   * is too slow (docs/performance.md). */
   readonly #slots: Peer[] = [];
   /** The next place the clock hand looks at for a peer to forget. */
   #hand = 0;
@@ -180,7 +162,7 @@ export class LoopGuard {
 
   /** Checks a datagram from `hostname:port` that arrived at `now` (ms)
    * before it is answered. It is scored, so call it once per datagram. */
-  check(hostname: string, port: number, data: Uint8Array, now: number): SourceVerdict {
+  check(hostname: string, port: number, data: Uint8Array, now: number): SourceCheck {
     if (port === 0) return "port-zero";
     const own = this.#own.get(port);
     if (own !== undefined && isOwn(own, hostname)) return "own-address";

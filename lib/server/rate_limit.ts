@@ -1,29 +1,11 @@
 /**
- * The server's reply rate limit: token buckets, pure (the caller passes the
- * time in ms; no socket, no timer).
- *
- * - One bucket per client, that is per source address *and port*, so two
- *   clients on one machine or behind one NAT do not share a bucket: a flood
- *   from 127.0.0.1:A leaves 127.0.0.1:B its own `rate`.
- * - One bucket per address for all its ports together, `rate ×`
- *   {@linkcode ADDRESS_RATE_FACTOR}: a forger who puts a victim's address on
- *   datagrams with ever new source ports still aims only that much at it.
- *   The total is shared: eight ports of one address flooding at full rate
- *   can crowd out a quiet ninth.
- * - A bucket holds `max(1, rate)` tokens, so `--rate 0.5` answers one
- *   request every two seconds instead of none.
- * - Every datagram sent costs a token: a duplicated reply costs two.
- * - Memory is bounded ({@linkcode MAX_RATE_SOURCES} buckets), and forgetting
- *   a bucket never hands its source a fresh one: only a bucket that has
- *   refilled to full is forgotten, since a new bucket is the same as it.
- *   A clock hand goes round the table for one; when the buckets under it
- *   are all in debt, a new source is refused (and counted) until one has
- *   refilled, which an emptied bucket does in `max(1, rate) / rate` s.
- * - A client that keeps within its rate and burst is never refused: a
- *   token counts when a millionth of a bucket short of whole (float error
- *   on a schedule exactly at the rate), and a clock that steps back (the
- *   `--fast` socket's kernel times are wall-clock times) restarts the
- *   count from there instead of earning nothing until it catches up.
+ * The server's reply rate limit: a token bucket per client (address and
+ * port), so that clients on one machine or behind one NAT do not share
+ * one, and a bucket per address over all its ports, so that a forger who
+ * varies the source port aims no more than {@linkcode ADDRESS_RATE_FACTOR}
+ * × the rate at one victim. Memory is bounded, and forgetting a bucket never
+ * hands its source a fresh one. Pure: the caller passes the time in ms; no
+ * socket, no timer. docs/security.md says what it guards against.
  *
  * @module
  */
@@ -114,8 +96,8 @@ export class RateLimiter {
   readonly #sources = new Map<number | string, SourceBucket>();
   readonly #freeAddresses: AddressBuckets[] = [];
   /** Every client bucket, each at its place. Nothing is reordered on use,
-   * as a least-recently-used list would be: V8 took about 9 µs per Map or
-   * Set delete-and-add at 10,000 entries, too slow for every datagram. */
+   * as a least-recently-used list would be: a Map delete-and-add on every
+   * datagram is too slow (docs/performance.md). */
   readonly #slots: SourceBucket[] = [];
   /** The next place the clock hand looks at for a bucket to forget. */
   #hand = 0;

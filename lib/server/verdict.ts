@@ -20,7 +20,7 @@ import {
   MAX_TRACKED_CLIENTS,
   MAX_TRACKED_TOKENS,
 } from "../../settings.ts";
-import { type InterfaceAddress, LoopGuard, type SourceVerdict } from "./loop_guard.ts";
+import { type InterfaceAddress, LoopGuard, type SourceCheck } from "./loop_guard.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -30,7 +30,7 @@ import { clientKey, formatAddress } from "../shared/net.ts";
 import { SlotList } from "./slot_list.ts";
 
 /** Why a datagram got no answer on purpose. */
-export type IgnoreReason = "silent" | "heartbeat" | Exclude<SourceVerdict, "ok">;
+export type IgnoreReason = "silent" | "heartbeat" | Exclude<SourceCheck, "ok">;
 
 /** Where and what to stamp in a reply, filled in as it goes out. */
 export interface StampPlan {
