@@ -26,6 +26,7 @@ import {
   MIN_HEARTBEAT_INTERVAL_MS,
 } from "../../settings.ts";
 import { SlotList } from "./slot_list.ts";
+import { keyedString } from "../shared/keyed_hash.ts";
 import { isoTime } from "../shared/log.ts";
 
 const HALF_MODULUS = SEQ_MODULUS / 2;
@@ -208,6 +209,8 @@ class SequenceWindow {
 
 interface SourceState {
   source: string;
+  /** `source`, keyed (keyed_hash.ts): its key in `#slots`. */
+  key: number;
   sequence: SequenceWindow;
   received: number;
   lost: number;
@@ -248,8 +251,9 @@ interface SourceState {
 export class HeartbeatMonitor {
   readonly #silenceMs: number;
   readonly #capacity: number;
-  /** Each remembered source's slot in `#states`. */
-  readonly #slots = new Map<string, number>();
+  /** Each remembered source's slot in `#states`, by its keyed name: the
+   * sender chooses its address and port (keyed_hash.ts). */
+  readonly #slots = new Map<number, number>();
   /** Per slot; a forgotten source's state is reused for the next one. */
   readonly #states: SourceState[] = [];
   /** Sources not declared stopped, least recently heard first. */
@@ -293,10 +297,11 @@ export class HeartbeatMonitor {
     checkHeartbeat(heartbeat);
     const { source, seq, sent, received } = heartbeat;
     const notes: HeartbeatNote[] = [];
-    let slot = this.#slots.get(source);
+    const key = keyedString(source);
+    let slot = this.#slots.get(key);
     let outcome = IN_ORDER;
     if (slot === undefined) {
-      slot = this.#admit(source, seq, received);
+      slot = this.#admit(source, key, seq, received);
     } else {
       const state = this.#states[slot]!;
       if (this.#stopped.has(slot)) {
@@ -359,11 +364,12 @@ export class HeartbeatMonitor {
    * below the capacity, else that of a source it replaces (the least
    * recently heard one-shot source, else the least recently heard stopped
    * one); `undefined` when every remembered source has to be kept. */
-  #admit(source: string, seq: number, at: number): number | undefined {
+  #admit(source: string, key: number, seq: number, at: number): number | undefined {
     let slot = this.#states.length;
     if (slot < this.#capacity) {
       this.#states.push({
         source,
+        key,
         sequence: new SequenceWindow(),
         received: 0,
         lost: 0,
@@ -376,11 +382,12 @@ export class HeartbeatMonitor {
       slot = this.#oneShot.size > 0 ? this.#oneShot.first : this.#stopped.first;
       if (slot < 0) return undefined;
       const state = this.#states[slot]!;
-      this.#slots.delete(state.source);
+      this.#slots.delete(state.key);
       this.#active.remove(slot);
       this.#stopped.remove(slot);
       Object.assign(state, {
         source,
+        key,
         received: 0,
         lost: 0,
         outOfOrder: 0,
@@ -389,7 +396,7 @@ export class HeartbeatMonitor {
       });
     }
     this.#states[slot]!.sequence.begin(seq, at);
-    this.#slots.set(source, slot);
+    this.#slots.set(key, slot);
     this.#oneShot.push(slot);
     return slot;
   }
