@@ -129,14 +129,14 @@ export function classify(
   if (!sameToken) return stray("wrong-token");
   const reading = readStampAt(data, record.paddingOffset);
   const { seq } = record;
-  const verdict = tally.reply(seq, at, reading.kind === "stamped" ? reading.stamp : undefined);
-  if (verdict.kind === "unknown-seq" || verdict.kind === "before-request") {
-    return stray(verdict.kind);
+  const replyClass = tally.reply(seq, at, reading.kind === "stamped" ? reading.stamp : undefined);
+  if (replyClass.kind === "unknown-seq" || replyClass.kind === "before-request") {
+    return stray(replyClass.kind);
   }
-  if (verdict.kind === "duplicate") {
-    return { type: "duplicate", seq, rtt: verdict.rtt, bytes, from };
+  if (replyClass.kind === "duplicate") {
+    return { type: "duplicate", seq, rtt: replyClass.rtt, bytes, from };
   }
-  const { rtt, late, reordered } = verdict;
+  const { rtt, late, reordered } = replyClass;
   const event: PingEvent = { type: "reply", seq, rtt, bytes, from, late, reordered };
   const full = "token" in record ? record : findRecord(data);
   const words = full ? describeChange(checkReply(data, full, expected.size, expected.stamp)) : [];

@@ -33,7 +33,7 @@ export type StrayReason =
 /**
  * What a reply turned out to be, as {@linkcode PingTally.reply} decides.
  */
-export type ReplyVerdict =
+export type ReplyClass =
   | { kind: "reply"; rtt: number; late: boolean; reordered: boolean }
   | { kind: "duplicate"; rtt: number }
   /** Never sent, long forgotten, or its send failed. */
@@ -331,7 +331,7 @@ export class PingTally {
 
   /** Records a reply to `seq` that arrived at `at` (in the clock of
    * `wireAt`), with its stamp if any. */
-  reply(seq: number, at: number, stamp?: ReplyStamp): ReplyVerdict {
+  reply(seq: number, at: number, stamp?: ReplyStamp): ReplyClass {
     const slot = this.#find(seq);
     const state = slot < 0 ? 0 : this.#state[slot]!;
     if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
