@@ -8,7 +8,8 @@
  * ```
  *
  * Read it top to bottom: the options, the loop (receive a datagram,
- * `decide()` what becomes of it, log that, perform it), the command line.
+ * `decide()` what becomes of it, log that, `reply()` in the chosen mode,
+ * send), the command line.
  *
  * @module
  */
@@ -28,7 +29,7 @@ import { escapeBytes, logger, LogWriter } from "./lib/shared/log.ts";
 import { readInterfaces } from "./lib/server/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/shared/net.ts";
 import { Outbox } from "./lib/server/outbox.ts";
-import type { ReplyMode } from "./lib/server/reply.ts";
+import { reply, type ReplyMode } from "./lib/server/reply.ts";
 import { newServerStats, type ServerStats, serverSummary } from "./lib/server/server_stats.ts";
 import { RuntimeSocket, type ServerSocket } from "./lib/shared/socket.ts";
 import { describe, Policy } from "./lib/server/verdict.ts";
@@ -73,19 +74,20 @@ export interface Server extends AsyncDisposable {
 export async function serve(options: ServeOptions = {}): Promise<Server> {
   checkServeOptions(options);
   const { address, family } = await resolveHost(options.host ?? settings.host);
-  const mode = options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
+  const mode: ReplyMode = options.heartbeat
+    ? "heartbeat"
+    : options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
   const prefix = new TextEncoder().encode(mode === "prefix" ? options.prefix ?? "" : "");
   const port = options.port ?? settings.port;
   const socket: ServerSocket = options.fast
-    ? FastSocket.open(address, family, port, prefix)
-    : new RuntimeSocket(address, port, prefix);
+    ? FastSocket.open(address, family, port)
+    : new RuntimeSocket(address, port);
   const stats = newServerStats();
   const interfaces = readInterfaces();
   const policyOptions = { ...options, mode, own: socket.addr, interfaces };
   const policy = new Policy(policyOptions, stats);
   const logLine = logger(options.log, options.utc);
   const outbox = new Outbox((data, to) => socket.send(data, to), {
-    mode,
     prefixLength: prefix.length,
     stats,
     clock: () => socket.clock(),
@@ -106,19 +108,20 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
       }
       if (arrival === undefined) continue;
       const { length, from, at } = arrival;
-      const request = socket.buffer.subarray(prefix.length, prefix.length + length);
+      const request = socket.buffer.subarray(0, length);
       const verdict = policy.decide(request, from, at);
       const beat = verdict.kind === "ignored" ? verdict.heartbeat : undefined;
       if (monitor && beat) {
         monitor.beat(beat).forEach((note) => logLine(undefined, describeNote(note)));
       } else if (options.log) logLine(from, describe(verdict, length, `"${escapeBytes(request)}"`));
       if (verdict.kind === "reply") {
-        await outbox.reply(socket.buffer, length, from, verdict.fate, verdict.stamp);
+        const data = reply(mode, request, prefix);
+        if (data) await outbox.send(data, from, verdict.fate, verdict.stamp);
       }
     }
   }
 
-  await warmUpServer(socket, policyOptions, prefix.length, options.utc);
+  await warmUpServer(socket, policyOptions, prefix, options.utc);
   const finished = receiveLoop();
   const watch = monitor && setInterval(() => {
     for (const note of monitor.check(socket.clock())) logLine(undefined, describeNote(note));
@@ -247,7 +250,9 @@ function parseServeCommand(args: string[]) {
     port: portText === undefined ? settings.port : parsePort(portText, { allowZero: true }),
     mode: values.upper
       ? "upper"
-      : values.silent || values.heartbeat
+      : values.heartbeat !== undefined
+      ? "heartbeat"
+      : values.silent
       ? "silent"
       : values.prefix !== undefined
       ? "prefix"

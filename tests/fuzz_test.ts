@@ -7,9 +7,9 @@ import fc from "npm:fast-check@4.10.2";
 import { assert, assertEquals } from "./assert.ts";
 import { type ReplyMode, serve } from "../server.ts";
 import { ping } from "../client.ts";
-import { Receiver, receiveWithin } from "../lib/shared/socket.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 import { encodeRequest, findRequest } from "../protocol.ts";
-import { collect, hasControlCharacter, summaryOf, udpSocket } from "./helpers.ts";
+import { collect, hasControlCharacter, receiveWithin, summaryOf, udpSocket } from "./helpers.ts";
 
 const ascii = (text: string) => Uint8Array.from(text, (char) => char.charCodeAt(0) & 0xff);
 

@@ -7,7 +7,7 @@
  */
 
 import { type PingEvent, type PingSummary } from "../client.ts";
-import { openSocket } from "../lib/shared/socket.ts";
+import { type Datagram, openSocket, Receiver } from "../lib/shared/socket.ts";
 
 /** The project folder, where deno.json (and its "unstable": ["net"]) lives. */
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -37,6 +37,17 @@ export function ofType<Type extends PingEvent["type"]>(
 /** A bare UDP socket on loopback, for peers that misbehave on purpose. */
 export function udpSocket(hostname = "127.0.0.1"): Deno.DatagramConn & Disposable {
   return openSocket(hostname, 0);
+}
+
+/** The next datagram on `socket` within `waitMs`, or `undefined`;
+ * `bufferSize` must hold the largest datagram expected. */
+export async function receiveWithin(
+  socket: Deno.DatagramConn,
+  waitMs: number,
+  bufferSize?: number,
+): Promise<Datagram | undefined> {
+  using receiver = new Receiver(socket, bufferSize);
+  return await receiver.next(performance.now() + waitMs);
 }
 
 /** The port a socket is bound to. */

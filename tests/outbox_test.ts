@@ -1,14 +1,16 @@
 /**
- * The outbox's shares of the held-reply cap, over loopback: a flood of
- * delayed replies from the ports of one address cannot take the room of
- * another client or address.
+ * The outbox: a send that fails is counted once, and the shares of the
+ * held-reply cap, over loopback (a flood of delayed replies from the ports
+ * of one address cannot take the room of another client or address).
  *
  * @module
  */
 
-import { assertEquals } from "./assert.ts";
+import { assertEquals, assertMatch } from "./assert.ts";
 import { serve, type Server } from "../server.ts";
 import { Receiver } from "../lib/shared/socket.ts";
+import { Outbox } from "../lib/server/outbox.ts";
+import { newServerStats } from "../lib/server/server_stats.ts";
 import {
   MAX_HELD_REPLIES,
   MAX_HELD_REPLIES_PER_ADDRESS,
@@ -19,6 +21,26 @@ import { udpSocket, WAIT_MS, waitUntil } from "./helpers.ts";
 const encoder = new TextEncoder();
 /** Long enough that no held reply leaves while a test floods. */
 const DELAY_MS = 5_000;
+
+Deno.test("Outbox counts a request whose duplicate cannot be sent once, as replied", async () => {
+  const stats = newServerStats();
+  const notes: string[] = [];
+  let sends = 0;
+  const outbox = new Outbox(() => {
+    if (++sends === 2) throw new Deno.errors.ConnectionRefused("refused");
+  }, {
+    prefixLength: 0,
+    stats,
+    clock: Date.now,
+    sent: () => {},
+    note: (_, text) => notes.push(text),
+  });
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
+  const fate = { drop: false, delay: 0, duplicate: true, reorder: false };
+  await outbox.send(encoder.encode("twice"), to, fate, undefined);
+  assertEquals([stats.replied, stats.failed, stats.duplicated, sends], [1, 0, 0, 2]);
+  assertMatch(notes.join("\n"), /send failed/);
+});
 
 /** Sends `count` distinct datagrams to `server`, round robin over
  * `sockets`, in batches that the server's receive buffer holds, each batch

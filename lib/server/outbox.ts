@@ -1,6 +1,6 @@
 /**
- * Performs the server's reply verdicts: builds the reply in the receive
- * buffer, stamps it as it goes out, sends it (twice for `--duplicate`),
+ * Performs the server's reply verdicts: stamps each reply as it goes out,
+ * sends it (twice for `--duplicate`),
  * holds it back for `--delay` and `--reorder` within fixed limits, and
  * counts what happened. One failed send is logged and counted, never more.
  *
@@ -29,7 +29,7 @@ import {
 } from "../../settings.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
-import { replyInPlace, type ReplyMode } from "./reply.ts";
+import { reply, type ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
 import type { Fate, StampPlan } from "./verdict.ts";
 
@@ -65,9 +65,11 @@ interface Share {
 
 /** What the outbox needs besides the socket. */
 export interface OutboxOptions {
-  mode: ReplyMode;
-  /** The prefix's length in the receive buffer (`prefix` mode). */
+  /** Bytes before the request in each reply (`prefix` mode): the stamp's
+   * place in the request moves by as many. */
   prefixLength: number;
+  /** @deprecated Transitional, for {@linkcode Outbox.reply} only. */
+  mode?: ReplyMode;
   stats: ServerStats;
   /** The clock of `StampPlan.receivedAt`, ms since the Unix epoch. */
   clock: () => number;
@@ -90,11 +92,11 @@ export interface OutboxOptions {
  * const stats = newServerStats();
  * const sent: string[] = [];
  * const outbox = new Outbox((data) => void sent.push(new TextDecoder().decode(data)), {
- *   mode: "upper", prefixLength: 0, stats, clock: Date.now, sent: () => {}, note: () => {},
+ *   prefixLength: 0, stats, clock: Date.now, sent: () => {}, note: () => {},
  * });
  * const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
- * await outbox.reply(new TextEncoder().encode("hi"), 2, to, UNIMPAIRED, undefined);
- * equal(sent[0], "HI");
+ * await outbox.send(new TextEncoder().encode("hi"), to, UNIMPAIRED, undefined);
+ * equal(sent[0], "hi");
  * ```
  */
 export class Outbox {
@@ -119,36 +121,59 @@ export class Outbox {
   }
 
   /**
-   * Turns the request in `buffer` (after the prefix, `length` bytes) into
-   * its reply and sends it to `to` now, or holds it as `fate` says.
+   * Sends `data`, a reply (see reply.ts), to `to` now, or holds it as
+   * `fate` says; writes `stamp` into it as it goes out.
+   */
+  send(
+    data: Uint8Array,
+    to: Deno.NetAddr,
+    fate: Fate,
+    stamp: StampPlan | undefined,
+  ): Promise<void> | undefined {
+    const shift = this.#options.prefixLength;
+    if (fate.delay <= 0 && !fate.reorder && !fate.duplicate && this.#parked.size === 0) {
+      return this.#now(data, to, stamp, shift);
+    }
+    const placed = stamp && { ...stamp, paddingOffset: stamp.paddingOffset + shift };
+    if (fate.delay > 0 && !this.#hold(data.length, to)) return undefined;
+    // A reply that waits needs its own bytes: the receive buffer takes the
+    // next request. (Copied only once there is room: a refused copy is
+    // garbage.)
+    const own = fate.delay > 0 || fate.reorder ? data.slice() : data;
+    const outgoing: Outgoing = {
+      data: own,
+      to,
+      fate,
+      stamp: placed,
+      rank: ++this.#rank,
+      parkedAt: 0,
+    };
+    if (fate.delay <= 0) return this.#dispatch(outgoing);
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#unhold(outgoing);
+      void this.#dispatch(outgoing);
+    }, fate.delay);
+    this.#timers.add(timer);
+    return undefined;
+  }
+
+  /**
+   * The first `length` bytes of `request` turned into their reply in the
+   * `mode` of the options, and sent as {@linkcode Outbox.send} does.
+   *
+   * @deprecated Transitional: tests/server_test.ts still calls it; build
+   * the reply with `reply()` and `send()` it.
    */
   reply(
-    buffer: Uint8Array,
+    request: Uint8Array,
     length: number,
     to: Deno.NetAddr,
     fate: Fate,
     stamp: StampPlan | undefined,
   ): Promise<void> | undefined {
-    const { mode, prefixLength } = this.#options;
-    let data = replyInPlace(buffer, prefixLength, length, mode);
-    if (data === undefined) return undefined;
-    if (fate.delay <= 0 && !fate.reorder && !fate.duplicate && this.#parked.size === 0) {
-      return this.#now(data, to, stamp, data.length - length);
-    }
-    const placed = stamp && { ...stamp, paddingOffset: stamp.paddingOffset + data.length - length };
-    if (fate.delay > 0 && !this.#hold(data.length, to)) return undefined;
-    // A reply that waits needs its own bytes: the buffer takes the next
-    // request. (Copied only once there is room: a refused copy is garbage.)
-    if (fate.delay > 0 || fate.reorder) data = data.slice();
-    const reply: Outgoing = { data, to, fate, stamp: placed, rank: ++this.#rank, parkedAt: 0 };
-    if (fate.delay <= 0) return this.#dispatch(reply);
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.#unhold(reply);
-      void this.#dispatch(reply);
-    }, fate.delay);
-    this.#timers.add(timer);
-    return undefined;
+    const data = reply(this.#options.mode ?? "echo", request.subarray(0, length), new Uint8Array());
+    return data && this.send(data, to, fate, stamp);
   }
 
   /** Abandons every held reply at once, counting them as abandoned. */

@@ -1,13 +1,14 @@
 /**
- * The server's reply modes: echo byte for byte, uppercase ASCII letters,
- * put a prefix first, or never answer. A reply is never longer than its
- * request plus the prefix.
+ * The server's reply modes, one type: echo byte for byte, uppercase ASCII
+ * letters, put a prefix first, or never answer (`silent`, and `heartbeat`,
+ * which watches the heartbeats it does not answer). A reply is never
+ * longer than its request plus the prefix.
  *
  * @module
  */
 
 /** How the server answers. */
-export type ReplyMode = "echo" | "upper" | "prefix" | "silent";
+export type ReplyMode = "echo" | "upper" | "prefix" | "silent" | "heartbeat";
 
 /** ASCII `a`. */
 export const LOWER_A = 0x61;
@@ -17,63 +18,60 @@ export const LOWER_Z = 0x7a;
 export const CASE_OFFSET = 0x20;
 
 /**
- * Turns a request into its reply in place: `buffer` holds the prefix (in
- * `prefix` mode) and then the request's `length` bytes. Returns the reply,
- * a view of `buffer`, or `undefined` in silent mode.
+ * The reply to `request` in `mode`, or `undefined` in the modes that never
+ * answer. Echo and upper reply with the request itself (upper changes it in
+ * place: no copy per datagram); prefix makes a new array, `prefix` then the
+ * request.
  *
  * @example
  * ```ts
- * import { replyInPlace } from "./reply.ts";
+ * import { reply } from "./reply.ts";
  * import { equal } from "node:assert/strict";
- * const buffer = new TextEncoder().encode("ping");
- * equal(new TextDecoder().decode(replyInPlace(buffer, 0, 4, "upper")), "PING");
+ * const encoder = new TextEncoder();
+ * const decoder = new TextDecoder();
+ * equal(decoder.decode(reply("upper", encoder.encode("ping 1"), new Uint8Array())), "PING 1");
+ * equal(decoder.decode(reply("prefix", encoder.encode("ping 1"), encoder.encode("OK "))), "OK ping 1");
+ * equal(reply("silent", encoder.encode("ping 1"), new Uint8Array()), undefined);
  * ```
  */
-export function replyInPlace(
-  buffer: Uint8Array,
-  prefixLength: number,
-  length: number,
+export function reply(
   mode: ReplyMode,
+  request: Uint8Array,
+  prefix: Uint8Array,
 ): Uint8Array | undefined {
   switch (mode) {
     case "silent":
+    case "heartbeat":
       return undefined;
     case "echo":
-      return buffer.subarray(prefixLength, prefixLength + length);
+      return request;
     case "upper":
       // ASCII letters only: other bytes, UTF-8 sequences included, pass
       // through untouched and the reply keeps the request's length.
-      for (let at = prefixLength; at < prefixLength + length; at++) {
-        const byte = buffer[at]!;
-        if (byte >= LOWER_A && byte <= LOWER_Z) buffer[at] = byte - CASE_OFFSET;
+      for (let at = 0; at < request.length; at++) {
+        const byte = request[at]!;
+        if (byte >= LOWER_A && byte <= LOWER_Z) request[at] = byte - CASE_OFFSET;
       }
-      return buffer.subarray(prefixLength, prefixLength + length);
-    case "prefix":
-      return buffer.subarray(0, prefixLength + length);
+      return request;
+    case "prefix": {
+      const data = new Uint8Array(prefix.length + request.length);
+      data.set(prefix);
+      data.set(request, prefix.length);
+      return data;
+    }
   }
 }
 
 /**
- * The reply to `request` in `mode` as a new array; `undefined` in silent
- * mode.
+ * The reply to `request` in `mode` as a new array, the request untouched.
  *
- * @example
- * ```ts
- * import { makeReply } from "./reply.ts";
- * import { equal } from "node:assert/strict";
- * const request = new TextEncoder().encode("ping");
- * const reply = makeReply(request, "prefix", new TextEncoder().encode("OK..."));
- * equal(new TextDecoder().decode(reply), "OK...ping");
- * ```
+ * @deprecated Transitional: tests/server_test.ts still imports it; the
+ * test helper of the same name (tests/helpers.ts) replaces it.
  */
 export function makeReply(
   request: Uint8Array,
   mode: ReplyMode,
   prefix: Uint8Array = new Uint8Array(),
 ): Uint8Array | undefined {
-  const prefixLength = mode === "prefix" ? prefix.length : 0;
-  const buffer = new Uint8Array(prefixLength + request.length);
-  buffer.set(prefix.subarray(0, prefixLength));
-  buffer.set(request, prefixLength);
-  return replyInPlace(buffer, prefixLength, request.length, mode);
+  return reply(mode, request.slice(), prefix);
 }

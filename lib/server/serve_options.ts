@@ -25,7 +25,8 @@ export interface ServeOptions extends Impairments {
   /** Port to bind; 0 picks a free one.
    * @default {12000} */
   port?: number;
-  /** How to answer (`prefix` when `prefix` is given, else echo). */
+  /** How to answer (`heartbeat` when `heartbeat` is given, else `prefix`
+   * when `prefix` is, else echo). */
   mode?: ReplyMode;
   /** Text put before each reply in `prefix` mode, at most
    * `MAX_PREFIX_BYTES` bytes. */
@@ -101,7 +102,13 @@ export function checkServeOptions(options: ServeOptions): void {
     throw new RangeError(`--prefix must be at most ${MAX_PREFIX_BYTES} bytes, got ${prefixBytes}`);
   }
   if (options.port !== undefined) checkPort(options.port, { allowZero: true });
-  const silent = options.mode === "silent" || options.heartbeat !== undefined;
+  if (options.mode === "heartbeat" && !options.heartbeat) {
+    throw new TypeError(
+      "mode heartbeat needs heartbeat, the seconds of silence before a source is presumed stopped",
+    );
+  }
+  const silent = options.mode === "silent" || options.mode === "heartbeat" ||
+    options.heartbeat !== undefined;
   if (silent && impairmentsSet(options).length > 0) {
     const mode = options.heartbeat !== undefined ? "--heartbeat" : "--silent";
     throw new TypeError(`${mode} never replies: drop --${impairmentsSet(options).join(", --")}`);

@@ -13,6 +13,7 @@ import { encodeRequest } from "../../protocol.ts";
 import { settings } from "../../settings.ts";
 import { escapeBytes, logger } from "../shared/log.ts";
 import { Outbox } from "./outbox.ts";
+import { reply } from "./reply.ts";
 import { newServerStats } from "./server_stats.ts";
 import { primeSend, type ServerSocket } from "../shared/socket.ts";
 import { describe, Policy, type PolicyOptions } from "./verdict.ts";
@@ -35,8 +36,8 @@ const REHEARSAL_PORT = 40000;
  * import { warmUpServer } from "./warm_up.ts";
  * import { RuntimeSocket } from "../shared/socket.ts";
  * import { equal } from "node:assert/strict";
- * const socket = new RuntimeSocket("127.0.0.1", 0, new Uint8Array());
- * await warmUpServer(socket, { mode: "upper", own: socket.addr }, 0);
+ * const socket = new RuntimeSocket("127.0.0.1", 0);
+ * await warmUpServer(socket, { mode: "upper", own: socket.addr }, new Uint8Array());
  * equal(socket.addr.port > 0, true);
  * socket.close();
  * ```
@@ -44,14 +45,13 @@ const REHEARSAL_PORT = 40000;
 export async function warmUpServer(
   socket: ServerSocket,
   options: PolicyOptions,
-  prefixLength: number,
+  prefix: Uint8Array,
   utc?: boolean,
 ): Promise<void> {
   const stats = newServerStats();
   const policy = new Policy(options, stats);
   const outbox = new Outbox(() => {}, {
-    mode: options.mode,
-    prefixLength,
+    prefixLength: prefix.length,
     stats,
     clock: () => socket.clock(),
     sent: (data, to, at) => policy.sent(data, to, at),
@@ -67,13 +67,11 @@ export async function warmUpServer(
     new TextEncoder().encode(`Ping 1 ${socket.clock() / 1000}`),
   ];
   for (const request of requests) {
-    const buffer = new Uint8Array(prefixLength + request.length);
-    buffer.set(socket.buffer.subarray(0, prefixLength));
-    buffer.set(request, prefixLength);
     const verdict = policy.decide(request, from, socket.clock());
     log(from, describe(verdict, request.length, `"${escapeBytes(request)}"`));
     if (verdict.kind === "reply") {
-      await outbox.reply(buffer, request.length, from, verdict.fate, verdict.stamp);
+      const data = reply(options.mode, request, prefix);
+      if (data) await outbox.send(data, from, verdict.fate, verdict.stamp);
     }
   }
   outbox.close();

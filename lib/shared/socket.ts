@@ -116,7 +116,7 @@ export async function primeSend(
 
 /** A datagram that has arrived in a server socket's buffer. */
 export interface Arrival {
-  /** Its length in bytes, after the buffer's prefix. */
+  /** Its length in bytes, from the start of the socket's buffer. */
   length: number;
   from: Deno.NetAddr;
   /** When it arrived, in the socket's clock: ms since the Unix epoch. */
@@ -127,7 +127,7 @@ export interface Arrival {
  * library's (`--fast`). */
 export interface ServerSocket {
   readonly addr: Deno.NetAddr;
-  /** The prefix (for `--prefix`), then room for the largest datagram. */
+  /** Where each datagram is received: room for the largest one. */
   readonly buffer: Uint8Array;
   /** The next datagram, in `buffer`; `undefined` when closed. */
   receive(): Promise<Arrival | undefined> | Arrival | undefined;
@@ -147,40 +147,33 @@ const epochNow = () => performance.timeOrigin + performance.now();
  * ```ts
  * import { RuntimeSocket } from "./socket.ts";
  * import { ok } from "node:assert/strict";
- * const socket = new RuntimeSocket("127.0.0.1", 0, new Uint8Array());
+ * const socket = new RuntimeSocket("127.0.0.1", 0);
  * ok(socket.addr.port > 0);
  * socket.close();
  * ```
  */
 export class RuntimeSocket implements ServerSocket {
   readonly addr: Deno.NetAddr;
-  readonly buffer: Uint8Array;
+  readonly buffer: Uint8Array = new Uint8Array(RECEIVE_BUFFER_BYTES);
   readonly #socket: Deno.DatagramConn & Disposable;
-  readonly #into: Uint8Array;
   #closed = false;
 
-  /** Binds `hostname:port`, with `prefix` before the receive area. */
-  constructor(hostname: string, port: number, prefix: Uint8Array) {
+  /** Binds `hostname:port`. */
+  constructor(hostname: string, port: number) {
     this.#socket = openSocket(hostname, port);
     this.addr = this.#socket.addr as Deno.NetAddr;
-    this.buffer = new Uint8Array(prefix.length + RECEIVE_BUFFER_BYTES);
-    this.buffer.set(prefix);
-    this.#into = this.buffer.subarray(prefix.length);
   }
 
   /** The next datagram; `undefined` once closed. A receive error other
    * than closing is thrown (the loop logs it and goes on). */
   receive(): Promise<Arrival | undefined> {
-    return this.#socket.receive(this.#into).then(this.#arrived, this.#failed);
+    return this.#socket.receive(this.buffer).then(this.#arrived, this.#failed);
   }
-  readonly #arrival: Arrival = { length: 0, from: undefined as unknown as Deno.NetAddr, at: 0 };
-  readonly #arrived = (result: [Uint8Array, Deno.Addr]): Arrival => {
-    const arrival = this.#arrival;
-    arrival.length = result[0].length;
-    arrival.from = result[1] as Deno.NetAddr;
-    arrival.at = epochNow();
-    return arrival;
-  };
+  readonly #arrived = ([data, from]: [Uint8Array, Deno.Addr]): Arrival => ({
+    length: data.length,
+    from: from as Deno.NetAddr,
+    at: epochNow(),
+  });
   readonly #failed = (error: unknown): undefined => {
     if (this.#closed || error instanceof Deno.errors.BadResource) return undefined;
     throw error;
@@ -300,13 +293,8 @@ export class Receiver {
 /**
  * The next datagram on `socket` within `waitMs`, or `undefined`.
  *
- * @example
- * ```ts
- * import { openSocket, receiveWithin } from "./socket.ts";
- * import { equal } from "node:assert/strict";
- * using socket = openSocket("127.0.0.1", 0);
- * equal(await receiveWithin(socket, 5), undefined);
- * ```
+ * @deprecated Transitional: tests/server_test.ts still imports it; the
+ * test helper of the same name (tests/helpers.ts) replaces it.
  */
 export async function receiveWithin(
   socket: Deno.DatagramConn,
