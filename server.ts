@@ -16,6 +16,7 @@
 
 import {
   DEFAULT_RATE,
+  HEARTBEAT_CHECK_MS,
   MAX_DELAY_MS,
   MAX_PREFIX_BYTES,
   MAX_REORDER_HOLD_MS,
@@ -125,7 +126,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   const finished = receiveLoop();
   const watch = monitor && setInterval(() => {
     for (const note of monitor.check(socket.clock())) logLine(undefined, describeNote(note));
-  }, 250);
+  }, HEARTBEAT_CHECK_MS);
   const close = async () => {
     if (!closing) {
       closing = true;

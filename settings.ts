@@ -146,3 +146,14 @@ export const MAX_HEARTBEAT_SUMMARY_SOURCES = 100;
 /** Characters of log lines the server holds while its output is slow (1 Mi);
  * past it, lines are dropped and counted rather than wait. */
 export const MAX_PENDING_LOG_CHARS = 1024 * 1024;
+
+// ------------------------------------------------------------ the C library's sockets (--allow-ffi) and the server's timers
+
+/** Longest the fast server socket (`--fast`) blocks the event loop in one
+ * wait before it lets it run: signals and `close()` are seen within it. */
+export const FAST_SOCKET_WAKE_MS = 100;
+/** Longest one `poll` of the kernel-stamped client socket waits: its
+ * `close()` waits for the poll still running, so this bounds it. */
+export const STAMPED_SOCKET_POLL_MS = 50;
+/** How often the heartbeat monitor looks for sources gone silent. */
+export const HEARTBEAT_CHECK_MS = 250;

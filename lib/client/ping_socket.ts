@@ -11,7 +11,8 @@
 
 import { openClientSocket, primeSend, Receiver } from "../shared/socket.ts";
 import { formatAddress, resolveHost } from "../shared/net.ts";
-import { POLL_MS, StampedSocket } from "../ffi/stamped_socket.ts";
+import { StampedSocket } from "../ffi/stamped_socket.ts";
+import { STAMPED_SOCKET_POLL_MS } from "../../settings.ts";
 import { alarmAt } from "../shared/timer.ts";
 
 /** How long a warm-up waits for its timer: long enough that the runtime
@@ -161,7 +162,7 @@ class KernelPingSocket implements PingSocket {
     const rung = new AbortController();
     void alarm.rung.then(() => rung.abort());
     try {
-      return await this.#socket.receive(deadline + POLL_MS, rung.signal);
+      return await this.#socket.receive(deadline + STAMPED_SOCKET_POLL_MS, rung.signal);
     } finally {
       alarm.cancel();
     }

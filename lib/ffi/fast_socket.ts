@@ -4,7 +4,7 @@
  * about twice as many requests a second as the runtime's datagram API and
  * reads each request's receive time from the kernel (`SO_TIMESTAMPNS`).
  *
- * A receive blocks the event loop for at most {@linkcode WAKE_MS}; then it
+ * A receive blocks the event loop for at most `FAST_SOCKET_WAKE_MS`; then it
  * lets the event loop run, so signals and `close()` are seen within that
  * time. Give a fast server a process of its own.
  *
@@ -32,10 +32,7 @@ import {
 } from "./libc.ts";
 import { formatAddress } from "../shared/net.ts";
 import { type Arrival, listenError, type ServerSocket } from "../shared/socket.ts";
-import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
-
-/** Longest the socket blocks in one wait before it lets the event loop run. */
-export const WAKE_MS = 100;
+import { FAST_SOCKET_WAKE_MS, RECEIVE_BUFFER_BYTES } from "../../settings.ts";
 
 /**
  * A server socket through the C library, bound to `address:port`. Throws
@@ -84,8 +81,8 @@ export class FastSocket implements ServerSocket {
       if (fd >= 0) libc.symbols.close(fd);
       throw error;
     }
-    // Wake up every WAKE_MS even with nothing to receive.
-    const timeout = new BigInt64Array([0n, BigInt(WAKE_MS * 1000)]);
+    // Wake up every FAST_SOCKET_WAKE_MS even with nothing to receive.
+    const timeout = new BigInt64Array([0n, BigInt(FAST_SOCKET_WAKE_MS * 1000)]);
     libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(timeout.buffer), 16);
     // The kernel's receive time, so that a stamp's "held" covers this
     // process's wake-up too (without it, the time of the receive's return).
@@ -99,10 +96,10 @@ export class FastSocket implements ServerSocket {
     return Number(this.#time[0]!) * 1000 + Number(this.#time[1]!) / 1e6;
   }
 
-  /** The next datagram (synchronously, blocking up to WAKE_MS), or a
+  /** The next datagram (synchronously, blocking up to FAST_SOCKET_WAKE_MS), or a
    * promise when the event loop's turn has come. */
   receive(): Arrival | undefined | Promise<Arrival | undefined> {
-    if (performance.now() - this.#lastYield >= WAKE_MS) return this.#yieldThenReceive();
+    if (performance.now() - this.#lastYield >= FAST_SOCKET_WAKE_MS) return this.#yieldThenReceive();
     if (this.#closed) return undefined;
     const n = Number(this.#libc.symbols.recvmsg(this.#fd, this.#message.prepare(), 0));
     if (n >= 0) {

@@ -7,7 +7,7 @@
  *
  * A receive never blocks the event loop: it tries `recvmsg` with
  * `MSG_DONTWAIT` and, while nothing is there, waits in `poll`, which runs on
- * a runtime thread, at most {@linkcode POLL_MS} at a time.
+ * a runtime thread, at most `STAMPED_SOCKET_POLL_MS` at a time.
  *
  * @example
  * ```ts
@@ -50,11 +50,7 @@ import {
   StampedMessage,
 } from "./libc.ts";
 import { formatAddress, ipFamily } from "../shared/net.ts";
-import { RECEIVE_BUFFER_BYTES } from "../../settings.ts";
-
-/** Longest one `poll` waits, in ms: a `close()` waits for the poll still
- * running (it must not close an fd a thread is polling), so this bounds it. */
-export const POLL_MS = 50;
+import { RECEIVE_BUFFER_BYTES, STAMPED_SOCKET_POLL_MS } from "../../settings.ts";
 
 /** What a ping socket's receive gives. `at` is in the socket's own clock, ms. */
 export type StampedReceive =
@@ -197,7 +193,7 @@ export class StampedSocket {
         if (received !== undefined) return received;
         const left = deadline - performance.now();
         if (left <= 0) return undefined;
-        await this.#readable(Math.min(POLL_MS, Math.ceil(left)), signal);
+        await this.#readable(Math.min(STAMPED_SOCKET_POLL_MS, Math.ceil(left)), signal);
       }
     } finally {
       this.#receiving = false;
