@@ -30,7 +30,7 @@
  * @module
  */
 
-import { ensure, freePort, median, sleep, succeeds, table, waitForEcho } from "./tools.ts";
+import { available, freePort, median, sleep, succeeds, table, waitForEcho } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -85,7 +85,7 @@ interface Row {
 
 /** Compiles bench/echo.c when this runs alone (run.ts passes its own build). */
 async function buildEcho(): Promise<string[] | undefined> {
-  if (!(await ensure("cc", "gcc"))) return undefined;
+  if (!(await available("cc", "gcc"))) return undefined;
   const out = await Deno.makeTempDir({ prefix: "udping-rtt-" });
   const built = await succeeds("cc", ["-O2", "-o", `${out}/echo`, `${ROOT}bench/echo.c`]);
   return built ? [`${out}/echo`] : undefined;
@@ -300,9 +300,9 @@ const C_ECHO = "C echo";
 /** Every row whose tools are here, grouped by server. */
 async function rows(echo: string[] | undefined): Promise<Row[]> {
   const list: Row[] = [];
-  if (await ensure("ping", "iputils-ping")) list.push({ client: PING });
-  if (await ensure("irtt", "irtt")) list.push({ client: IRTT, server: IRTT_SERVER });
-  const python = await ensure("python3", "python3");
+  if (await available("ping", "iputils-ping")) list.push({ client: PING });
+  if (await available("irtt", "irtt")) list.push({ client: IRTT, server: IRTT_SERVER });
+  const python = await available("python3", "python3");
   const clients = [BARE, ...(python ? [STAMPED] : []), UDPING_NET, UDPING_FFI];
   const servers: Server[] = [UDPING_SERVER, FAST_SERVER];
   if (echo) servers.unshift({ name: C_ECHO, command: [...echo, "127.0.0.1", "{port}"] });
@@ -502,7 +502,7 @@ function scheduleTable(list: Row[], results: Map<string, Sample[]>): void {
  * server's command (run.ts's build); when left out, bench/echo.c is built.
  */
 export async function userRtt(echo?: string[]): Promise<void> {
-  if (!(await ensure(TIME, "time"))) {
+  if (!(await available(TIME, "time"))) {
     return console.log("\n6. RTT a user sees: skipped (no /usr/bin/time for client CPU)");
   }
   const list = await rows(echo ?? await buildEcho());

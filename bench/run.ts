@@ -35,7 +35,7 @@ import { cpuSecondsOf, memoryOf } from "./procfs.ts";
 import { userRtt } from "./rtt.ts";
 import { warmUp } from "./warm_up.ts";
 import {
-  ensure,
+  available,
   freePort,
   has,
   median,
@@ -65,7 +65,7 @@ interface Natives {
 
 /** Compiles the C peers, or falls back to the Deno load generator. */
 async function natives(): Promise<Natives> {
-  if (await ensure("cc", "gcc")) {
+  if (await available("cc", "gcc")) {
     const out = await Deno.makeTempDir({ prefix: "udping-bench-" });
     for (const name of ["loadgen", "echo", "pingpong"]) {
       const compiled = await succeeds("cc", [
@@ -180,7 +180,7 @@ async function replyRate(tools: Natives): Promise<void> {
     ["udping server.ts --quiet", UDPING_SERVER],
     ["udping server.ts --quiet --fast", UDPING_FAST_SERVER],
   ];
-  if (await ensure("python3", "python3")) {
+  if (await available("python3", "python3")) {
     contenders.push(["Python 3 textbook server", [
       "python3",
       "tests/peers/udp_echo_server.py",
@@ -190,7 +190,7 @@ async function replyRate(tools: Natives): Promise<void> {
   if (tools.echo) {
     contenders.unshift(["C recvfrom/sendto (reference)", [...tools.echo, "127.0.0.1", "{port}"]]);
   }
-  if (await ensure("socat", "socat")) {
+  if (await available("socat", "socat")) {
     contenders.push(["socat UDP-LISTEN … PIPE", [
       "socat",
       "UDP4-LISTEN:{port},bind=127.0.0.1",

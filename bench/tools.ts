@@ -1,7 +1,7 @@
 /**
  * The small helpers every bench script shares: whether a command succeeds,
- * whether a tool is installed (installing its Debian package when it is
- * missing), free ports, and the median and table of the printed results.
+ * whether a tool is installed (the bench installs nothing: a missing peer
+ * is named and what needs it is left out), free ports, and the median and table of the printed results.
  *
  * @module
  */
@@ -19,18 +19,15 @@ export async function succeeds(command: string, args: string[]): Promise<boolean
 /** Whether `tool` is on the PATH. */
 export const has = (tool: string): Promise<boolean> => succeeds("sh", ["-c", `command -v ${tool}`]);
 
-/** Installs a Debian package when its tool is missing, saying so; whether
- * the tool is there now. */
-export async function ensure(tool: string, debianPackage: string): Promise<boolean> {
+/** Whether `tool` is installed; when it is not, says so, with the Debian
+ * package that has it, and that what needs it is left out. Installs
+ * nothing. */
+export async function available(tool: string, debianPackage: string): Promise<boolean> {
   if (await has(tool)) return true;
-  console.log(`bench: ${tool} is missing; installing ${debianPackage} with apt-get`);
-  await succeeds("apt-get", ["update", "-qq"]);
-  await succeeds("apt-get", ["install", "-y", "-qq", debianPackage]);
-  const installed = await has(tool);
-  if (!installed) {
-    console.log(`bench: could not install ${debianPackage}; what needs it is left out`);
-  }
-  return installed;
+  console.log(
+    `bench: ${tool} is missing (Debian package ${debianPackage}); what needs it is left out`,
+  );
+  return false;
 }
 
 /** Runs `command` to completion in `cwd` and returns its standard output

@@ -26,7 +26,7 @@
  */
 
 import { startServerProcess } from "../tests/helpers.ts";
-import { ensure, median, stdoutOf, succeeds, table } from "./tools.ts";
+import { available, median, stdoutOf, succeeds, table } from "./tools.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -94,7 +94,7 @@ async function rows(echoPort?: number): Promise<Row[]> {
       measure: () => udpingClient(echoPort),
     });
   }
-  if (await ensure("python3", "python3")) {
+  if (await available("python3", "python3")) {
     list.push({
       name: "Python textbook client → udping server.ts (fresh)",
       judged: true,
@@ -139,7 +139,7 @@ async function startEcho(echo: string[]): Promise<{ port: number; stop(): Promis
 
 /** Builds bench/echo.c when this runs alone (run.ts passes its own build). */
 async function buildEcho(): Promise<string[] | undefined> {
-  if (!(await ensure("cc", "gcc"))) return undefined;
+  if (!(await available("cc", "gcc"))) return undefined;
   const out = await Deno.makeTempDir({ prefix: "udping-warm-up-" });
   const built = await succeeds("cc", ["-O2", "-o", `${out}/echo`, `${ROOT}bench/echo.c`]);
   return built ? [`${out}/echo`] : undefined;
