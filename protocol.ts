@@ -76,21 +76,27 @@
 export const SEQ_MODULUS = 2 ** 32;
 
 /**
- * What {@linkcode findRecord} reads back out of a reply.
+ * What {@linkcode findRecord} reads out of a datagram: the record's fields
+ * and where it sits. The token and the padding are decoded only when read.
  */
 export interface PingRecord {
   /** The sequence number, 0 to 2^32 - 1. */
-  seq: number;
+  readonly seq: number;
   /** The sender's clock when it sent the request, ms since the Unix epoch. */
-  sent: number;
+  readonly sent: number;
+  /** The run's token as a number (its 8 hexadecimal digits): a cheap key. */
+  readonly tokenValue: number;
   /** The run's token, 8 uppercase hexadecimal digits. */
-  token: string;
-  /** The padding after the token, as received (empty when there is none). */
-  padding: string;
+  readonly token: string;
   /** Where the record starts in the datagram, in bytes. */
-  offset: number;
+  readonly offset: number;
   /** Where the padding starts in the datagram, in bytes. */
-  paddingOffset: number;
+  readonly paddingOffset: number;
+  /** The padding starts with the `?` that asks for a stamp. */
+  readonly stampWanted: boolean;
+  /** The padding, from after the token's space to the end of the line
+   * (empty when there is none), decoded from the datagram when read. */
+  readonly padding: string;
 }
 
 /**
@@ -113,10 +119,18 @@ export interface Stamp {
  */
 export const STAMP_REQUEST = "?";
 
+/** ASCII `a`. */
+export const LOWER_A = 0x61;
+/** ASCII `z`. */
+export const LOWER_Z = 0x7a;
+/** How far below its small letter an ASCII capital is: `byte | CASE_OFFSET`
+ * is a letter's small form, how records are found in any letter case. */
+export const CASE_OFFSET = 0x20;
+
 const PADDING_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 const encoder = new TextEncoder();
-// latin1 maps every byte to one character, so offsets in the text are offsets
-// in the datagram and no reply, however garbled, can make decoding throw.
+// latin1 maps every byte to one character, so no reply, however garbled,
+// can make decoding its padding or stamp throw.
 const latin1 = new TextDecoder("latin1");
 
 /**
@@ -201,15 +215,12 @@ export function padding(length: number): string {
   return whole.slice(0, length);
 }
 
-// The record may be preceded by anything (a server's prefix). The token must
-// not run on into a ninth hex digit, so "… ABCDEF012" is not read as token
-// ABCDEF01; the padding runs to the end of the line.
-const RECORD =
-  /PING (\d{1,10}) (\d{1,16}(?:\.\d{1,6})?) ([0-9A-F]{8})(?![0-9A-F])(?: ([^\r\n]*))?/gi;
-
 /**
- * Finds the first well-formed ping record anywhere in a reply, in any letter
- * case, or returns `null` when there is none.
+ * Finds the first well-formed ping record in a datagram, in any letter case,
+ * or returns `null` when there is none. A reply may carry it anywhere (a
+ * server's prefix comes first); with `anywhere: false` only a record at the
+ * very start counts, the way a server reads a request. One pass over the
+ * bytes, no text decoded: this is every reply's and every request's path.
  *
  * @example
  * ```ts
@@ -217,18 +228,19 @@ const RECORD =
  * import { equal } from "node:assert/strict";
  * const reply = new TextEncoder().encode("OK...PING 7 1764064800123.456 9F86D081");
  * equal(findRecord(reply)?.seq, 7);
+ * equal(findRecord(reply)?.token, "9F86D081");
+ * equal(findRecord(reply, { anywhere: false }), null);
  * ```
  */
-export function findRecord(reply: Uint8Array): PingRecord | null {
-  const text = latin1.decode(reply);
-  for (const match of text.matchAll(RECORD)) {
-    const seq = Number(match[1]);
-    const sent = Number(match[2]);
-    if (seq >= SEQ_MODULUS || !Number.isFinite(sent)) continue;
-    const padding = match[4] ?? "";
-    const paddingOffset = match.index + match[0].length - padding.length;
-    const token = (match[3] ?? "").toUpperCase();
-    return { seq, sent, token, padding, offset: match.index, paddingOffset };
+export function findRecord(
+  datagram: Uint8Array,
+  options: { anywhere?: boolean } = {},
+): PingRecord | null {
+  const last = options.anywhere === false ? 0 : datagram.length - SHORTEST_RECORD;
+  for (let at = 0; at <= last; at++) {
+    if ((datagram[at]! | CASE_OFFSET) !== PING_WORD[0]) continue;
+    const record = recordAt(datagram, at);
+    if (record !== null) return record;
   }
   return null;
 }
@@ -388,41 +400,11 @@ export function readStamp(padding: string): StampReading {
 /**
  * What a server needs from a request's record.
  */
-export interface RequestHead {
-  /** The sequence number. */
-  seq: number;
-  /** The token as a number (its 8 hex digits), a cheap map key. */
-  tokenValue: number;
-  /** Where the padding starts, in bytes. */
-  paddingOffset: number;
-  /** The padding starts with the `?` that asks for a stamp. */
-  stampWanted: boolean;
-}
-
-const SPACE = 0x20;
-const isDigit = (byte: number | undefined) => byte !== undefined && byte >= 0x30 && byte <= 0x39;
-
-/** The value of a hex digit in either case, or -1. */
-function hexValue(byte: number | undefined): number {
-  if (byte === undefined) return -1;
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  const lower = byte | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
-}
-
-/** The end of a run of at most `most` digits starting at `from`, or -1
- * when there is none or it is longer. */
-function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
-  let at = from;
-  while (isDigit(bytes[at])) at++;
-  return at === from || at - from > most ? -1 : at;
-}
+export type RequestHead = Pick<PingRecord, "seq" | "tokenValue" | "paddingOffset" | "stampWanted">;
 
 /**
- * Reads the record at the very start of a request, the way a server sees
- * one: with the same rules as {@linkcode findRecord} but over bytes, without
- * decoding text, so the server's hot path allocates nothing. Returns `null`
- * for a datagram that does not start with a record.
+ * The record at the very start of a request, the way a server sees one:
+ * {@linkcode findRecord} with `anywhere: false`, cut to what a server needs.
  *
  * @example
  * ```ts
@@ -437,38 +419,127 @@ function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
  * ```
  */
 export function findRequest(request: Uint8Array): RequestHead | null {
-  const b = request;
-  if (
-    b.length < 5 || ((b[0]! | 0x20) !== 0x70) || ((b[1]! | 0x20) !== 0x69) ||
-    ((b[2]! | 0x20) !== 0x6e) || ((b[3]! | 0x20) !== 0x67) || b[4] !== SPACE
-  ) {
-    return null;
+  const record = findRecord(request, AT_START);
+  if (record === null) return null;
+  const { seq, tokenValue, paddingOffset, stampWanted } = record;
+  return { seq, tokenValue, paddingOffset, stampWanted };
+}
+
+const AT_START = { anywhere: false } as const;
+
+// The record's grammar, byte by byte (see the module's diagram).
+/** "ping" in small letters: each byte of the word, `| CASE_OFFSET`, is one. */
+const PING_WORD = [0x70, 0x69, 0x6e, 0x67] as const;
+const SPACE = 0x20;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const LF = 0x0a;
+const CR = 0x0d;
+const SEQ_DIGITS = 10;
+const SENT_DIGITS = 16;
+const SENT_DECIMALS = 6;
+const TOKEN_DIGITS = 8;
+/** `PING 0 0 00000000`. */
+const SHORTEST_RECORD = 17;
+
+const isDigit = (byte: number | undefined) => byte !== undefined && byte >= ZERO && byte <= 0x39;
+
+/** The value of a hex digit in either case, or -1. */
+function hexValue(byte: number | undefined): number {
+  if (byte === undefined) return -1;
+  if (isDigit(byte)) return byte - ZERO;
+  const lower = byte | CASE_OFFSET;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/** The end of a run of at most `most` digits starting at `from`, or -1
+ * when there is none or it is longer. */
+function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
+  let at = from;
+  while (isDigit(bytes[at])) at++;
+  return at === from || at - from > most ? -1 : at;
+}
+
+/** The number written in `bytes` from `from` to `end`, whose whole part
+ * ends at `wholeEnd` (a decimal point there, or `end`), as `Number()`
+ * reads its text. */
+function decimalValue(bytes: Uint8Array, from: number, wholeEnd: number, end: number): number {
+  let digits = 0;
+  for (let at = from; at < end; at++) {
+    if (at !== wholeEnd) digits = digits * 10 + bytes[at]! - ZERO;
   }
-  const seqEnd = digitsEnd(b, 5, 10);
+  // Below 2^53 the digits are exact and one division by an exact power of
+  // ten rounds once, as Number() does; a longer figure takes the text.
+  if (digits <= Number.MAX_SAFE_INTEGER) return digits / 10 ** Math.max(0, end - wholeEnd - 1);
+  return Number(latin1.decode(bytes.subarray(from, end)));
+}
+
+/** The record starting at byte `start`, or `null` when none does. */
+function recordAt(b: Uint8Array, start: number): PingRecord | null {
+  for (let letter = 0; letter < PING_WORD.length; letter++) {
+    if ((b[start + letter]! | CASE_OFFSET) !== PING_WORD[letter]) return null;
+  }
+  if (b[start + PING_WORD.length] !== SPACE) return null;
+  const seqStart = start + PING_WORD.length + 1;
+  const seqEnd = digitsEnd(b, seqStart, SEQ_DIGITS);
   if (seqEnd < 0 || b[seqEnd] !== SPACE) return null;
-  let seq = 0;
-  for (let at = 5; at < seqEnd; at++) seq = seq * 10 + b[at]! - 0x30;
+  const seq = decimalValue(b, seqStart, seqEnd, seqEnd);
   if (seq >= SEQ_MODULUS) return null;
-  let at = digitsEnd(b, seqEnd + 1, 16);
-  if (at < 0) return null;
-  if (b[at] === 0x2e) {
-    at = digitsEnd(b, at + 1, 6);
-    if (at < 0) return null;
+  const sentStart = seqEnd + 1;
+  const wholeEnd = digitsEnd(b, sentStart, SENT_DIGITS);
+  if (wholeEnd < 0) return null;
+  let sentEnd = wholeEnd;
+  if (b[wholeEnd] === DOT) {
+    sentEnd = digitsEnd(b, wholeEnd + 1, SENT_DECIMALS);
+    if (sentEnd < 0) return null;
   }
-  if (b[at] !== SPACE) return null;
+  if (b[sentEnd] !== SPACE) return null;
+  const tokenStart = sentEnd + 1;
   let tokenValue = 0;
-  for (let digit = 1; digit <= 8; digit++) {
-    const value = hexValue(b[at + digit]);
+  for (let digit = 0; digit < TOKEN_DIGITS; digit++) {
+    const value = hexValue(b[tokenStart + digit]);
     if (value < 0) return null;
     tokenValue = tokenValue * 16 + value;
   }
-  const tokenEnd = at + 9;
+  // The token must not run on into a ninth hex digit: "… ABCDEF012" is
+  // not token ABCDEF01.
+  const tokenEnd = tokenStart + TOKEN_DIGITS;
   if (hexValue(b[tokenEnd]) >= 0) return null;
-  const padded = b[tokenEnd] === SPACE;
-  return {
-    seq,
-    tokenValue,
-    paddingOffset: padded ? tokenEnd + 1 : tokenEnd,
-    stampWanted: padded && b[tokenEnd + 1] === STAMP_REQUEST.charCodeAt(0),
-  };
+  const sent = decimalValue(b, sentStart, wholeEnd, sentEnd);
+  return new FoundRecord(b, seq, sent, tokenValue, start, tokenEnd);
+}
+
+/** A record found in `datagram`; its token's and padding's text are
+ * decoded when read. */
+class FoundRecord implements PingRecord {
+  readonly #datagram: Uint8Array;
+  readonly paddingOffset: number;
+  readonly stampWanted: boolean;
+
+  constructor(
+    datagram: Uint8Array,
+    readonly seq: number,
+    readonly sent: number,
+    readonly tokenValue: number,
+    readonly offset: number,
+    tokenEnd: number,
+  ) {
+    this.#datagram = datagram;
+    const padded = datagram[tokenEnd] === SPACE;
+    this.paddingOffset = padded ? tokenEnd + 1 : tokenEnd;
+    this.stampWanted = padded && datagram[tokenEnd + 1] === STAMP_REQUEST_BYTE;
+  }
+
+  get token(): string {
+    return formatToken(this.tokenValue);
+  }
+
+  get padding(): string {
+    const bytes = this.#datagram;
+    // Without the space after the token there is no padding.
+    if (bytes[this.paddingOffset - 1] !== SPACE) return "";
+    let end = this.paddingOffset;
+    while (end < bytes.length && bytes[end] !== LF && bytes[end] !== CR) end++;
+    return latin1.decode(bytes.subarray(this.paddingOffset, end));
+  }
 }

@@ -87,6 +87,19 @@ Deno.test("findRecord() rejects garbage, truncated records and overlong fields",
 Deno.test("findRecord() takes the first well-formed record after malformed ones", () => {
   const reply = "PING 1 2 ZZZZZZZZ junk PING 7 1.5 0000BEEF";
   assertEquals(findRecord(encoder.encode(reply))?.seq, 7);
+  // A seq past 2^32 - 1 makes a record malformed, not the rest of its line.
+  const overflow = "PING 4294967296 1.5 0000BEEF PING 8 1.5 0000BEEF";
+  assertEquals(findRecord(encoder.encode(overflow))?.seq, 8);
+});
+
+Deno.test("findRecord() reads sent as Number() reads its text, to the last bit", () => {
+  fc.assert(
+    fc.property(
+      fc.stringMatching(/^[1-9]\d{0,15}(\.\d{1,6})?$/),
+      (sent) => findRecord(encoder.encode(`PING 1 ${sent} 0000BEEF`))?.sent === Number(sent),
+    ),
+    { numRuns: 5000 },
+  );
 });
 
 Deno.test("findRecord() survives every byte value", () => {

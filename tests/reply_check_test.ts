@@ -5,7 +5,7 @@
  */
 
 import { assertEquals } from "./assert.ts";
-import { checkReply, describeChange } from "../lib/client/reply_check.ts";
+import { changeKind, checkReply, describeChange } from "../lib/client/reply_check.ts";
 import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
 
 const decoder = new TextDecoder();
@@ -45,4 +45,19 @@ Deno.test("checkReply() reports the first altered byte as ping does, and bytes a
   assertEquals(check(altered), [`byte #70 should be 0x${was} but was 0x21`]);
   const longer = encoder.encode(`${decoder.decode(sent())}!!`);
   assertEquals(check(longer), ["80 bytes sent, more came back"]);
+});
+
+Deno.test("changeKind() names what the summary counts: the prefix's text kept, no lengths or bytes", () => {
+  const kind = (reply: Uint8Array) => changeKind(checkReply(reply, findRecord(reply)!, 80, false));
+  const request = decoder.decode(sent());
+  assertEquals(kind(sent()), "");
+  assertEquals(
+    kind(encoder.encode(`OK...${request.toUpperCase()}`)),
+    'prefixed "OK...", uppercased',
+  );
+  assertEquals(kind(sent().subarray(0, 60)), "truncated");
+  const altered = sent();
+  altered[70] = 0x21;
+  assertEquals(kind(altered), "altered");
+  assertEquals(kind(encoder.encode(`${request}!!`)), "altered");
 });

@@ -19,7 +19,7 @@ import { printLine, write } from "../shared/cli.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { describeError, formatAddress, resolveHost, sameAddress } from "../shared/net.ts";
 import { planChat } from "./ping_options.ts";
-import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../server/reply.ts";
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../../protocol.ts";
 import { openClientSocket, Receiver } from "../shared/socket.ts";
 
 /** What {@linkcode chat} does. */

@@ -6,11 +6,10 @@
  * @module
  */
 
-import { findRecord, findRequest, readStampAt } from "../../protocol.ts";
-import { sameAddress } from "../shared/net.ts";
+import { findRecord, readStampAt } from "../../protocol.ts";
+import { formatAddress, sameAddress } from "../shared/net.ts";
 import type { PingTally, StrayReason, TallySummary } from "./tally.ts";
-import { formatAddress } from "../shared/net.ts";
-import { checkReply, describeChange } from "./reply_check.ts";
+import { changeKind, checkReply, describeChange } from "./reply_check.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { SHOWN_PAYLOAD_BYTES } from "../../settings.ts";
 
@@ -119,14 +118,9 @@ export function classify(
   if (source.port !== expected.port || !sameAddress(source.hostname, expected.address)) {
     return stray("foreign-address");
   }
-  // Most servers send the record back at the start of the datagram: read it
-  // from bytes. A prefix (OK..., Data received: ) takes the search.
-  const record = findRequest(data) ?? findRecord(data);
+  const record = findRecord(data);
   if (record === null) return stray("no-record");
-  const sameToken = "tokenValue" in record
-    ? record.tokenValue === expected.tokenValue
-    : record.token === expected.token;
-  if (!sameToken) return stray("wrong-token");
+  if (record.tokenValue !== expected.tokenValue) return stray("wrong-token");
   const reading = readStampAt(data, record.paddingOffset);
   const { seq } = record;
   const replyClass = tally.reply(seq, at, reading.kind === "stamped" ? reading.stamp : undefined);
@@ -138,20 +132,12 @@ export function classify(
   }
   const { rtt, late, reordered } = replyClass;
   const event: PingEvent = { type: "reply", seq, rtt, bytes, from, late, reordered };
-  const full = "token" in record ? record : findRecord(data);
-  const words = full ? describeChange(checkReply(data, full, expected.size, expected.stamp)) : [];
-  if (words.length > 0) {
-    event.changed = words.join(", ");
-    tally.changed(words.map(kindOf).join(", "));
+  const change = checkReply(data, record, expected.size, expected.stamp);
+  const kind = changeKind(change);
+  if (kind !== "") {
+    event.changed = describeChange(change).join(", ");
+    tally.changed(kind);
   }
   if (expected.verbose) event.payload = escapeBytes(data, SHOWN_PAYLOAD_BYTES);
   return event;
-}
-
-/** A change's kind for the summary: the prefix's text is kept, the
- * numbers of a truncation or an altered byte are not. */
-function kindOf(words: string): string {
-  if (words.startsWith("truncated")) return "truncated";
-  if (words.startsWith("byte #") || words.endsWith("more came back")) return "altered";
-  return words;
 }

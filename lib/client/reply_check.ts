@@ -8,9 +8,8 @@
  * @module
  */
 
-import { encodeRequest, type PingRecord } from "../../protocol.ts";
+import { CASE_OFFSET, encodeRequest, LOWER_A, LOWER_Z, type PingRecord } from "../../protocol.ts";
 import { escapeBytes } from "../shared/log.ts";
-import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../server/reply.ts";
 
 /** What differs between a reply and its request; every field is absent
  * for an exact echo. */
@@ -87,7 +86,30 @@ function stampEndOf(body: Uint8Array, paddingOffset: number): number {
 }
 
 /**
- * The words for a change, as the reply line and the summary print them
+ * What kind of change it is, as the summary counts replies: the kinds
+ * (`prefixed "OK..."`, `uppercased`, `truncated`, `altered`) joined by
+ * commas, the prefix's text kept, a truncation's length and an altered
+ * byte not; empty for an exact echo.
+ *
+ * @example
+ * ```ts
+ * import { changeKind } from "./reply_check.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(changeKind({ prefix: "OK...", upper: true }), 'prefixed "OK...", uppercased');
+ * equal(changeKind({ altered: { at: 40, sent: 0x61, got: 0x21 } }), "altered");
+ * ```
+ */
+export function changeKind(change: ReplyChange): string {
+  const kinds: string[] = [];
+  if (change.prefix !== undefined) kinds.push(`prefixed "${change.prefix}"`);
+  if (change.upper) kinds.push("uppercased");
+  if (change.truncated !== undefined) kinds.push("truncated");
+  if (change.altered) kinds.push("altered");
+  return kinds.join(", ");
+}
+
+/**
+ * The words for a change, as the reply line prints them
  * (`uppercased`, `prefixed "OK..."`, `truncated to 100 bytes`,
  * `byte #40 should be 0x61 but was 0x41`); empty for an exact echo.
  *

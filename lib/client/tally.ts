@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SEQ_MODULUS } from "../../protocol.ts";
+import { SEQ_MODULUS, type Stamp } from "../../protocol.ts";
 import { MAX_REMEMBERED_REQUESTS } from "../../settings.ts";
 import {
   DelayVariation,
@@ -40,18 +40,6 @@ export type ReplyClass =
   | { kind: "unknown-seq" }
   /** Received before its request was sent: no round trip. */
   | { kind: "before-request" };
-
-/**
- * What a stamped reply said; see protocol.ts.
- */
-export interface ReplyStamp {
-  /** Requests with this run's token the server had received by then. */
-  count: number;
-  /** Microseconds the server held the request, when it said. */
-  held?: number;
-  /** Requests the server refused by its rate limit since its last stamp. */
-  refused?: number;
-}
 
 /**
  * Which way the lost requests were lost, as far as stamps can tell.
@@ -331,7 +319,7 @@ export class PingTally {
 
   /** Records a reply to `seq` that arrived at `at` (in the clock of
    * `wireAt`), with its stamp if any. */
-  reply(seq: number, at: number, stamp?: ReplyStamp): ReplyClass {
+  reply(seq: number, at: number, stamp?: Stamp): ReplyClass {
     const slot = this.#find(seq);
     const state = slot < 0 ? 0 : this.#state[slot]!;
     if (state === 0 || state === SEND_FAILED) return { kind: "unknown-seq" };
@@ -432,7 +420,7 @@ export class PingTally {
    * requests sent so far, or a hold longer than the round trip. A server
    * that lies or forgets then leaves the figures unknown, never wrong.
    */
-  #believe(stamp: ReplyStamp, index: number, rtt: number, reordered: boolean): void {
+  #believe(stamp: Stamp, index: number, rtt: number, reordered: boolean): void {
     if (this.#stampProblem !== null) return;
     if (stamp.count < 1 || stamp.count > index + 1) {
       this.#stampProblem = `a stamp counted ${stamp.count} requests where ${

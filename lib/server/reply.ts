@@ -7,15 +7,10 @@
  * @module
  */
 
+import { CASE_OFFSET, LOWER_A, LOWER_Z } from "../../protocol.ts";
+
 /** How the server answers. */
 export type ReplyMode = "echo" | "upper" | "prefix" | "silent" | "heartbeat";
-
-/** ASCII `a`. */
-export const LOWER_A = 0x61;
-/** ASCII `z`. */
-export const LOWER_Z = 0x7a;
-/** How far below its small letter an ASCII capital is. */
-export const CASE_OFFSET = 0x20;
 
 /**
  * The reply to `request` in `mode`, or `undefined` in the modes that never
