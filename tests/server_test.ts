@@ -2,10 +2,8 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/server/verdict.ts";
 import { escapeBytes } from "../lib/shared/log.ts";
-import { makeReply } from "../lib/server/reply.ts";
 import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
 import { RateLimiter } from "../lib/server/rate_limit.ts";
-import { Outbox } from "../lib/server/outbox.ts";
 import { serverBanner } from "../lib/server/serve_options.ts";
 import { newServerStats, serverSummary } from "../lib/server/server_stats.ts";
 import {
@@ -13,6 +11,7 @@ import {
   hasControlCharacter,
   ofType,
   portOf,
+  receiveWithin,
   startServerProcess,
   summaryOf,
   udpSocket,
@@ -21,7 +20,7 @@ import {
 } from "./helpers.ts";
 import { ping } from "../client.ts";
 import { encodeRequest, findRecord, formatRecord, readStamp } from "../protocol.ts";
-import { Receiver, receiveWithin } from "../lib/shared/socket.ts";
+import { Receiver } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -156,15 +155,6 @@ Deno.test("serve() logs what it did to each datagram", async () => {
     assertEquals(await exchange(dropper.addr.port, "y", { waitMs: 100 }), undefined);
     assertMatch(lines[1]!, /"y" dropped$/);
   }
-});
-
-Deno.test("makeReply() never makes a reply larger than request plus prefix", () => {
-  const request = encoder.encode("ping 1 x");
-  const prefix = encoder.encode("OK...");
-  assertEquals(makeReply(request, "echo")?.length, request.length);
-  assertEquals(makeReply(request, "upper")?.length, request.length);
-  assertEquals(makeReply(request, "prefix", prefix)?.length, request.length + prefix.length);
-  assertEquals(makeReply(request, "silent"), undefined);
 });
 
 Deno.test("escapeBytes() cuts long datagrams with an ellipsis", () => {
@@ -352,27 +342,6 @@ Deno.test("serverSummary()'s first line adds up to what was received, whatever b
   assertEquals(figures.reduce((sum, n) => sum + n), 28, lines[2]);
   assertEquals(lines[2]!.split(", ").at(-1), "3 clients");
   assertEquals(lines.at(-1), "of the ignored: 1 refused sources, 1 loops");
-});
-
-Deno.test("Outbox counts a request whose duplicate cannot be sent once, as replied", async () => {
-  const stats = newServerStats();
-  const notes: string[] = [];
-  let sends = 0;
-  const outbox = new Outbox(() => {
-    if (++sends === 2) throw new Deno.errors.ConnectionRefused("refused");
-  }, {
-    mode: "echo",
-    prefixLength: 0,
-    stats,
-    clock: Date.now,
-    sent: () => {},
-    note: (_, text) => notes.push(text),
-  });
-  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 40000 };
-  const fate = { drop: false, delay: 0, duplicate: true, reorder: false };
-  await outbox.reply(encoder.encode("twice"), 5, to, fate, undefined);
-  assertEquals([stats.replied, stats.failed, stats.duplicated, sends], [1, 0, 0, 2]);
-  assertMatch(notes.join("\n"), /send failed/);
 });
 
 Deno.test("serverBanner() lists the mode and each setting with no stray comma", () => {

@@ -29,7 +29,7 @@ import {
 } from "../../settings.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
-import { reply, type ReplyMode } from "./reply.ts";
+
 import type { ServerStats } from "./server_stats.ts";
 import type { Fate, StampPlan } from "./verdict.ts";
 
@@ -68,8 +68,6 @@ export interface OutboxOptions {
   /** Bytes before the request in each reply (`prefix` mode): the stamp's
    * place in the request moves by as many. */
   prefixLength: number;
-  /** @deprecated Transitional, for {@linkcode Outbox.reply} only. */
-  mode?: ReplyMode;
   stats: ServerStats;
   /** The clock of `StampPlan.receivedAt`, ms since the Unix epoch. */
   clock: () => number;
@@ -156,24 +154,6 @@ export class Outbox {
     }, fate.delay);
     this.#timers.add(timer);
     return undefined;
-  }
-
-  /**
-   * The first `length` bytes of `request` turned into their reply in the
-   * `mode` of the options, and sent as {@linkcode Outbox.send} does.
-   *
-   * @deprecated Transitional: tests/server_test.ts still calls it; build
-   * the reply with `reply()` and `send()` it.
-   */
-  reply(
-    request: Uint8Array,
-    length: number,
-    to: Deno.NetAddr,
-    fate: Fate,
-    stamp: StampPlan | undefined,
-  ): Promise<void> | undefined {
-    const data = reply(this.#options.mode ?? "echo", request.subarray(0, length), new Uint8Array());
-    return data && this.send(data, to, fate, stamp);
   }
 
   /** Abandons every held reply at once, counting them as abandoned. */

@@ -56,17 +56,3 @@ export function reply(
     }
   }
 }
-
-/**
- * The reply to `request` in `mode` as a new array, the request untouched.
- *
- * @deprecated Transitional: tests/server_test.ts still imports it; the
- * test helper of the same name (tests/helpers.ts) replaces it.
- */
-export function makeReply(
-  request: Uint8Array,
-  mode: ReplyMode,
-  prefix: Uint8Array = new Uint8Array(),
-): Uint8Array | undefined {
-  return reply(mode, request.slice(), prefix);
-}

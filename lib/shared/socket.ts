@@ -289,18 +289,3 @@ export class Receiver {
     this.close();
   }
 }
-
-/**
- * The next datagram on `socket` within `waitMs`, or `undefined`.
- *
- * @deprecated Transitional: tests/server_test.ts still imports it; the
- * test helper of the same name (tests/helpers.ts) replaces it.
- */
-export async function receiveWithin(
-  socket: Deno.DatagramConn,
-  waitMs: number,
-  bufferSize?: number,
-): Promise<Datagram | undefined> {
-  using receiver = new Receiver(socket, bufferSize);
-  return await receiver.next(performance.now() + waitMs);
-}
