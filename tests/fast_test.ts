@@ -60,19 +60,25 @@ Deno.test({
     await using server = await startServerProcess(["--fast", "--quiet", "--rate", "100"], FAST);
     using flooder = udpSocket("127.0.0.2");
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
-    // 250 in bursts of 50, so the server's socket buffer never overflows
-    // (a request the kernel drops would look like a lost ping).
+    // 250, a millisecond or more apart: faster, the loop guard would take
+    // datagrams that come back-to-back after their replies for a loop
+    // before the rate limit saw them.
+    const start = performance.now();
     for (let i = 0; i < 250; i++) {
       await flooder.send(encoder.encode(`flood ${i}`), to);
-      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
+    const seconds = (performance.now() - start) / 1000;
     const summary = summaryOf(
       await collect(ping({ port: server.port, count: 3, interval: 0.01 })),
     );
     assertEquals(summary.received, 3);
     const { received, replied, limited } = counters((await server.stop()).stdout);
-    // A second's burst (100) and a little refill got through.
-    assert(limited! >= 100, `${limited} rate-limited`);
+    // A second's burst (100) and the refill while it lasted got through
+    // (one more for the refill's rounding), the rest was refused.
+    const allowed = 100 + Math.ceil(100 * seconds) + 1;
+    assert(limited! >= 250 - allowed, `${limited} rate-limited in ${seconds} s`);
+    assert(limited! >= 50, `${limited} rate-limited in ${seconds} s`);
     assertEquals(replied! + limited!, received);
   },
 });
@@ -93,6 +99,9 @@ Deno.test({
         await socket.send(datagram, to);
         const reply = await receiver.next(performance.now() + 1000);
         assertEquals(reply?.data.length, datagram.length + 3);
+        // As a client, not a loop: the next request a millisecond on, not
+        // at once after this reply (the loop guard's FAST_BOUNCE_MS).
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }),
       { numRuns: 1000, seed: 3 },
     );
