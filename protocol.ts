@@ -77,7 +77,8 @@ export const SEQ_MODULUS = 2 ** 32;
 
 /**
  * What {@linkcode findRecord} reads out of a datagram: the record's fields
- * and where it sits. The token and the padding are decoded only when read.
+ * and where it sits. The token is decoded only when read; the padding is
+ * read from the datagram at `paddingOffset` (see {@linkcode readStampAt}).
  */
 export interface PingRecord {
   /** The sequence number, 0 to 2^32 - 1. */
@@ -94,9 +95,6 @@ export interface PingRecord {
   readonly paddingOffset: number;
   /** The padding starts with the `?` that asks for a stamp. */
   readonly stampWanted: boolean;
-  /** The padding, from after the token's space to the end of the line
-   * (empty when there is none), decoded from the datagram when read. */
-  readonly padding: string;
 }
 
 /**
@@ -397,44 +395,12 @@ export function readStamp(padding: string): StampReading {
   return { kind: "stamped", stamp };
 }
 
-/**
- * What a server needs from a request's record.
- */
-export type RequestHead = Pick<PingRecord, "seq" | "tokenValue" | "paddingOffset" | "stampWanted">;
-
-/**
- * The record at the very start of a request, the way a server sees one:
- * {@linkcode findRecord} with `anywhere: false`, cut to what a server needs.
- *
- * @example
- * ```ts
- * import { findRequest } from "./protocol.ts";
- * import { deepStrictEqual } from "node:assert/strict";
- * deepStrictEqual(findRequest(new TextEncoder().encode("PING 1 0.000 0000BEEF ?012")), {
- *   seq: 1,
- *   tokenValue: 0xbeef,
- *   paddingOffset: 22,
- *   stampWanted: true,
- * });
- * ```
- */
-export function findRequest(request: Uint8Array): RequestHead | null {
-  const record = findRecord(request, AT_START);
-  if (record === null) return null;
-  const { seq, tokenValue, paddingOffset, stampWanted } = record;
-  return { seq, tokenValue, paddingOffset, stampWanted };
-}
-
-const AT_START = { anywhere: false } as const;
-
 // The record's grammar, byte by byte (see the module's diagram).
 /** "ping" in small letters: each byte of the word, `| CASE_OFFSET`, is one. */
 const PING_WORD = [0x70, 0x69, 0x6e, 0x67] as const;
 const SPACE = 0x20;
 const DOT = 0x2e;
 const ZERO = 0x30;
-const LF = 0x0a;
-const CR = 0x0d;
 const SEQ_DIGITS = 10;
 const SENT_DIGITS = 16;
 const SENT_DECIMALS = 6;
@@ -509,10 +475,8 @@ function recordAt(b: Uint8Array, start: number): PingRecord | null {
   return new FoundRecord(b, seq, sent, tokenValue, start, tokenEnd);
 }
 
-/** A record found in `datagram`; its token's and padding's text are
- * decoded when read. */
+/** A record found in `datagram`; its token's text is decoded when read. */
 class FoundRecord implements PingRecord {
-  readonly #datagram: Uint8Array;
   readonly paddingOffset: number;
   readonly stampWanted: boolean;
 
@@ -524,7 +488,6 @@ class FoundRecord implements PingRecord {
     readonly offset: number,
     tokenEnd: number,
   ) {
-    this.#datagram = datagram;
     const padded = datagram[tokenEnd] === SPACE;
     this.paddingOffset = padded ? tokenEnd + 1 : tokenEnd;
     this.stampWanted = padded && datagram[tokenEnd + 1] === STAMP_REQUEST_BYTE;
@@ -532,14 +495,5 @@ class FoundRecord implements PingRecord {
 
   get token(): string {
     return formatToken(this.tokenValue);
-  }
-
-  get padding(): string {
-    const bytes = this.#datagram;
-    // Without the space after the token there is no padding.
-    if (bytes[this.paddingOffset - 1] !== SPACE) return "";
-    let end = this.paddingOffset;
-    while (end < bytes.length && bytes[end] !== LF && bytes[end] !== CR) end++;
-    return latin1.decode(bytes.subarray(this.paddingOffset, end));
   }
 }

@@ -6,7 +6,7 @@ import {
   MAX_LOOP_ENTRIES,
   type SourceCheck,
 } from "../lib/server/loop_guard.ts";
-import { encodeRequest, findRequest, writeStamp } from "../protocol.ts";
+import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
@@ -32,7 +32,7 @@ const ANSWERS: Record<string, Answer> = {
   "prefix PING 1 0 0000BEEF ?": prefixed("PING 1 0 0000BEEF ?"),
   "echo, stamped": (request) => {
     const reply = request.slice();
-    const head = findRequest(reply);
+    const head = findRecord(reply, { anywhere: false });
     if (head?.stampWanted) {
       const room = reply.length - head.paddingOffset;
       writeStamp(reply, head.paddingOffset, room, { count: ++counter, received: 1e12, held: 3 });

@@ -3,7 +3,6 @@ import { ipFamily, sameAddress } from "../lib/shared/net.ts";
 import {
   encodeRequest,
   findRecord,
-  findRequest,
   formatRecord,
   formatStamp,
   formatToken,
@@ -42,11 +41,12 @@ Deno.test("encodeRequest() never cuts the record when the size is smaller", () =
 
 Deno.test("findRecord() reads back what encodeRequest() wrote", () => {
   for (const size of [0, 64, 1000, 65507]) {
-    const record = findRecord(encodeRequest({ ...request, size }));
+    const bytes = encodeRequest({ ...request, size });
+    const record = findRecord(bytes);
     assertEquals(record?.seq, 42);
     assertEquals(record?.sent, 1764064800123.456);
     assertEquals(record?.token, "9F86D081");
-    assertEquals(record?.padding.length, Math.max(0, size - 35));
+    assertEquals(record && bytes.length - record.paddingOffset, Math.max(0, size - 35));
   }
 });
 
@@ -124,7 +124,7 @@ Deno.test("padding survives an uppercasing server and has the asked length", () 
 Deno.test("encodeRequest() with stamp puts the ? marker first in the padding", () => {
   const bytes = encodeRequest({ ...request, stamp: true });
   assertEquals(bytes.length, 64);
-  assertEquals(findRecord(bytes)?.padding.slice(0, 3), "?01");
+  assertEquals(text(bytes.subarray(findRecord(bytes)!.paddingOffset)).slice(0, 3), "?01");
   // No room for padding: no marker either.
   assertEquals(text(encodeRequest({ ...request, size: 35, stamp: true })).endsWith(" "), true);
 });
@@ -147,7 +147,7 @@ Deno.test("writeStamp() overwrites the padding in place and readStamp() reads it
   assertEquals(bytes.length, 64);
   const reply = findRecord(bytes)!;
   assertEquals(reply.seq, 42);
-  assertEquals(readStamp(reply.padding), { kind: "stamped", stamp });
+  assertEquals(readStampAt(bytes, reply.paddingOffset), { kind: "stamped", stamp });
   assertMatch(text(bytes), / =3,1764064800124\.500,7;[0-9a-z]+$/);
 });
 
@@ -160,17 +160,23 @@ Deno.test("readStamp() tells a returned marker from no marker", () => {
   assertEquals(readStamp("=59ABC"), { kind: "none" });
 });
 
-Deno.test("findRequest() reads only a record at the start of the datagram", () => {
+Deno.test("findRecord() with anywhere: false reads only a record at the start of the datagram", () => {
+  const atStart = (bytes: Uint8Array) => {
+    const record = findRecord(bytes, { anywhere: false });
+    if (record === null) return null;
+    const { seq, tokenValue, paddingOffset, stampWanted } = record;
+    return { seq, tokenValue, paddingOffset, stampWanted };
+  };
   const bytes = encodeRequest({ ...request, size: 65507, stamp: true });
-  assertEquals(findRequest(bytes), {
+  assertEquals(atStart(bytes), {
     seq: 42,
     tokenValue: 0x9f86d081,
     paddingOffset: 35,
     stampWanted: true,
   });
-  assertEquals(findRequest(encoder.encode("OK...PING 1 2.000 0000BEEF ?")), null);
-  assertEquals(findRequest(encodeRequest({ ...request, size: 64 }))?.stampWanted, false);
-  assertEquals(findRequest(encoder.encode("ping 1 2 0000beef")), {
+  assertEquals(atStart(encoder.encode("OK...PING 1 2.000 0000BEEF ?")), null);
+  assertEquals(atStart(encodeRequest({ ...request, size: 64 }))?.stampWanted, false);
+  assertEquals(atStart(encoder.encode("ping 1 2 0000beef")), {
     seq: 1,
     tokenValue: 0xbeef,
     paddingOffset: 17,
@@ -178,7 +184,7 @@ Deno.test("findRequest() reads only a record at the start of the datagram", () =
   });
 });
 
-Deno.test("findRequest() agrees with findRecord() on where a request's record is", () => {
+Deno.test("findRecord() with anywhere: false agrees with findRecord() on where a request's record is", () => {
   const samples = [
     "PING 42 1764064800123.456 9F86D081 ?0123",
     "PING 42 1764064800123.456 9F86D081",
@@ -198,14 +204,18 @@ Deno.test("findRequest() agrees with findRecord() on where a request's record is
   for (const sample of samples) {
     const bytes = encoder.encode(sample);
     const record = findRecord(bytes);
-    const head = findRequest(bytes);
+    const head = findRecord(bytes, { anywhere: false });
     const atStart = record !== null && record.offset === 0;
     assertEquals(head !== null, atStart, sample);
     if (head && record) {
       assertEquals(head.tokenValue, parseInt(record.token, 16), sample);
       assertEquals(head.seq, record.seq, sample);
       assertEquals(head.paddingOffset, record.paddingOffset, sample);
-      assertEquals(head.stampWanted, record.padding.startsWith("?"), sample);
+      assertEquals(
+        head.stampWanted,
+        sample.slice(record.paddingOffset - 1).startsWith(" ?"),
+        sample,
+      );
     }
   }
 });

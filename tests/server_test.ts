@@ -19,7 +19,7 @@ import {
   waitUntil,
 } from "./helpers.ts";
 import { ping } from "../client.ts";
-import { encodeRequest, findRecord, formatRecord, readStamp } from "../protocol.ts";
+import { encodeRequest, findRecord, formatRecord, readStamp, readStampAt } from "../protocol.ts";
 import { Receiver } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
@@ -125,7 +125,7 @@ Deno.test("serve() stamps a request that asks, with its count, receive time and 
     const request = encodeRequest({ seq, sent: 1, token: "0000BEEF", size: 80, stamp: true });
     const reply = (await exchange(server.addr.port, request))!;
     assertEquals(reply.length, 80);
-    const stamp = readStamp(findRecord(reply)!.padding);
+    const stamp = readStampAt(reply, findRecord(reply)!.paddingOffset);
     assert(stamp.kind === "stamped");
     assertEquals(stamp.stamp.count, seq);
     assert(Math.abs(stamp.stamp.received! - Date.now()) < 60_000);
@@ -384,7 +384,7 @@ Deno.test("serve() keeps the refusals a stamp has no room for and tells them in 
       stamp: true,
     });
   /** Sends `request` until the server answers it (each unanswered one is
-   * refused), and returns the reply's padding. */
+   * refused), and returns the reply's padding as text. */
   const answered = async (request: Uint8Array, seq: number) => {
     const deadline = performance.now() + WAIT_MS;
     while (performance.now() < deadline) {
@@ -393,7 +393,7 @@ Deno.test("serve() keeps the refusals a stamp has no room for and tells them in 
         const reply = await receiver.next(performance.now() + 20);
         if (reply === undefined) break;
         const record = findRecord(reply.data);
-        if (record?.seq === seq) return record.padding;
+        if (record?.seq === seq) return decoder.decode(reply.data.subarray(record.paddingOffset));
       }
     }
     throw new Error(`no reply to seq ${seq} within ${WAIT_MS} ms`);

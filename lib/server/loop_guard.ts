@@ -11,7 +11,7 @@
  */
 
 import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../../settings.ts";
-import { findRequest } from "../../protocol.ts";
+import { findRecord } from "../../protocol.ts";
 import { canonicalIPv6, clientKey, ipv4Number } from "../shared/net.ts";
 
 export { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES };
@@ -247,7 +247,7 @@ export class LoopGuard {
 /** Whether `data` is a udping request with a higher seq than the peer's
  * run has sent so far (and notes it): a `-f` client's next request. */
 function newSeq(peer: Peer, data: Uint8Array): boolean {
-  const head = findRequest(data);
+  const head = findRecord(data, { anywhere: false });
   if (head === null) return false;
   if (head.tokenValue !== peer.token) {
     // Another run, or a loop of requests with several tokens: not new.

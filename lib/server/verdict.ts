@@ -13,7 +13,7 @@
  * @module
  */
 
-import { findRecord, findRequest, refusalsThatFit } from "../../protocol.ts";
+import { findRecord, refusalsThatFit } from "../../protocol.ts";
 import {
   DEFAULT_RATE,
   MAX_REORDER_HOLD_MS,
@@ -152,7 +152,7 @@ export class Policy {
   }
 
   #stampPlan(request: Uint8Array, from: Deno.NetAddr, at: number): StampPlan | undefined {
-    const head = findRequest(request);
+    const head = findRecord(request, { anywhere: false });
     if (head === null) return undefined;
     const count = this.#tokens.hit(head.tokenValue);
     if (!head.stampWanted) return undefined;
