@@ -48,6 +48,21 @@ export const MAX_PREFIX_BYTES = 64;
 export const DEFAULT_RATE = 1000;
 /** Highest `--rate`: far above what one server can answer. */
 export const MAX_RATE = 1e9;
+/** Client (address and port) rate-limit buckets remembered at once; past
+ * it, a new client takes the place of one whose bucket has refilled. */
+export const MAX_RATE_SOURCES = 10_000;
+/**
+ * All the ports of one address together get `rate ×` this. Eight clients at
+ * full rate is more than a lab bench or a room behind one NAT runs at once,
+ * and it still caps what a forger who varies the source port can aim at one
+ * victim address to 8 × rate replies a second (10,000 ports would otherwise
+ * give 10,000 × rate).
+ */
+export const ADDRESS_RATE_FACTOR = 8;
+/** How many entries under the clock hand a newcomer to the rate limiter's
+ * or the loop guard's full table looks at for one it may take the place
+ * of: a bounded cost per datagram, never a table scan. */
+export const EVICTION_SCAN = 8;
 /** Distinct clients (address and port) the server counts. */
 export const MAX_TRACKED_CLIENTS = 65536;
 /** Client tokens whose request counts the server remembers for stamps. */
@@ -86,6 +101,10 @@ export const FAST_BOUNCE_MS = 0.5;
  * back, so it is well above any stall measured; a loop with every bounce
  * quick costs two servers at most `2 × (LOOP_BOUNCES + 1)` datagrams. */
 export const LOOP_BOUNCES = 32;
+/** A peer's loop score never grows past this, so that after a long loop
+ * the peer is answered in full again after this many slow datagrams at
+ * most. */
+export const MAX_LOOP_SCORE = 2 * LOOP_BOUNCES;
 /** Peers (address and port) whose last reply time is remembered; past it,
  * a new peer takes the place of one answered more than `FAST_BOUNCE_MS`
  * ago (which a new entry equals), else of the one under the clock hand. */
@@ -119,6 +138,9 @@ export const MAX_REMEMBERED_REQUESTS = 2 ** 20;
 export const MAX_RETRIES = 100;
 /** Width, in bytes, of a reply's payload shown by `-v` and `--chat`. */
 export const SHOWN_PAYLOAD_BYTES = 200;
+/** Up to this many RTTs of a run, percentiles are exact (the samples are
+ * kept); past it they are read from a histogram (within 1%). */
+export const EXACT_SAMPLES = 4096;
 /** Earlier `--chat` lines a late or duplicate reply is still matched to
  * (each up to a datagram's size, so at most 6.5 MB). */
 export const CHAT_LINES_REMEMBERED = 100;
@@ -147,7 +169,7 @@ export const MAX_HEARTBEAT_SUMMARY_SOURCES = 100;
  * past it, lines are dropped and counted rather than wait. */
 export const MAX_PENDING_LOG_CHARS = 1024 * 1024;
 
-// ------------------------------------------------------------ the C library's sockets (--allow-ffi) and the server's timers
+// ------------------------------------------------------------ the C library's sockets (--allow-ffi) and the timers
 
 /** Longest the fast server socket (`--fast`) blocks the event loop in one
  * wait before it lets it run: signals and `close()` are seen within it. */
@@ -157,3 +179,8 @@ export const FAST_SOCKET_WAKE_MS = 100;
 export const STAMPED_SOCKET_POLL_MS = 50;
 /** How often the heartbeat monitor looks for sources gone silent. */
 export const HEARTBEAT_CHECK_MS = 250;
+/** How fast an alarm's learned timer lateness follows a change (an
+ * exponential average over about this many wake-ups). */
+export const TIMER_LEARNING_WINDOW = 16;
+/** An alarm never aims earlier than this, ms, whatever lateness it learned. */
+export const MAX_TIMER_COMPENSATION_MS = 4;

@@ -27,9 +27,7 @@ import {
   udpSocket,
   waitUntil,
 } from "./helpers.ts";
-import { MAX_HELD_BYTES, MAX_HELD_REPLIES } from "../settings.ts";
-import { LOOP_BOUNCES } from "../lib/server/loop_guard.ts";
-import { MAX_RATE_SOURCES } from "../lib/server/rate_limit.ts";
+import { LOOP_BOUNCES, MAX_HELD_BYTES, MAX_HELD_REPLIES, MAX_RATE_SOURCES } from "../settings.ts";
 import { encodeRequest, formatToken } from "../protocol.ts";
 import { summaryLines } from "../lib/client/report.ts";
 import { Receiver } from "../lib/shared/socket.ts";

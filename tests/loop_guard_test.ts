@@ -1,11 +1,6 @@
 import { assert, assertEquals } from "./assert.ts";
-import {
-  FAST_BOUNCE_MS,
-  LOOP_BOUNCES,
-  LoopGuard,
-  MAX_LOOP_ENTRIES,
-  type SourceCheck,
-} from "../lib/server/loop_guard.ts";
+import { LoopGuard, type SourceCheck } from "../lib/server/loop_guard.ts";
+import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../settings.ts";
 import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
 
 const encoder = new TextEncoder();

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { ADDRESS_RATE_FACTOR, MAX_RATE_SOURCES, RateLimiter } from "../lib/server/rate_limit.ts";
+import { RateLimiter } from "../lib/server/rate_limit.ts";
+import { ADDRESS_RATE_FACTOR, MAX_RATE_SOURCES } from "../settings.ts";
 import fc from "npm:fast-check@4.10.2";
 
 const HOST = "127.0.0.1";

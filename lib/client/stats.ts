@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { EXACT_SAMPLES } from "../../settings.ts";
 
 /** Bucket growth factor; (γ - 1) / (γ + 1) < 1% is the relative error bound. */
 const GAMMA = 1.02;
@@ -24,11 +25,6 @@ const LOG_GAMMA = Math.log(GAMMA);
 const HISTOGRAM_FLOOR_MS = 1e-6;
 /** Enough buckets for 1 ns to well over a day. */
 const HISTOGRAM_BUCKETS = 1700;
-
-/**
- * Up to this many samples, percentiles are exact (the samples are kept).
- */
-export const EXACT_SAMPLES = 4096;
 
 /**
  * The relative error bound of {@linkcode RttStats.percentile}.

@@ -10,20 +10,18 @@
  * @module
  */
 
-import { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES } from "../../settings.ts";
+import {
+  EVICTION_SCAN,
+  FAST_BOUNCE_MS,
+  LOOP_BOUNCES,
+  MAX_LOOP_ENTRIES,
+  MAX_LOOP_SCORE,
+} from "../../settings.ts";
 import { findRecord } from "../../protocol.ts";
 import { canonicalIPv6, clientKey, ipv4Number } from "../shared/net.ts";
 
-export { FAST_BOUNCE_MS, LOOP_BOUNCES, MAX_LOOP_ENTRIES };
-
-/** How many peers under the clock hand a new peer looks at for one that
- * can be forgotten. */
-const EVICTION_SCAN = 8;
 /** Below this, a port belongs to a system service. */
 const FIRST_UNPRIVILEGED_PORT = 1024;
-/** A score never grows past this, so that after a long loop the peer is
- * answered in full again after this many slow datagrams at most. */
-const MAX_SCORE = 2 * LOOP_BOUNCES;
 
 /** What {@linkcode LoopGuard.check} says about a datagram's source:
  * `"ok"` to answer it, otherwise why not. */
@@ -105,7 +103,8 @@ interface OwnPort {
  *
  * @example
  * ```ts
- * import { LOOP_BOUNCES, LoopGuard } from "./loop_guard.ts";
+ * import { LoopGuard } from "./loop_guard.ts";
+ * import { LOOP_BOUNCES } from "../../settings.ts";
  * import { equal } from "node:assert/strict";
  * const guard = new LoopGuard({ ownAddresses: [{ hostname: "0.0.0.0", port: 12000 }] });
  * const data = new TextEncoder().encode("hello");
@@ -178,7 +177,7 @@ export class LoopGuard {
       return "ok";
     }
     if (newSeq(peer, data)) return "ok";
-    if (peer.score < MAX_SCORE) peer.score++;
+    if (peer.score < MAX_LOOP_SCORE) peer.score++;
     return peer.score > LOOP_BOUNCES ? "loop" : "ok";
   }
 

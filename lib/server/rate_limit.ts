@@ -10,23 +10,6 @@
  * @module
  */
 
-/** Client (address and port) buckets remembered at once; past it, a new
- * client takes the place of one whose bucket has refilled. */
-export const MAX_RATE_SOURCES = 10_000;
-
-/**
- * All the ports of one address together get `rate ×` this. Eight clients at
- * full rate is more than a lab bench or a room behind one NAT runs at once,
- * and it still caps what a forger who varies the source port can aim at one
- * victim address to 8 × rate replies a second (10,000 ports would otherwise
- * give 10,000 × rate).
- */
-export const ADDRESS_RATE_FACTOR = 8;
-
-/** How many buckets under the clock hand a new client looks at for one
- * that has refilled: a bounded cost per datagram, never a table scan. */
-const EVICTION_SCAN = 8;
-
 /**
  * How far short of a token, as a part of the bucket, still counts as one.
  * Refills add `elapsed × rate / 1000`, which floats cannot hold exactly
@@ -38,6 +21,7 @@ const EVICTION_SCAN = 8;
  */
 const TOKEN_SLACK = 1e-6;
 
+import { ADDRESS_RATE_FACTOR, EVICTION_SCAN, MAX_RATE_SOURCES } from "../../settings.ts";
 import { addressKey, clientKey } from "../shared/net.ts";
 
 /** Tokens and when they were last counted. */

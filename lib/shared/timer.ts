@@ -9,11 +9,7 @@
  *
  * @module
  */
-/** How fast the learned lateness follows a change (an exponential average
- * over about this many wake-ups). */
-const LEARNING_WINDOW = 16;
-/** Never aim earlier than this, whatever was learned. */
-const MAX_COMPENSATION_MS = 4;
+import { MAX_TIMER_COMPENSATION_MS, TIMER_LEARNING_WINDOW } from "../../settings.ts";
 
 /** Mean lateness of the runtime's timers, learned as they fire. */
 let lateness = 1;
@@ -55,7 +51,7 @@ export function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
       if (Number.isFinite(aimedAt)) learn(now - aimedAt);
       const left = deadline - now;
       if (left <= early()) return ring();
-      const wait = Math.max(0, left - Math.min(lateness, MAX_COMPENSATION_MS));
+      const wait = Math.max(0, left - Math.min(lateness, MAX_TIMER_COMPENSATION_MS));
       const aim = now + wait;
       timer = setTimeout(() => check(aim), wait);
     };
@@ -71,7 +67,7 @@ export function alarmAt(deadline: number, signal?: AbortSignal): Alarm {
 
 /** How early a wake-up may come and still count as on time, ms. */
 function early(): number {
-  return Math.min(lateness, MAX_COMPENSATION_MS) / 2;
+  return Math.min(lateness, MAX_TIMER_COMPENSATION_MS) / 2;
 }
 
 /**
@@ -92,7 +88,7 @@ export function dueBy(deadline: number): boolean {
 
 /** Folds one timer's lateness into the average. */
 function learn(late: number): void {
-  lateness += (Math.max(0, late) - lateness) / LEARNING_WINDOW;
+  lateness += (Math.max(0, late) - lateness) / TIMER_LEARNING_WINDOW;
 }
 
 /**
