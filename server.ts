@@ -26,7 +26,8 @@ import { type FlagTable, parseCommandLine, runMain, usage, VERSION } from "./lib
 import { numberFlag } from "./lib/shared/checks.ts";
 import { FastSocket } from "./lib/ffi/fast_socket.ts";
 import { describeNote, HeartbeatMonitor, heartbeatSummaryLines } from "./lib/server/heartbeat.ts";
-import { escapeBytes, logger, LogWriter } from "./lib/shared/log.ts";
+import { escapeBytes, logger } from "./lib/shared/log.ts";
+import { LogWriter } from "./lib/shared/output.ts";
 import { readInterfaces } from "./lib/server/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/shared/net.ts";
 import { Outbox } from "./lib/server/outbox.ts";
@@ -280,12 +281,15 @@ function parseServeCommand(args: string[]) {
  */
 export async function main(args: string[]): Promise<number> {
   const { options, quiet, help, version } = parseServeCommand(args);
+  // Everything the server prints goes through the log's writer: serving
+  // never waits on the output (a slow one drops lines instead), and a
+  // closed one takes no more lines while the server goes on.
+  const log = new LogWriter(Deno.stdout, { utc: options.utc });
   if (help || version) {
-    console.log(help ? USAGE : `udping server ${VERSION}`);
+    log.write(help ? USAGE : `udping server ${VERSION}`);
+    await log.flush();
     return 0;
   }
-  // Serving never waits on the log: a slow output drops lines instead.
-  const log = new LogWriter(Deno.stdout, { utc: options.utc });
   const server = await serve({ ...options, log: quiet ? undefined : (text) => log.write(text) });
   // Listen for signals before saying "listening": a supervisor (or a test)
   // may signal as soon as it reads that line.
@@ -308,10 +312,13 @@ export async function main(args: string[]): Promise<number> {
   }
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  // The log's last lines (and the note of any it dropped) first: then the
+  // summary has the whole queue to itself.
   await log.flush();
   for (const text of [...serverSummary(server.addr, server.stats), ...server.heartbeats()]) {
-    console.log(text);
+    log.write(text);
   }
+  await log.flush();
   return 0;
 }
 

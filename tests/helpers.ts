@@ -50,6 +50,20 @@ export async function receiveWithin(
   return await receiver.next(performance.now() + waitMs);
 }
 
+/** Sends `payload` from a fresh socket and returns the first reply, or
+ * `undefined` if none comes within `waitMs`. */
+export async function exchange(
+  port: number,
+  payload: Uint8Array | string,
+  { hostname = "127.0.0.1", waitMs = 2000 } = {},
+): Promise<Uint8Array | undefined> {
+  using socket = udpSocket(hostname);
+  const data = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  await socket.send(data, { transport: "udp", hostname, port });
+  const reply = await receiveWithin(socket, waitMs, 70000);
+  return reply?.data.slice();
+}
+
 /** The port a socket is bound to. */
 export function portOf(socket: { addr: Deno.Addr }): number {
   return (socket.addr as Deno.NetAddr).port;
@@ -191,6 +205,9 @@ export interface ServerProcess extends AsyncDisposable {
   /** Stops it with `signal` (the first call's; later calls wait for that
    * stop) and returns all it printed. */
   stop(signal?: Deno.Signal): Promise<Output>;
+  /** Closes the read end of its standard output, as `| head -1` does once
+   * it has its line: what it prints from then on meets a closed pipe. */
+  closeOutput(): Promise<void>;
 }
 
 /**
@@ -246,6 +263,7 @@ export async function startServerProcess(
     port,
     child,
     stop,
+    closeOutput: () => lines.cancel(),
     async [Symbol.asyncDispose]() {
       await stop();
     },

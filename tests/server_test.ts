@@ -8,10 +8,10 @@ import { serverBanner } from "../lib/server/serve_options.ts";
 import { newServerStats, serverSummary } from "../lib/server/server_stats.ts";
 import {
   collect,
+  exchange,
   hasControlCharacter,
   ofType,
   portOf,
-  receiveWithin,
   startServerProcess,
   summaryOf,
   udpSocket,
@@ -24,20 +24,6 @@ import { Receiver } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Sends `payload` from a fresh socket and returns the first reply, or
- * `undefined` if none comes within `waitMs`. */
-async function exchange(
-  port: number,
-  payload: Uint8Array | string,
-  { hostname = "127.0.0.1", waitMs = 2000 } = {},
-): Promise<Uint8Array | undefined> {
-  using socket = udpSocket(hostname);
-  const data = typeof payload === "string" ? encoder.encode(payload) : payload;
-  await socket.send(data, { transport: "udp", hostname, port });
-  const reply = await receiveWithin(socket, waitMs, 70000);
-  return reply?.data.slice();
-}
 
 Deno.test("serve() echoes byte for byte, binary and empty datagrams included", async () => {
   await using server = await serve({ port: 0 });

@@ -15,7 +15,7 @@
 
 import { MAX_COUNT, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, settings } from "../../settings.ts";
 import { encodeRequest, randomToken } from "../../protocol.ts";
-import { printLine } from "../shared/cli.ts";
+import { printLine } from "../shared/output.ts";
 import { isoTime } from "../shared/log.ts";
 import { describeError, formatAddress, resolveHost } from "../shared/net.ts";
 import { planBeacon } from "./ping_options.ts";

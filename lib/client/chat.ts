@@ -15,7 +15,7 @@ import {
   settings,
   SHOWN_PAYLOAD_BYTES,
 } from "../../settings.ts";
-import { printLine, write } from "../shared/cli.ts";
+import { printLine, write } from "../shared/output.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { describeError, formatAddress, resolveHost, sameAddress } from "../shared/net.ts";
 import { planChat } from "./ping_options.ts";

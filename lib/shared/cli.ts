@@ -1,8 +1,8 @@
 /**
  * Command-line plumbing for both scripts: strict flag parsing with one-line
  * errors, usage text generated from the flag table, the permission prompt,
- * printing to standard output, and the exit-code contract. Numbers are
- * checked against their limits in checks.ts.
+ * and the exit-code contract. Numbers are checked against their limits in
+ * checks.ts; what the scripts print goes through output.ts.
  *
  * Exit codes, as ping's: 0 success, 1 no reply (client only), 2 an error
  * (bad arguments, unknown host, a socket that cannot be opened).
@@ -13,6 +13,7 @@
 import { parseArgs, type ParseArgsOptionDescriptor } from "node:util";
 import config from "../../deno.json" with { type: "json" };
 import { describeError } from "./net.ts";
+import { EXIT_BROKEN_PIPE, isClosedOutput } from "./output.ts";
 
 /** udping's version, from deno.json. */
 export const VERSION: string = config.version;
@@ -69,7 +70,7 @@ export function parseCommandLine<const Flags extends FlagTable>(args: string[], 
 }
 
 function explainParseError(error: unknown, args: string[]): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   const option = /'(-{1,2}[^', ]+)/.exec(message)?.[1] ?? "";
   const code = (error as { code?: string }).code;
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option '${option}' (see --help)`;
@@ -120,34 +121,6 @@ export async function ensurePermission(
   throw new Deno.errors.PermissionDenied(denied);
 }
 
-/** Exit status when standard output was closed early (`| head -1`):
- * 128 + SIGPIPE, what ping's status is when the pipe kills it. */
-export const EXIT_BROKEN_PIPE = 141;
-
-const encoder = new TextEncoder();
-
-/**
- * Writes `text` to standard output as it is (no newline added). Unlike
- * `console.log`, a closed pipe (`| head -1`) throws
- * `Deno.errors.BrokenPipe`, so that the run stops at once.
- *
- * @example
- * ```ts
- * import { write } from "./cli.ts";
- * import { doesNotThrow } from "node:assert/strict";
- * doesNotThrow(() => write(""));
- * ```
- */
-export function write(text: string): void {
-  const bytes = encoder.encode(text);
-  for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
-}
-
-/** {@linkcode write} with a newline. */
-export function printLine(text = ""): void {
-  write(`${text}\n`);
-}
-
 /**
  * Runs a CLI's main function and exits with its status. Anything thrown is
  * reported as one line on stderr (never a stack trace) with exit status 2;
@@ -159,7 +132,7 @@ export async function runMain(program: string, main: () => Promise<number>): Pro
   try {
     status = await main();
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(EXIT_BROKEN_PIPE);
+    if (isClosedOutput(error)) Deno.exit(EXIT_BROKEN_PIPE);
     console.error(`${program}: ${describeError(error)}`);
     status = EXIT_ERROR;
   }
