@@ -1,6 +1,7 @@
 /**
- * Hostile input, round two: the attacks of that issue, each replayed
- * against the server or the client, with the behaviour the fix promises.
+ * Hostile input: forged sources, loops between servers, floods, lying
+ * stamps, terminal escapes and oversized input, each replayed against the
+ * server or the client, with the behaviour it must keep.
  *
  * Some attacks need datagrams with a forged source address (another
  * server's, the server's own, port 0). Those run in a private network
@@ -529,7 +530,7 @@ async function forgedLoop(
   return loopCase(name, [serverA, serverB], 0, bound);
 }
 
-/** In the namespace: the loops of issue 17 that the guard by content let
+/** In the namespace: the loops a loop guard that judged by content let
  * run for ever: several at once, with a peer that changes the datagram,
  * and with a peer that holds its replies longer than the old 500 ms window
  * (those run side by side: each takes LOOP_BOUNCES rounds). */

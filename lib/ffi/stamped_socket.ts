@@ -2,8 +2,7 @@
  * The client's FFI socket (Linux, `--allow-ffi`): a connected UDP socket
  * through the C library whose receives carry the kernel's receive time
  * (`SO_TIMESTAMPNS`), so that a round trip measures the network and not how
- * late the runtime woke up. Against a C echo on loopback the median round
- * trip reads 70-100 µs this way, and 110-220 µs timed in user space.
+ * late the runtime woke up (docs/performance.md compares the two clocks).
  *
  * A receive never blocks the event loop: it tries `recvmsg` with
  * `MSG_DONTWAIT` and, while nothing is there, waits in `poll`, which runs on
