@@ -139,3 +139,23 @@ Deno.test("client.ts --chat exits 0 when a line given up on is answered late", a
     `reply from 127.0.0.1:${server.port}: fast`,
   ]);
 });
+
+Deno.test("chat() sends each line and yields the server's reply", async () => {
+  await using server = await serve({ port: 0, mode: "upper" });
+  const events = await collect(chat(["hello", "world"], { port: server.addr.port }));
+  assertEquals(
+    events.filter((event) => event.type === "reply").map((event) =>
+      event.type === "reply" && event.text
+    ),
+    ["HELLO", "WORLD"],
+  );
+});
+
+Deno.test("chat() resends an unanswered line --retries times", async () => {
+  await using server = await serve({ port: 0, mode: "silent" });
+  const events = await collect(
+    chat(["anyone?"], { port: server.addr.port, timeout: 0.05, retries: 2 }),
+  );
+  assertEquals(events.map((event) => event.type), ["sent", "sent", "sent", "no-reply"]);
+  assertEquals(server.stats.received, 3);
+});

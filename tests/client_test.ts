@@ -1,8 +1,6 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { beacon, chat, ping, pingAll, type PingEvent } from "../client.ts";
-import { expandBeacon } from "../lib/client/beacon.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { ping, pingAll, type PingEvent } from "../client.ts";
 import { FLOOD_GAP_MS, MIN_INTERVAL_MS } from "../settings.ts";
-import { parseTargets } from "../lib/client/client_cli.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/server/verdict.ts";
 import { findRecord } from "../protocol.ts";
@@ -10,14 +8,12 @@ import {
   collect,
   customServer,
   ofType,
-  portOf,
   startServerProcess,
   summaryOf,
   udpSocket,
   within,
 } from "./helpers.ts";
 import { summaryLines } from "../lib/client/report.ts";
-import { Receiver } from "../lib/shared/socket.ts";
 
 const encoder = new TextEncoder();
 const fast = { interval: 0.01, timeout: 1 };
@@ -396,57 +392,6 @@ Deno.test("ping() rejects out-of-range options and unknown hosts", async () => {
   }
 });
 
-Deno.test("chat() sends each line and yields the server's reply", async () => {
-  await using server = await serve({ port: 0, mode: "upper" });
-  const events = await collect(chat(["hello", "world"], { port: server.addr.port }));
-  assertEquals(
-    events.filter((event) => event.type === "reply").map((event) =>
-      event.type === "reply" && event.text
-    ),
-    ["HELLO", "WORLD"],
-  );
-});
-
-Deno.test("chat() resends an unanswered line --retries times", async () => {
-  await using server = await serve({ port: 0, mode: "silent" });
-  const events = await collect(
-    chat(["anyone?"], { port: server.addr.port, timeout: 0.05, retries: 2 }),
-  );
-  assertEquals(events.map((event) => event.type), ["sent", "sent", "sent", "no-reply"]);
-  assertEquals(server.stats.received, 3);
-});
-
-Deno.test("beacon() sends its text count times, expanding {seq} and {now}", async () => {
-  using listener = udpSocket();
-  using receiver = new Receiver(listener);
-  const sent = await collect(
-    beacon({ port: portOf(listener), text: "tick {seq} {now}", count: 3, interval: 0.01 }),
-  );
-  assert(/^tick 3 \d{4}-\d\d-\d\dT/.test(sent[2]?.text ?? ""), sent[2]?.text);
-  const arrived: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    const datagram = await receiver.next(performance.now() + 2000);
-    arrived.push(new TextDecoder().decode(datagram?.data));
-  }
-  assertEquals(arrived, sent.map((each) => each.text));
-  assertEquals(expandBeacon("{seq}/{seq} {now}", 2, 0, true), "2/2 1970-01-01T00:00:00.000000Z");
-});
-
-Deno.test("beacon() after a stall sends the next seq once, late, and still sends count", async () => {
-  using listener = udpSocket();
-  const sent = [];
-  const options = { port: portOf(listener), text: "{seq}", count: 4, interval: 0.05 };
-  for await (const each of beacon(options)) {
-    sent.push(each);
-    // The process stalls for 6 intervals: nothing runs, no timer fires.
-    const until = performance.now() + 300;
-    while (each.seq === 1 && performance.now() < until);
-  }
-  assertEquals(sent.map((each) => each.seq), [1, 2, 3, 4]);
-  assertEquals(sent.map((each) => each.skipped !== undefined), [false, true, false, false]);
-  assert(sent[1]!.skipped! >= 4 && sent[1]!.behindMs! >= 200, JSON.stringify(sent[1]));
-});
-
 Deno.test("pingAll() pings three servers at once and summarizes each, the silent one lost", async () => {
   await using echo = await serve({ port: 0 });
   await using upper = await serve({ port: 0, mode: "upper" });
@@ -471,19 +416,6 @@ Deno.test("pingAll() pings three servers at once and summarizes each, the silent
     ),
   );
   assertEquals(sentBefore.size, 3);
-});
-
-Deno.test("parseTargets() reads host port, host:port lists and [v6]:port", () => {
-  assertEquals(parseTargets([]), [{ host: "127.0.0.1", port: 12000 }]);
-  assertEquals(parseTargets(["::1", "7"]), [{ host: "::1", port: 7 }]);
-  assertEquals(parseTargets(["a:1", "[::1]:2", "10.0.0.1:3"]), [
-    { host: "a", port: 1 },
-    { host: "::1", port: 2 },
-    { host: "10.0.0.1", port: 3 },
-  ]);
-  assertThrows(() => parseTargets(["a:1", "b"]), TypeError);
-  assertThrows(() => parseTargets(["a:70000"]), RangeError);
-  assertThrows(() => parseTargets(["h", "1", "2"]), TypeError);
 });
 
 Deno.test("ping() at the default size counts every refusal the server's rate limit told it as rate-limited, past seq 1,000 too", async () => {
@@ -517,19 +449,6 @@ Deno.test("ping() at the default size counts every refusal the server's rate lim
     unknown: refusedAfter,
     rateLimited: refusedBefore,
   });
-});
-
-Deno.test("parseTargets() takes the port from --port, once, and says when host and port look swapped", () => {
-  assertEquals(parseTargets(["h"], "7"), [{ host: "h", port: 7 }]);
-  assertEquals(parseTargets([], "7"), [{ host: "127.0.0.1", port: 7 }]);
-  assertThrows(() => parseTargets(["h", "1"], "2"), /^TypeError: give the port once/);
-  assertThrows(() => parseTargets(["h:1"], "2"), /^TypeError: give the port once/);
-  assertThrows(() => parseTargets(["h"], "x", "--port"), /^RangeError: --port must be/);
-  assertThrows(
-    () => parseTargets(["12000", "localhost"]),
-    /^TypeError: host and port look swapped: write client\.ts localhost 12000$/,
-  );
-  assertThrows(() => parseTargets(["12000"]), /^TypeError: '12000' looks like a port/);
 });
 
 Deno.test("ping() sends to a resolved address without looking the host up again, and names the target by its host", async () => {

@@ -1,14 +1,34 @@
 /**
  * lib/shared/log.ts: the escaping every datagram's text goes through before it
- * reaches a terminal (the server's log, the client's chat and `-v`).
+ * reaches a terminal (the server's log, the client's chat and `-v`), and
+ * the log's times.
  */
 
-import { assertEquals } from "./assert.ts";
+import { assertEquals, assertThrows } from "./assert.ts";
 import { hasControlCharacter } from "./helpers.ts";
-import { escapeBytes } from "../lib/shared/log.ts";
+import { escapeBytes, isoTime } from "../lib/shared/log.ts";
 
 const encoder = new TextEncoder();
 const bytes = (...values: number[]) => Uint8Array.from(values);
+const localIso = (ms: number, offsetMinutes?: number) => isoTime(ms, false, offsetMinutes);
+/** 2026-11-26T04:09:23.523+05:30 */
+const T0 = Date.UTC(2026, 10, 25, 22, 39, 23, 523);
+
+/** isoTime() of each time, in a fresh runtime with `TZ` set. */
+async function localIsoIn(tz: string, times: number[]): Promise<string[]> {
+  const module = new URL("../lib/shared/log.ts", import.meta.url).href;
+  const code = `import { isoTime } from ${JSON.stringify(module)};\n` +
+    `console.log(JSON.stringify(${JSON.stringify(times)}.map((t) => isoTime(t))));`;
+  const { code: status, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: { TZ: tz },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  assertEquals(status, 0, decoder.decode(stderr));
+  return JSON.parse(decoder.decode(stdout));
+}
 
 Deno.test("escapeBytes() shows valid UTF-8 as text, not as escapes", () => {
   assertEquals(escapeBytes(encoder.encode("HéLLO ñandú 日本 🙂")), "HéLLO ñandú 日本 🙂");
@@ -40,4 +60,31 @@ Deno.test("escapeBytes() escapes control characters, C1 and bidirectional contro
 Deno.test("escapeBytes() cuts at the limit with an ellipsis, never inside a character", () => {
   assertEquals(escapeBytes(encoder.encode("abcé"), 4), "abc…");
   assertEquals(escapeBytes(encoder.encode("abcé"), 5), "abcé");
+});
+
+Deno.test("escapeBytes() cuts long datagrams with an ellipsis", () => {
+  assertEquals(escapeBytes(encoder.encode("a".repeat(100)), 4), "aaaa…");
+  assertEquals(escapeBytes(Uint8Array.of(0, 0x7f, 0x41)), "\\x00\\x7fA");
+});
+
+Deno.test("isoTime() writes the given offset as ±HH:MM, +00:00 rather than Z", () => {
+  assertEquals(localIso(T0, 330), "2026-11-26T04:09:23.523000+05:30");
+  assertEquals(localIso(T0, 0), "2026-11-25T22:39:23.523000+00:00");
+  assertEquals(localIso(T0, -210), "2026-11-25T19:09:23.523000-03:30");
+  assertEquals(localIso(T0 + 0.999, 345), "2026-11-26T04:24:23.523999+05:45");
+  assertThrows(() => localIso(NaN), /ms must be a finite time/);
+  assertThrows(() => localIso(T0, 24 * 60), /offsetMinutes must be within/);
+});
+
+Deno.test("isoTime() uses the local zone's offset at that instant (TZ)", async () => {
+  const july = Date.UTC(2026, 6, 1, 12);
+  assertEquals(await localIsoIn("Asia/Kolkata", [T0, july]), [
+    "2026-11-26T04:09:23.523000+05:30",
+    "2026-07-01T17:30:00.000000+05:30",
+  ]);
+  assertEquals(await localIsoIn("UTC", [T0]), ["2026-11-25T22:39:23.523000+00:00"]);
+  assertEquals(await localIsoIn("America/New_York", [T0, july]), [
+    "2026-11-25T17:39:23.523000-05:00",
+    "2026-07-01T08:00:00.000000-04:00",
+  ]);
 });

@@ -302,3 +302,18 @@ Deno.test("RateLimiter answers a request at the first instant its bucket holds a
     assert(limiter.allow(HOST, 5000, now), `request ${request} at ${now} ms was refused`);
   }
 });
+
+Deno.test("RateLimiter allows a second's worth of burst per source, then the refill rate", () => {
+  const limiter = new RateLimiter(3);
+  const allowed = (source: string, at: number) => limiter.allow(source, 1, at);
+  assertEquals([0, 0, 0, 0].map((at) => allowed("a", at)), [true, true, true, false]);
+  assertEquals(allowed("b", 0), true); // another source has its own bucket
+  assertEquals(allowed("a", 300), false); // 0.9 of a token so far
+  assertEquals(allowed("a", 340), true);
+  assertEquals([allowed("a", 10_000), allowed("a", 10_000), allowed("a", 10_000)], [
+    true,
+    true,
+    true,
+  ]);
+  assertEquals(allowed("a", 10_000), false); // the bucket holds no more than a second's worth
+});

@@ -1,11 +1,8 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/server/verdict.ts";
-import { escapeBytes } from "../lib/shared/log.ts";
 import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
-import { RateLimiter } from "../lib/server/rate_limit.ts";
-import { serverBanner } from "../lib/server/serve_options.ts";
-import { newServerStats, serverSummary } from "../lib/server/server_stats.ts";
+import { serverSummary } from "../lib/server/server_stats.ts";
 import {
   collect,
   exchange,
@@ -141,26 +138,6 @@ Deno.test("serve() logs what it did to each datagram", async () => {
     assertEquals(await exchange(dropper.addr.port, "y", { waitMs: 100 }), undefined);
     assertMatch(lines[1]!, /"y" dropped$/);
   }
-});
-
-Deno.test("escapeBytes() cuts long datagrams with an ellipsis", () => {
-  assertEquals(escapeBytes(encoder.encode("a".repeat(100)), 4), "aaaa…");
-  assertEquals(escapeBytes(Uint8Array.of(0, 0x7f, 0x41)), "\\x00\\x7fA");
-});
-
-Deno.test("RateLimiter allows a second's worth of burst per source, then the refill rate", () => {
-  const limiter = new RateLimiter(3);
-  const allowed = (source: string, at: number) => limiter.allow(source, 1, at);
-  assertEquals([0, 0, 0, 0].map((at) => allowed("a", at)), [true, true, true, false]);
-  assertEquals(allowed("b", 0), true); // another source has its own bucket
-  assertEquals(allowed("a", 300), false); // 0.9 of a token so far
-  assertEquals(allowed("a", 340), true);
-  assertEquals([allowed("a", 10_000), allowed("a", 10_000), allowed("a", 10_000)], [
-    true,
-    true,
-    true,
-  ]);
-  assertEquals(allowed("a", 10_000), false); // the bucket holds no more than a second's worth
 });
 
 Deno.test("serve() --rate drops a flooding address's excess and still serves another address", async () => {
@@ -305,42 +282,6 @@ Deno.test("serve() counts replies still held at close as abandoned, and its summ
     line,
     "2 received, 0 replied, 0 dropped, 0 rate-limited, 0 ignored, 0 failed sends, " +
       "2 abandoned at exit, 1 client",
-  );
-});
-
-Deno.test("serverSummary()'s first line adds up to what was received, whatever became of it", () => {
-  const stats = {
-    ...newServerStats(),
-    received: 28,
-    replied: 10,
-    dropped: 3,
-    limited: 4,
-    ignored: 2,
-    refused: 1,
-    loops: 1,
-    failed: 1,
-    overflow: 5,
-    abandoned: 3,
-    clients: 3,
-  };
-  const lines = serverSummary({ transport: "udp", hostname: "::1", port: 12000 }, stats);
-  const figures = lines[2]!.split(", ").slice(1, -1).map((part) => Number(part.split(" ")[0]));
-  assertEquals(figures.reduce((sum, n) => sum + n), 28, lines[2]);
-  assertEquals(lines[2]!.split(", ").at(-1), "3 clients");
-  assertEquals(lines.at(-1), "of the ignored: 1 refused sources, 1 loops");
-});
-
-Deno.test("serverBanner() lists the mode and each setting with no stray comma", () => {
-  const addr = { transport: "udp" as const, hostname: "127.0.0.1", port: 12000 };
-  const where = "udping server listening on 127.0.0.1:12000 (udp)";
-  assertEquals(serverBanner({ mode: "silent" }, addr).line, `${where}, mode silent`);
-  assertEquals(
-    serverBanner({ mode: "silent", heartbeat: 3 }, addr).line,
-    `${where}, mode heartbeat, silence after 3 s`,
-  );
-  assertEquals(
-    serverBanner({ mode: "echo", delay: 10, jitter: 5 }, addr).line,
-    `${where}, mode echo, delay 10 ms, jitter ±5 ms, at most 1000 replies/s per client`,
   );
 });
 
