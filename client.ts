@@ -89,7 +89,10 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   const schedule = new Schedule(plan, tally);
   while (!signal?.aborted && schedule.beforeDeadline(performance.now())) {
     const due = schedule.due();
-    if (due !== undefined) yield await sendRequest(socket, tally, plan, due, target);
+    if (due !== undefined) {
+      socket.arm(schedule.wakeAfterSend(due, performance.now()), signal);
+      yield await sendRequest(socket, tally, plan, due, target);
+    }
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
     if (schedule.lingered(now)) break;

@@ -98,6 +98,29 @@ Deno.test("ping() keeps several requests in flight when the interval is below th
   assertEquals(server.stats.received, 5);
 });
 
+Deno.test("ping() sets the timer it waits on before each send, none between a send and its reply", async () => {
+  // Setting a timer wakes the runtime's event loop: between a send and its
+  // reply, that is timed in the round trip.
+  await using echo = customServer((socket, data, from) => socket.send(data, from).then(() => {}));
+  const realSetTimeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    timers++;
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  const between: number[] = [];
+  try {
+    let atSend = 0;
+    for await (const event of ping({ port: echo.port, count: 5, interval: 0.2, timeout: 1 })) {
+      if (event.type === "sent") atSend = timers;
+      if (event.type === "reply") between.push(timers - atSend);
+    }
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  assertEquals(between, [0, 0, 0, 0, 0]);
+});
+
 Deno.test("ping() marks a second reply to the same request as a duplicate", async () => {
   await using twice = customServer(async (socket, data, from) => {
     await socket.send(data, from);

@@ -38,6 +38,9 @@ export interface PingSocket extends AsyncDisposable {
   /** The next arrival, or `undefined` at `deadline` (a `performance.now()`
    * time) or on abort. */
   receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined>;
+  /** Gets ready to wait until `deadline`: called before a send, so that
+   * setting a timer is not timed in its round trip. */
+  arm(deadline: number, signal?: AbortSignal): void;
   /** Does, before the first send, the first-use work of the runtime that
    * the first round trips would otherwise time. Nothing is sent. */
   warmUp(signal?: AbortSignal): Promise<void>;
@@ -117,6 +120,10 @@ class RuntimePingSocket implements PingSocket {
     await receiver.next(Infinity).catch(() => {});
   }
 
+  arm(deadline: number, signal?: AbortSignal): void {
+    this.#receiver.arm(deadline, signal);
+  }
+
   async receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
     const datagram = await this.#receiver.next(deadline, signal);
     return datagram && { kind: "datagram", ...datagram };
@@ -154,6 +161,9 @@ class KernelPingSocket implements PingSocket {
   async warmUp(signal?: AbortSignal): Promise<void> {
     await alarmAt(performance.now() + WARM_UP_WAIT_MS, signal).rung;
   }
+
+  /** The kernel times the replies: nothing to get ready. */
+  arm(): void {}
 
   /** The socket's own wait ends on whole milliseconds (`poll`): the
    * learning alarm ends it on time instead. */

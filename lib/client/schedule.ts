@@ -64,9 +64,7 @@ export class Schedule {
    * flood with nothing outstanding (at once). */
   nextSendAt(): number {
     const tally = this.#tally;
-    if (tally.transmitted >= this.#plan.count) return Infinity;
-    if (!this.#plan.flood) return this.start + tally.transmitted * this.#plan.intervalMs;
-    return tally.outstanding === 0 ? 0 : tally.lastSendAt + FLOOD_GAP_MS;
+    return this.#sendAt(tally.transmitted, tally.outstanding, tally.lastSendAt);
   }
 
   /**
@@ -104,6 +102,16 @@ export class Schedule {
     return Math.min(this.nextSendAt(), this.#tally.nextTimeout(), this.#endAt, this.#lingerEnd());
   }
 
+  /** What {@linkcode wakeAt} will say once the request `due` is sent at
+   * `now`: a socket sets its timer for that before the send. */
+  wakeAfterSend(due: number, now: number): number {
+    const tally = this.#tally;
+    const nextSend = this.#sendAt(tally.transmitted + 1, tally.outstanding + 1, now);
+    // Its timeout runs from when it was due, as the tally counts it.
+    const timeout = Math.min(tally.nextTimeout(), Math.min(due || now, now) + this.#plan.timeoutMs);
+    return Math.min(nextSend, timeout, this.#endAt);
+  }
+
   /** Notes a look at the socket: `behind`, whether it was taken behind
    * schedule and found a datagram. */
   looked(behind: boolean): void {
@@ -114,6 +122,14 @@ export class Schedule {
    * (or `now`), 0 if nothing was sent. */
   elapsed(now: number): number {
     return this.#tally.transmitted > 0 ? (this.#settledAt ?? now) - this.start : 0;
+  }
+
+  /** When request `sent + 1` is due, with `outstanding` unsettled and the
+   * latest sent at `lastSendAt`. */
+  #sendAt(sent: number, outstanding: number, lastSendAt: number): number {
+    if (sent >= this.#plan.count) return Infinity;
+    if (!this.#plan.flood) return this.start + sent * this.#plan.intervalMs;
+    return outstanding === 0 ? 0 : lastSendAt + FLOOD_GAP_MS;
   }
 
   #lingerEnd(): number {

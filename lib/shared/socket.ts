@@ -245,15 +245,7 @@ export class Receiver {
   async next(deadline: number, signal?: AbortSignal): Promise<Datagram | undefined> {
     this.prime();
     for (;;) {
-      // One timer serves many receives: an alarm set for an earlier call
-      // is kept while it is due no later than this deadline (an early ring
-      // just loops).
-      if (this.#alarm === undefined || this.#alarm.deadline > deadline || this.#signal !== signal) {
-        this.#alarm?.cancel();
-        this.#alarm = alarmAt(deadline, signal);
-        this.#signal = signal;
-      }
-      const alarm = this.#alarm;
+      const alarm = this.arm(deadline, signal);
       // A datagram that is already here wins even when the deadline has
       // passed: race() settles in array order.
       const outcome = await Promise.race([this.#pending, alarm.rung]);
@@ -266,6 +258,23 @@ export class Receiver {
       if ("error" in outcome) throw outcome.error;
       return outcome;
     }
+  }
+
+  /**
+   * Sets the timer of a wait until `deadline` now, ahead of the call to
+   * `next()` that waits: setting a timer wakes the runtime's event loop
+   * (a write to its eventfd), which, done between a send and `next()`,
+   * delayed the reply's receive time by tens of microseconds. One timer
+   * serves many receives: an alarm already set is kept while it is due no
+   * later than `deadline` (an early ring just loops).
+   */
+  arm(deadline: number, signal?: AbortSignal): Alarm {
+    if (this.#alarm === undefined || this.#alarm.deadline > deadline || this.#signal !== signal) {
+      this.#alarm?.cancel();
+      this.#alarm = alarmAt(deadline, signal);
+      this.#signal = signal;
+    }
+    return this.#alarm;
   }
 
   /** Starts the receive that the next call waits on, unless one is
