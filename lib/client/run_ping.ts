@@ -26,8 +26,7 @@ import {
   timestampPrefix,
 } from "./report.ts";
 import { renderSvg } from "./svg.ts";
-import { EXIT_ERROR } from "../shared/cli.ts";
-import { printLine, write } from "../shared/output.ts";
+import { EXIT_ERROR, printLine, write } from "../shared/output.ts";
 
 /** An event of one of several runs, with the target it belongs to. */
 export interface TargetEvent {

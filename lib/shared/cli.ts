@@ -13,13 +13,10 @@
 import { parseArgs, type ParseArgsOptionDescriptor } from "node:util";
 import config from "../../deno.json" with { type: "json" };
 import { describeError } from "./net.ts";
-import { EXIT_BROKEN_PIPE, isClosedOutput } from "./output.ts";
+import { EXIT_BROKEN_PIPE, EXIT_ERROR, isClosedOutput } from "./output.ts";
 
 /** udping's version, from deno.json. */
 export const VERSION: string = config.version;
-
-/** Exit status for errors, as ping's. */
-export const EXIT_ERROR = 2;
 
 /** A flag as `parseArgs` takes it, with what the usage text says of it. */
 export type Flag = ParseArgsOptionDescriptor & {

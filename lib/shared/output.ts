@@ -16,6 +16,10 @@
 import { MAX_PENDING_LOG_CHARS } from "../../settings.ts";
 import { logTime } from "./log.ts";
 
+/** Exit status for errors, as ping's: bad arguments, an unknown host, a
+ * socket that cannot be opened. */
+export const EXIT_ERROR = 2;
+
 /** Exit status when standard output was closed early (`| head -1`):
  * 128 + SIGPIPE, what ping's status is when the pipe kills it. */
 export const EXIT_BROKEN_PIPE = 141;
