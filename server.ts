@@ -89,7 +89,7 @@ export async function serve(options: ServeOptions = {}): Promise<Server> {
   const policyOptions = { ...options, mode, own: socket.addr, interfaces };
   const policy = new Policy(policyOptions, stats);
   const logLine = logger(options.log, options.utc);
-  const outbox = new Outbox((data, to) => socket.send(data, to), {
+  const outbox = new Outbox((data, to, report) => socket.send(data, to, report), {
     prefixLength: prefix.length,
     stats,
     clock: () => socket.clock(),

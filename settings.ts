@@ -174,6 +174,9 @@ export const MAX_PENDING_LOG_CHARS = 1024 * 1024;
 /** Longest the fast server socket (`--fast`) blocks the event loop in one
  * wait before it lets it run: signals and `close()` are seen within it. */
 export const FAST_SOCKET_WAKE_MS = 100;
+/** Datagrams the fast server socket receives in one `recvmmsg` and replies
+ * sent in one `sendmmsg`: one call into the C library per burst. */
+export const FAST_SOCKET_BATCH = 64;
 /** Longest one `poll` of the kernel-stamped client socket waits: its
  * `close()` waits for the poll still running, so this bounds it. */
 export const STAMPED_SOCKET_POLL_MS = 50;

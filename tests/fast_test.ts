@@ -11,7 +11,14 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { ping } from "../client.ts";
 import { Receiver } from "../lib/shared/socket.ts";
-import { collect, ofType, startServerProcess, summaryOf, udpSocket } from "./helpers.ts";
+import {
+  collect,
+  ofType,
+  type ServerProcess,
+  startServerProcess,
+  summaryOf,
+  udpSocket,
+} from "./helpers.ts";
 
 const LINUX = Deno.build.os === "linux";
 const FAST = { permissions: ["--allow-net", "--allow-ffi"] };
@@ -83,17 +90,35 @@ Deno.test({
   },
 });
 
+/** A `--fast --prefix OK.` server without a rate limit, and a client
+ * socket with a receiver for replies of any size. */
+async function prefixServer() {
+  const server = await startServerProcess(
+    ["--fast", "--quiet", "--rate", "0", "--prefix", "OK."],
+    FAST,
+  );
+  const socket = udpSocket();
+  const receiver = new Receiver(socket, 70000);
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+  return {
+    server,
+    socket,
+    receiver,
+    to,
+    async [Symbol.asyncDispose]() {
+      receiver.close();
+      socket[Symbol.dispose]();
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
+
 Deno.test({
   name: "server.ts --fast echoes hostile and 65507-byte datagrams whole, never larger",
   ignore: !LINUX,
   async fn() {
-    await using server = await startServerProcess(
-      ["--fast", "--quiet", "--rate", "0", "--prefix", "OK."],
-      FAST,
-    );
-    using socket = udpSocket();
-    using receiver = new Receiver(socket, 70000);
-    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+    await using fixture = await prefixServer();
+    const { server, socket, receiver, to } = fixture;
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (datagram) => {
         await socket.send(datagram, to);
@@ -138,6 +163,85 @@ Deno.test({
     }
     assertEquals(reasons[1], reasons[0]);
     assertEquals(reasons[0], "Message too long");
+  },
+});
+
+/** Stops `server` while `send` runs, so that the server finds all that was
+ * sent waiting and takes it in bursts (the fast socket's recvmmsg). */
+async function whileStopped(server: ServerProcess, send: () => Promise<void>): Promise<void> {
+  server.child.kill("SIGSTOP");
+  try {
+    await send();
+  } finally {
+    server.child.kill("SIGCONT");
+  }
+}
+
+Deno.test({
+  name:
+    "server.ts --fast answers a burst of more than 64 datagrams from several sources, each once, in order, whole",
+  ignore: !LINUX,
+  async fn() {
+    await using server = await startServerProcess(
+      ["--fast", "--quiet", "--rate", "0", "--upper"],
+      FAST,
+    );
+    using stack = new DisposableStack();
+    const sockets = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+      .map((host) => stack.use(udpSocket(host)));
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+    const perSource = 24;
+    const sent: string[][] = sockets.map(() => []);
+    await whileStopped(server, async () => {
+      for (let i = 0; i < perSource; i++) {
+        for (const [s, socket] of sockets.entries()) {
+          // A udping request with a new seq, as a -f client sends: the loop
+          // guard lets a burst of them through. Lengths vary, 40-339 bytes.
+          const text = `ping ${i + 1} 0.000 0000bee${s} `.padEnd(40 + (i * 37 + s * 11) % 300, "x");
+          sent[s]!.push(text);
+          await socket.send(encoder.encode(text), to);
+        }
+      }
+    });
+    const decoder = new TextDecoder();
+    for (const [s, socket] of sockets.entries()) {
+      using receiver = new Receiver(socket);
+      for (const text of sent[s]!) {
+        const reply = await receiver.next(performance.now() + 2000);
+        assert(reply, `no reply to "${text.slice(0, 24)}" from source ${s}`);
+        assertEquals(decoder.decode(reply.data), text.toUpperCase());
+      }
+      assertEquals(await receiver.next(performance.now() + 100), undefined, "a reply too many");
+    }
+    const { received, replied } = counters((await server.stop()).stdout);
+    assertEquals([received, replied], [4 * perSource, 4 * perSource]);
+  },
+});
+
+Deno.test({
+  name: "server.ts --fast sends the rest of a burst when one reply in it cannot be sent",
+  ignore: !LINUX,
+  async fn() {
+    await using fixture = await prefixServer();
+    const { server, socket, receiver, to } = fixture;
+    const count = 20;
+    const tooLong = 10;
+    await whileStopped(server, async () => {
+      for (let i = 0; i < count; i++) {
+        // 65505 bytes and the prefix do not fit in a datagram: that send fails.
+        await socket.send(i === tooLong ? new Uint8Array(65505) : encoder.encode(`burst ${i}`), to);
+      }
+    });
+    const decoder = new TextDecoder();
+    for (let i = 0; i < count; i++) {
+      if (i === tooLong) continue;
+      const reply = await receiver.next(performance.now() + 2000);
+      assert(reply, `no reply to "burst ${i}"`);
+      assertEquals(decoder.decode(reply.data), `OK.burst ${i}`);
+    }
+    assertEquals(await receiver.next(performance.now() + 100), undefined, "a reply too many");
+    const { received, replied, failed } = counters((await server.stop()).stdout);
+    assertEquals([received, replied, failed], [count, count - 1, 1]);
   },
 });
 

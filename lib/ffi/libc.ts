@@ -45,6 +45,9 @@ const EADDRINUSE = 98;
 const EADDRNOTAVAIL = 99;
 /** `MSG_DONTWAIT`: return `EAGAIN` instead of blocking. */
 export const MSG_DONTWAIT = 0x40;
+/** `MSG_WAITFORONE`: `recvmmsg` blocks for the first datagram only, then
+ * takes what else is there without waiting. */
+export const MSG_WAITFORONE = 0x10000;
 /** `MSG_TRUNC` in `msg_flags`: the datagram was longer than the buffer. */
 export const MSG_TRUNC = 0x20;
 /** `MSG_CTRUNC` in `msg_flags`: the control messages did not fit. */
@@ -67,6 +70,8 @@ const SYMBOLS = {
     result: "isize",
   },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "buffer"], result: "i32" },
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
@@ -220,17 +225,174 @@ export class StampedMessage {
   /** The kernel's receive time in ms since the epoch (CLOCK_REALTIME), or
    * `undefined` when the control message is missing or was cut. */
   kernelTime(): number | undefined {
-    const length = this.header.getUint32(MSG_CONTROLLEN, true);
-    const control = this.#control;
-    if (
-      this.flags & MSG_CTRUNC || length < CONTROL_BYTES ||
-      control.getInt32(CMSG_LEVEL, true) !== SOL_SOCKET ||
-      control.getInt32(CMSG_TYPE, true) !== SCM_TIMESTAMPNS
-    ) return undefined;
-    // Read as 32-bit halves: a BigInt per datagram is an allocation to spare.
-    const seconds = control.getUint32(CMSG_DATA, true) +
-      control.getInt32(CMSG_DATA + 4, true) * 2 ** 32;
-    return seconds * 1000 + control.getUint32(CMSG_DATA + 8, true) / 1e6;
+    return kernelTimeOf(this.header, 0, this.#control, 0);
+  }
+}
+
+/** The `SO_TIMESTAMPNS` receive time of the `msghdr` at `at` in `header`,
+ * whose control buffer is at `controlAt` in `control`; `undefined` when
+ * the control message is missing or was cut. */
+function kernelTimeOf(
+  header: DataView,
+  at: number,
+  control: DataView,
+  controlAt: number,
+): number | undefined {
+  const length = header.getUint32(at + MSG_CONTROLLEN, true);
+  if (
+    header.getInt32(at + MSG_FLAGS, true) & MSG_CTRUNC || length < CONTROL_BYTES ||
+    control.getInt32(controlAt + CMSG_LEVEL, true) !== SOL_SOCKET ||
+    control.getInt32(controlAt + CMSG_TYPE, true) !== SCM_TIMESTAMPNS
+  ) return undefined;
+  // Read as 32-bit halves: a BigInt per datagram is an allocation to spare.
+  const data = controlAt + CMSG_DATA;
+  const seconds = control.getUint32(data, true) + control.getInt32(data + 4, true) * 2 ** 32;
+  return seconds * 1000 + control.getUint32(data + 8, true) / 1e6;
+}
+
+// struct mmsghdr: a msghdr, then msg_len (u32), padded to 8 bytes.
+const MMSGHDR_BYTES = 64;
+const MSG_LEN = MSGHDR_BYTES;
+const IOVEC_BYTES = 16;
+
+/** Where an ArrayBuffer's bytes are in memory, as a number (exact below
+ * 2^53, as every user-space address is). */
+export function memoryAddress(buffer: BufferSource): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/** Writes the 64-bit `value` at `at` as two 32-bit halves: no BigInt. */
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
+}
+
+/**
+ * The buffers of a `recvmmsg` that receives up to `size` datagrams at once,
+ * each into a slot of its own with its sender's address and its
+ * `SO_TIMESTAMPNS` receive time: one array of `mmsghdr`s, one of
+ * `iovec`s, one of addresses, one of control messages and one of slots,
+ * each an ArrayBuffer of its own, which V8 never moves.
+ */
+export class StampedBatch {
+  /** The `mmsghdr` array, to pass to `recvmmsg`. */
+  readonly headers: DataView;
+  /** The slots, `slotBytes` each, datagram `k` in `slots[k]`. */
+  readonly slots: Uint8Array<ArrayBuffer>[];
+  /** The senders' addresses as the kernel wrote them, `SOCKADDR_BYTES` each. */
+  readonly names: Uint8Array<ArrayBuffer>;
+  /** Where `names` is in memory, for a `msghdr` that sends to one of them. */
+  readonly namesAddress: number;
+  readonly #controls: DataView<ArrayBuffer>;
+  /** Read by the kernel through `headers`: kept alive with them. */
+  readonly #iovecs: DataView<ArrayBuffer>;
+
+  constructor(size: number, slotBytes: number) {
+    const data = new ArrayBuffer(size * slotBytes);
+    this.slots = Array.from(
+      { length: size },
+      (_, k) => new Uint8Array(data, k * slotBytes, slotBytes),
+    );
+    this.headers = new DataView(new ArrayBuffer(size * MMSGHDR_BYTES));
+    this.names = new Uint8Array(new ArrayBuffer(size * SOCKADDR_BYTES));
+    this.#controls = new DataView(new ArrayBuffer(size * CONTROL_BYTES));
+    const iovecs = this.#iovecs = new DataView(new ArrayBuffer(size * IOVEC_BYTES));
+    const dataAt = memoryAddress(data);
+    const iovecsAt = memoryAddress(iovecs);
+    const controlsAt = memoryAddress(this.#controls);
+    this.namesAddress = memoryAddress(this.names);
+    for (let k = 0; k < size; k++) {
+      setU64(iovecs, k * IOVEC_BYTES, dataAt + k * slotBytes);
+      setU64(iovecs, k * IOVEC_BYTES + 8, slotBytes);
+      const at = k * MMSGHDR_BYTES;
+      setU64(this.headers, at + MSG_NAME, this.namesAddress + k * SOCKADDR_BYTES);
+      setU64(this.headers, at + MSG_IOV, iovecsAt + k * IOVEC_BYTES);
+      setU64(this.headers, at + MSG_IOVLEN, 1);
+      setU64(this.headers, at + MSG_CONTROL, controlsAt + k * CONTROL_BYTES);
+    }
+    this.prepare(size);
+  }
+
+  /** Resets the lengths the kernel overwrote in the first `used` headers
+   * (the last burst's); call before each `recvmmsg`. */
+  prepare(used: number): DataView {
+    for (let k = 0; k < used; k++) {
+      this.headers.setUint32(k * MMSGHDR_BYTES + MSG_NAMELEN, SOCKADDR_BYTES, true);
+      this.headers.setUint32(k * MMSGHDR_BYTES + MSG_CONTROLLEN, CONTROL_BYTES, true);
+    }
+    return this.headers;
+  }
+
+  /** The length of datagram `k`. */
+  length(k: number): number {
+    return this.headers.getUint32(k * MMSGHDR_BYTES + MSG_LEN, true);
+  }
+
+  /** The length of datagram `k`'s sender address in `names`. */
+  nameLength(k: number): number {
+    return this.headers.getUint32(k * MMSGHDR_BYTES + MSG_NAMELEN, true);
+  }
+
+  /** The kernel's receive time of datagram `k` in ms since the epoch, or
+   * `undefined` when its control message is missing or was cut. */
+  kernelTime(k: number): number | undefined {
+    return kernelTimeOf(this.headers, k * MMSGHDR_BYTES, this.#controls, k * CONTROL_BYTES);
+  }
+}
+
+/**
+ * The `mmsghdr` array of a `sendmmsg` of up to `size` datagrams, each
+ * sent from wherever its bytes already are: a `msghdr` and one `iovec`
+ * per datagram, and room for an address per datagram where the caller
+ * has none in memory.
+ */
+export class SendBatch {
+  /** The `mmsghdr` array, to pass to `sendmmsg`, from datagram `k` on
+   * (`headers.subarray`-like, no allocation: see `from()`). */
+  readonly headers: Uint8Array<ArrayBuffer>;
+  /** Room for the address of datagram `k` at `k * SOCKADDR_BYTES`. */
+  readonly names: Uint8Array<ArrayBuffer>;
+  readonly #view: DataView;
+  readonly #iovecs: DataView<ArrayBuffer>;
+  readonly #namesAt: number;
+  /** `headers` from each datagram on: what `sendmmsg` is given after a
+   * failed one. Made once. */
+  readonly #tails: Uint8Array<ArrayBuffer>[];
+
+  constructor(size: number) {
+    this.headers = new Uint8Array(new ArrayBuffer(size * MMSGHDR_BYTES));
+    this.#view = new DataView(this.headers.buffer);
+    this.#iovecs = new DataView(new ArrayBuffer(size * IOVEC_BYTES));
+    this.names = new Uint8Array(new ArrayBuffer(size * SOCKADDR_BYTES));
+    this.#namesAt = memoryAddress(this.names);
+    const iovecsAt = memoryAddress(this.#iovecs);
+    for (let k = 0; k < size; k++) {
+      setU64(this.#view, k * MMSGHDR_BYTES + MSG_IOV, iovecsAt + k * IOVEC_BYTES);
+      setU64(this.#view, k * MMSGHDR_BYTES + MSG_IOVLEN, 1);
+    }
+    this.#tails = Array.from(
+      { length: size },
+      (_, k) => this.headers.subarray(k * MMSGHDR_BYTES),
+    );
+  }
+
+  /** Datagram `k`: `length` bytes at memory address `bytesAt`, to the
+   * address at memory address `nameAt` (`nameLength` bytes). */
+  set(k: number, bytesAt: number, length: number, nameAt: number, nameLength: number): void {
+    setU64(this.#iovecs, k * IOVEC_BYTES, bytesAt);
+    setU64(this.#iovecs, k * IOVEC_BYTES + 8, length);
+    setU64(this.#view, k * MMSGHDR_BYTES + MSG_NAME, nameAt);
+    this.#view.setUint32(k * MMSGHDR_BYTES + MSG_NAMELEN, nameLength, true);
+  }
+
+  /** Where the room for datagram `k`'s address is in memory. */
+  nameAddress(k: number): number {
+    return this.#namesAt + k * SOCKADDR_BYTES;
+  }
+
+  /** The `mmsghdr` array from datagram `k` on. */
+  from(k: number): Uint8Array<ArrayBuffer> {
+    return this.#tails[k]!;
   }
 }
 

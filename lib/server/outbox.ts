@@ -29,13 +29,19 @@ import {
 } from "../../settings.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
+import { QUEUED, type SendReport } from "../shared/socket.ts";
 
 import type { ServerStats } from "./server_stats.ts";
 import type { Fate, StampPlan } from "./verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
- * fails throws (or rejects). */
-export type Send = (data: Uint8Array, to: Deno.NetAddr) => Promise<unknown> | void;
+ * fails throws (or rejects); one that returns `QUEUED` (the C library's,
+ * which sends in batches) tells `report` what became of the reply. */
+export type Send = (
+  data: Uint8Array,
+  to: Deno.NetAddr,
+  report?: SendReport,
+) => Promise<unknown> | void | typeof QUEUED;
 
 /** A reply on its way out. */
 interface Outgoing {
@@ -264,15 +270,23 @@ export class Outbox {
     to: undefined as unknown as Deno.NetAddr,
     at: 0,
   };
+  /** What became of a reply sent at once: now, or, for a queued one,
+   * when its batch left. */
+  readonly #report: SendReport = {
+    sent: (data, to, at) => {
+      this.#options.stats.replied++;
+      this.#options.sent(data, to, at);
+    },
+    failed: (to, error) => {
+      this.#options.stats.failed++;
+      this.#sendFailed(to, error);
+    },
+  };
   readonly #nowSent = () => {
     const { data, to, at } = this.#current;
-    this.#options.stats.replied++;
-    this.#options.sent(data, to, at);
+    this.#report.sent(data, to, at);
   };
-  readonly #nowFailed = (error: unknown) => {
-    this.#options.stats.failed++;
-    this.#sendFailed(this.#current.to, error);
-  };
+  readonly #nowFailed = (error: unknown) => this.#report.failed(this.#current.to, error);
 
   /** Says that a send failed: a send to a vanished client or after close
    * must not end the loop (and is not worth a line while closing). */
@@ -290,11 +304,12 @@ export class Outbox {
     current.at = now;
     let pending;
     try {
-      pending = this.#send(data, to);
+      pending = this.#send(data, to, this.#report);
     } catch (error) {
       this.#nowFailed(error);
       return undefined;
     }
+    if (pending === QUEUED) return undefined;
     if (pending === undefined) return void this.#nowSent();
     return pending.then(this.#nowSent, this.#nowFailed);
   }

@@ -123,15 +123,35 @@ export interface Arrival {
   at: number;
 }
 
+/** What a socket that sends in batches says of each reply it queued, once
+ * its batch has left. */
+export interface SendReport {
+  /** `data` left for `to` at `at` (the socket's clock). */
+  sent(data: Uint8Array, to: Deno.NetAddr, at: number): void;
+  /** The reply to `to` could not be sent. */
+  failed(to: Deno.NetAddr, error: unknown): void;
+}
+
+/** What a socket's `send()` returns for a reply it queued: its outcome goes
+ * to the `SendReport` given with it. */
+export const QUEUED: unique symbol = Symbol("queued");
+
 /** What the server's loop needs of a socket: the runtime's or the C
  * library's (`--fast`). */
 export interface ServerSocket {
   readonly addr: Deno.NetAddr;
-  /** Where each datagram is received: room for the largest one. */
+  /** Where the datagram last received is: room for the largest one. */
   readonly buffer: Uint8Array;
   /** The next datagram, in `buffer`; `undefined` when closed. */
   receive(): Promise<Arrival | undefined> | Arrival | undefined;
+  /** Sends `data` to `to`; a failure throws (or rejects). */
   send(data: Uint8Array, to: Deno.NetAddr): Promise<unknown> | void;
+  /** The same, or, given a `report`, may queue it and return `QUEUED`. */
+  send(
+    data: Uint8Array,
+    to: Deno.NetAddr,
+    report: SendReport | undefined,
+  ): Promise<unknown> | void | typeof QUEUED;
   /** The clock of `Arrival.at`. */
   clock(): number;
   close(): void;
