@@ -19,6 +19,7 @@ import {
 } from "../../settings.ts";
 import { findRecord } from "../../protocol.ts";
 import { canonicalIPv6, clientKey, ipv4Number } from "../shared/net.ts";
+import { KeyMap } from "../shared/keyed_hash.ts";
 
 /** Below this, a port belongs to a system service. */
 const FIRST_UNPRIVILEGED_PORT = 1024;
@@ -132,7 +133,7 @@ export class LoopGuard {
   readonly #allowPrivileged: boolean;
   /** IPv4 broadcast addresses, as numbers. */
   readonly #broadcasts = new Set<number>([LIMITED_BROADCAST, 0, LOOPBACK_BROADCAST]);
-  readonly #peers = new Map<number, Peer>();
+  readonly #peers = new KeyMap<Peer>(MAX_LOOP_ENTRIES);
   /** Every peer, each at its place. Nothing is reordered on use, as a
    * least-recently-used list would be: a Map delete-and-add on every reply
    * is too slow (docs/performance.md). */

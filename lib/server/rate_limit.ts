@@ -23,6 +23,7 @@ const TOKEN_SLACK = 1e-6;
 
 import { ADDRESS_RATE_FACTOR, EVICTION_SCAN, MAX_RATE_SOURCES } from "../../settings.ts";
 import { addressKey, clientKey } from "../shared/net.ts";
+import { KeyMap } from "../shared/keyed_hash.ts";
 
 /** Tokens and when they were last counted. */
 interface Bucket {
@@ -34,7 +35,7 @@ interface Bucket {
 /** The bucket of one client (address and port), reused for another client
  * once forgotten. */
 interface SourceBucket extends Bucket {
-  key: number | string;
+  key: number;
   address: AddressBuckets;
   readonly slot: number;
   refused: number;
@@ -42,7 +43,7 @@ interface SourceBucket extends Bucket {
 
 /** The total of one address over its ports, pooled for reuse. */
 interface AddressBuckets extends Bucket {
-  key: number | string;
+  key: number;
   ports: number;
 }
 
@@ -76,8 +77,8 @@ export class RateLimiter {
   readonly #slack: number;
   readonly #addressSlack: number;
   readonly #capacity: number;
-  readonly #addresses = new Map<number | string, AddressBuckets>();
-  readonly #sources = new Map<number | string, SourceBucket>();
+  readonly #addresses: KeyMap<AddressBuckets>;
+  readonly #sources: KeyMap<SourceBucket>;
   readonly #freeAddresses: AddressBuckets[] = [];
   /** Every client bucket, each at its place. Nothing is reordered on use,
    * as a least-recently-used list would be: a Map delete-and-add on every
@@ -107,6 +108,8 @@ export class RateLimiter {
     this.#slack = this.#burst * TOKEN_SLACK;
     this.#addressSlack = this.#addressBurst * TOKEN_SLACK;
     this.#capacity = capacity;
+    this.#sources = new KeyMap(capacity);
+    this.#addresses = new KeyMap(capacity);
   }
 
   /**
@@ -167,7 +170,7 @@ export class RateLimiter {
     return this.#untracked;
   }
 
-  #admit(hostname: string, key: number | string, now: number): SourceBucket | undefined {
+  #admit(hostname: string, key: number, now: number): SourceBucket | undefined {
     let source: SourceBucket | undefined;
     if (this.#slots.length >= this.#capacity) {
       source = this.#forgetOneRefilled(now);

@@ -25,7 +25,7 @@ import { RateLimiter } from "./rate_limit.ts";
 import type { ReplyMode } from "./reply.ts";
 import type { ServerStats } from "./server_stats.ts";
 import type { Heartbeat } from "./heartbeat.ts";
-import { keyedNumber } from "../shared/keyed_hash.ts";
+import { keyedNumber, KeyMap } from "../shared/keyed_hash.ts";
 import { clientKey, formatAddress } from "../shared/net.ts";
 import { SlotList } from "./slot_list.ts";
 
@@ -328,7 +328,7 @@ export function decideFate(random: () => number, impairments: Impairments): Fate
 /** Counts requests per client token, forgetting the least recently seen:
  * slots in a {@linkcode SlotList}, so a hit moves no Map entry. */
 export class TokenCounter {
-  readonly #slots = new Map<number, number>();
+  readonly #slots: KeyMap<number>;
   readonly #tokens: Float64Array;
   readonly #counts: Float64Array;
   readonly #order: SlotList;
@@ -337,6 +337,7 @@ export class TokenCounter {
 
   constructor(capacity = MAX_TRACKED_TOKENS) {
     this.#capacity = capacity;
+    this.#slots = new KeyMap(capacity);
     this.#tokens = new Float64Array(capacity);
     this.#counts = new Float64Array(capacity);
     this.#order = new SlotList(capacity);
@@ -365,17 +366,18 @@ export class TokenCounter {
   }
 }
 
-/** Counts distinct clients up to a cap: one Set of numeric keys. */
+/** Counts distinct clients up to a cap: their keys in a {@linkcode KeyMap}. */
 class ClientCounter {
-  readonly #seen = new Set<number | string>();
+  readonly #seen: KeyMap<true>;
   readonly #capacity: number;
 
   constructor(capacity = MAX_TRACKED_CLIENTS) {
     this.#capacity = capacity;
+    this.#seen = new KeyMap(capacity);
   }
 
   see(hostname: string, port: number): number {
-    if (this.#seen.size < this.#capacity) this.#seen.add(clientKey(hostname, port));
+    if (this.#seen.size < this.#capacity) this.#seen.set(clientKey(hostname, port), true);
     return this.#seen.size;
   }
 

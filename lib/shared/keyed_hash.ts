@@ -7,6 +7,9 @@
  * permutation keyed with a secret drawn at start-up, the keys a sender
  * picks land where it cannot predict.
  *
+ * {@linkcode KeyMap} holds such keys in memory allocated once, for the
+ * server's bounded per-source and per-token tables.
+ *
  * @module
  */
 
@@ -90,4 +93,123 @@ export function keyedString(text: string, extra = 0): number {
     permute();
   }
   return STRING_KEYS + (high & 0xffffff) * HALF + low;
+}
+
+/** An empty place in a {@linkcode KeyMap}: no key is negative. */
+const NO_KEY = -1;
+
+/**
+ * A map from keys made by {@linkcode keyedNumber} or {@linkcode keyedString}
+ * to values, holding at most `capacity` of them in memory allocated once:
+ * an open-addressing table in a typed array. A `Map` allocates a number
+ * object for each such key (they pass 2^31) and a new backing table every
+ * time deleted entries fill it, and the server's tables take a new source
+ * for an old one thousands of times a second: that garbage outlived the
+ * young generation and grew the heap by about 1 MB a second in a mixed
+ * flood (docs/performance.md). The keys are the secret permutation's,
+ * so their low bits place them: a sender cannot crowd one run of places.
+ *
+ * @example
+ * ```ts
+ * import { KeyMap, keyedNumber } from "./keyed_hash.ts";
+ * import { equal } from "node:assert/strict";
+ * const map = new KeyMap<string>(2);
+ * map.set(keyedNumber(1), "one");
+ * equal(map.get(keyedNumber(1)), "one");
+ * map.delete(keyedNumber(1));
+ * equal(map.get(keyedNumber(1)), undefined);
+ * ```
+ */
+export class KeyMap<V> {
+  readonly #keys: Float64Array;
+  readonly #values: (V | undefined)[];
+  readonly #mask: number;
+  readonly #capacity: number;
+  #size = 0;
+
+  /** Room for `capacity` keys, in a table at least twice as large, so
+   * that a run of taken places stays short. */
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`capacity must be a whole number of at least 1, got ${capacity}`);
+    }
+    let places = 2;
+    while (places < 2 * capacity) places *= 2;
+    this.#keys = new Float64Array(places).fill(NO_KEY);
+    this.#values = new Array(places).fill(undefined);
+    this.#mask = places - 1;
+    this.#capacity = capacity;
+  }
+
+  /** How many keys it holds. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The value of `key`, or `undefined`. */
+  get(key: number): V | undefined {
+    const at = this.#find(key);
+    return at < 0 ? undefined : this.#values[at];
+  }
+
+  /** Whether it holds `key`. */
+  has(key: number): boolean {
+    return this.#find(key) >= 0;
+  }
+
+  /** Sets the value of `key`; a new key past the capacity is a `RangeError`. */
+  set(key: number, value: V): this {
+    let at = this.#home(key);
+    while (this.#keys[at] !== NO_KEY && this.#keys[at] !== key) at = (at + 1) & this.#mask;
+    if (this.#keys[at] === NO_KEY) {
+      if (this.#size >= this.#capacity) {
+        throw new RangeError(`a KeyMap holds at most ${this.#capacity} keys`);
+      }
+      this.#keys[at] = key;
+      this.#size++;
+    }
+    this.#values[at] = value;
+    return this;
+  }
+
+  /** Removes `key`; whether it was there. */
+  delete(key: number): boolean {
+    let hole = this.#find(key);
+    if (hole < 0) return false;
+    // Backward shift: each key further along the run that may sit in the
+    // hole moves into it, so that no lookup stops early at the gap.
+    const keys = this.#keys;
+    for (let at = (hole + 1) & this.#mask; keys[at] !== NO_KEY; at = (at + 1) & this.#mask) {
+      const home = this.#home(keys[at]!);
+      const between = hole <= at ? hole < home && home <= at : hole < home || home <= at;
+      if (between) continue;
+      keys[hole] = keys[at]!;
+      this.#values[hole] = this.#values[at];
+      hole = at;
+    }
+    keys[hole] = NO_KEY;
+    this.#values[hole] = undefined;
+    this.#size--;
+    return true;
+  }
+
+  /** Forgets every key. */
+  clear(): void {
+    this.#keys.fill(NO_KEY);
+    this.#values.fill(undefined);
+    this.#size = 0;
+  }
+
+  /** The place of `key`, or -1. The table is never full, so the run ends. */
+  #find(key: number): number {
+    for (let at = this.#home(key); this.#keys[at] !== NO_KEY; at = (at + 1) & this.#mask) {
+      if (this.#keys[at] === key) return at;
+    }
+    return -1;
+  }
+
+  /** Where `key`'s run starts: its low bits, random under the secret. */
+  #home(key: number): number {
+    return (key >>> 0) & this.#mask;
+  }
 }
