@@ -28,7 +28,9 @@
  * sends can leave the machine. Without `unshare` or `python3` it says why
  * and exits 0. It samples the server's VmRSS every second, prints a sample
  * every 30 s and the low and high point of each minute, and ends with the
- * growth from the end of minute 1 to the end of the run (target < 20%).
+ * growth from the end of minute 1 to the end of the run (target < 20%), the
+ * highest RSS after minute 1 (target ≤ 100 MB) and a text plot of RSS every
+ * 30 s.
  *
  * `--minutes N` (default 11, at least 2), `--rate N` (the server's
  * `--rate`), `--v8-flags=FLAGS` (the server's V8 flags, e.g.
@@ -134,6 +136,8 @@ const MIX_RATE = 3000;
 const FORGED_SOURCES = 900_000;
 /** Growth of RSS from the end of minute 1 to the end of the run, the target. */
 const GROWTH_TARGET = 20;
+/** The server's RSS after minute 1, at most, in MB: the other target. */
+const RSS_TARGET_MB = 100;
 /** The floods run this much past the last sample, so that it is taken under load. */
 const FLOOD_OVERRUN_S = 2;
 
@@ -300,6 +304,8 @@ async function mixInside(options: MixOptions): Promise<number> {
   console.log("  time    RSS MB  anon MB  file MB  server CPU");
 
   const atMinute: number[] = [];
+  const everyHalfMinute: number[] = [];
+  let highAfterMinute1 = 0;
   const lows: number[] = [];
   let low = Infinity;
   let high = 0;
@@ -312,7 +318,9 @@ async function mixInside(options: MixOptions): Promise<number> {
     if (sample.rss === 0) throw new Error(`the server stopped at ${clock(second)}`);
     low = Math.min(low, sample.rss);
     high = Math.max(high, sample.rss);
+    if (second > 60) highAfterMinute1 = Math.max(highAfterMinute1, sample.rss);
     if (second % 30 === 0) {
+      everyHalfMinute.push(sample.rss);
       const cpu = await cpuSecondsOf(server.pid);
       const share = ((cpu - lastCpu) / (second - lastCpuAt)) * 100;
       [lastCpu, lastCpuAt] = [cpu, second];
@@ -371,6 +379,7 @@ async function mixInside(options: MixOptions): Promise<number> {
   );
   console.log(`  server   peak RSS ${mb(peak)}`);
   for (const line of summary) console.log(`           ${line}`);
+  console.log(rssPlot(everyHalfMinute));
   const first = atMinute[0]!;
   const last = atMinute.at(-1)!;
   const growth = ((last - first) / first) * 100;
@@ -389,7 +398,30 @@ async function mixInside(options: MixOptions): Promise<number> {
       growth < GROWTH_TARGET ? "PASS" : "MISS"
     }`,
   );
+  console.log(
+    `RSS high after minute 1: ${highAfterMinute1.toFixed(1)} MB (target ≤ ${RSS_TARGET_MB} MB): ${
+      highAfterMinute1 <= RSS_TARGET_MB ? "PASS" : "MISS"
+    }`,
+  );
   return 0;
+}
+
+/** MB a character of the plot stands for. */
+const PLOT_MB_PER_CHAR = 4;
+
+/** RSS over time as text: one bar per sample (every 30 s), with the
+ * target marked. */
+function rssPlot(samples: number[]): string {
+  const target = Math.round(RSS_TARGET_MB / PLOT_MB_PER_CHAR);
+  const lines = samples.map((rss, i) => {
+    const bar = "#".repeat(Math.round(rss / PLOT_MB_PER_CHAR)).padEnd(target, " ");
+    const marked = bar.slice(0, target) + "|" + bar.slice(target);
+    return `  ${clock((i + 1) * 30).padStart(5)}  ${marked}  ${rss.toFixed(1)} MB`;
+  });
+  return [
+    `  RSS over time (# = ${PLOT_MB_PER_CHAR} MB, | = ${RSS_TARGET_MB} MB, the target):`,
+    ...lines,
+  ].join("\n");
 }
 
 // ------------------------------------------------------------ the command line
