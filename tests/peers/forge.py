@@ -1,11 +1,11 @@
-# Sends UDP datagrams with forged source addresses, for tests/hostile_test.ts.
+# Sends UDP datagrams with forged source addresses, for the hostile tests (tests/namespace.ts).
 #
 # Raw sockets (IP_HDRINCL) can put any source on a datagram, so this refuses
 # to run outside a private network namespace that has only loopback
 # (`unshare -n`), and refuses every destination outside 127.0.0.0/8 and the
 # namespace's test network, 10.231.0.0/24 (on its loopback interface), and
 # every source outside those but the broadcast and multicast addresses of
-# hostile_test.ts. Every loop is bounded in count and time.
+# loop_guard_hostile_test.ts. Every loop is bounded in count and time.
 #
 # Usage (inside `unshare -n`):
 #   python3 forge.py up
