@@ -22,6 +22,7 @@
  *
  * ```sh
  * deno run --allow-net --allow-run --allow-read --allow-write --allow-env bench/rtt.ts [--quick]
+ * deno run --allow-net --allow-run --allow-read --allow-write --allow-env bench/rtt.ts --floor  # table 8
  * ```
  *
  * Full: 3 rounds of 1,000 probes at 10 ms and 100 at 200 ms per row, about
@@ -512,9 +513,76 @@ export async function userRtt(echo?: string[]): Promise<void> {
   scheduleTable(list, results);
 }
 
+/**
+ * Table 8, the client at the runtime's floor and at its CPU: udping's
+ * client with `--allow-net` and with `--allow-ffi` beside the bare Deno
+ * loop, all three against the C echo server, alternating in each round as
+ * table 6 does. One row per goal, each a ratio of two figures measured in
+ * the same run. `echo` is the C echo server's command (run.ts's build);
+ * when left out, bench/echo.c is built.
+ */
+export async function clientFloor(echo?: string[]): Promise<void> {
+  const command = echo ?? await buildEcho();
+  if (!command || !(await available(TIME, "time"))) {
+    return console.log(
+      "\n8. Client at the runtime's floor: skipped (no C compiler or /usr/bin/time)",
+    );
+  }
+  const server: Server = { name: C_ECHO, command: [...command, "127.0.0.1", "{port}"] };
+  const list = [BARE, UDPING_NET, UDPING_FFI].map((client) => ({ client, server }));
+  const results = await measureAll(list);
+  const runs = (ms: number, client: Client, figure: "p50" | "cpu") =>
+    (results.get(key(ms, client, server)) ?? []).map((sample) => sample[figure]);
+  const goal = (
+    name: string,
+    [ms, ours, reference, figure]: [number, Client, Client, "p50" | "cpu"],
+    limit: number,
+  ): string[] => {
+    const digits = figure === "cpu" ? 2 : 0;
+    const ratio = median(runs(ms, ours, figure)) / median(runs(ms, reference, figure));
+    return [
+      name,
+      cell(runs(ms, ours, figure), digits),
+      cell(runs(ms, reference, figure), digits),
+      ratio.toFixed(2),
+      `≤ ${limit.toFixed(2)}`,
+      verdict(ratio <= limit, ratio),
+    ];
+  };
+  const [[fast, count], [slow]] = INTERVALS as [[number, number], [number, number]];
+  table(
+    `8. Client at the runtime's floor and at its CPU: against the C echo, ${count} probes at ` +
+      `${fast} ms and ${INTERVALS[1]![1]} at ${slow} ms, ${ROUNDS} round(s), nothing pinned`,
+    ["goal", "udping", "reference", "ratio", "target", ""],
+    [
+      goal(
+        `--allow-net p50 µs vs bare Deno loop's, ${fast} ms`,
+        [fast, UDPING_NET, BARE, "p50"],
+        1.1,
+      ),
+      goal(
+        `--allow-net p50 µs vs bare Deno loop's, ${slow} ms`,
+        [slow, UDPING_NET, BARE, "p50"],
+        1.1,
+      ),
+      goal(
+        `--allow-net CPU s vs bare Deno loop's, ${count} probes at ${fast} ms`,
+        [fast, UDPING_NET, BARE, "cpu"],
+        1.2,
+      ),
+      goal(
+        `--allow-ffi CPU s vs --allow-net's, ${count} probes at ${fast} ms`,
+        [fast, UDPING_FFI, UDPING_NET, "cpu"],
+        1,
+      ),
+    ],
+  );
+}
+
 if (import.meta.main) {
   console.log(
     `udping bench, RTT a user sees: Deno ${Deno.version.deno}, ${new Date().toISOString()}`,
   );
-  await userRtt();
+  if (Deno.args.includes("--floor")) await clientFloor();
+  else await userRtt();
 }

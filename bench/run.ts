@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: udping side by side with native peers, on loopback.
- * A benchmark, not a test: it measures, prints seven tables with each
+ * A benchmark, not a test: it measures, prints eight tables with each
  * figure beside its target (PASS/MISS), and asserts nothing.
  *
  * 1. Server reply rate under a C load generator (64, then 256 requests in
@@ -17,6 +17,9 @@
  *    seq 3–10's, over 20 fresh runs of `-c 10 -i 0.2`, udping's client
  *    against the C echo and a Python textbook client against a fresh
  *    udping server.
+ * 8. Client at the runtime's floor and at its CPU (bench/rtt.ts): udping's
+ *    client (--allow-net, --allow-ffi) beside the bare Deno loop, p50 and
+ *    CPU as ratios, one row per goal.
  *
  * Every row is measured in the same run, contenders alternating, in
  * ROUNDS rounds; a cell is the median with the min–max range. Processes
@@ -33,7 +36,7 @@
  */
 
 import { cpuSecondsOf, memoryOf } from "./procfs.ts";
-import { userRtt } from "./rtt.ts";
+import { clientFloor, userRtt } from "./rtt.ts";
 import { warmUp } from "./warm_up.ts";
 import {
   available,
@@ -49,8 +52,8 @@ import {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
-/** `--tables=1,2,6`: only those tables (all seven by default). */
-const TABLES = (Deno.args.find((arg) => arg.startsWith("--tables="))?.slice(9) ?? "1,2,3,4,5,6,7")
+/** `--tables=1,2,6`: only those tables (all eight by default). */
+const TABLES = (Deno.args.find((arg) => arg.startsWith("--tables="))?.slice(9) ?? "1,2,3,4,5,6,7,8")
   .split(",");
 const ROUNDS = QUICK ? 1 : 3;
 const RATE_SECONDS = QUICK ? 1.5 : 3;
@@ -550,4 +553,5 @@ if (import.meta.main) {
   }
   if (TABLES.includes("6")) await userRtt(tools.echo);
   if (TABLES.includes("7")) await warmUp(tools.echo);
+  if (TABLES.includes("8")) await clientFloor(tools.echo);
 }
