@@ -10,7 +10,7 @@
  */
 
 import { openClientSocket, primeSend, Receiver } from "../shared/socket.ts";
-import { formatAddress, resolveHost } from "../shared/net.ts";
+import { describeError, formatAddress, resolveHost } from "../shared/net.ts";
 import { StampedSocket } from "../ffi/stamped_socket.ts";
 import { STAMPED_SOCKET_POLL_MS } from "../../settings.ts";
 import { alarmAt } from "../shared/timer.ts";
@@ -73,7 +73,7 @@ export async function openPingSocket(
         socket: new KernelPingSocket(StampedSocket.open(address, family, port), address, port),
       };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeError(error);
       const notice = `notice: no kernel timestamps (${reason}); timing with the runtime's clock`;
       return { socket: new RuntimePingSocket(address, family, port), notice };
     }
