@@ -180,10 +180,10 @@ export class FastSocket implements ServerSocket {
 
   /**
    * Sends `data` to `to`. Given a `report`, queues it instead and returns
-   * `QUEUED`: the burst's replies leave together when the loop asks for
-   * the next datagram after the burst's last (or when the queue is full),
-   * and `report` hears of each. Without one, sends at once and throws what
-   * the runtime's socket would on failure.
+   * `QUEUED`: the burst's replies leave together with the reply to its
+   * last datagram (or when the loop asks for the next datagram, or when
+   * the queue is full), and `report` hears of each. Without one, sends at
+   * once and throws what the runtime's socket would on failure.
    */
   send(data: Uint8Array, to: Deno.NetAddr): void;
   send(data: Uint8Array, to: Deno.NetAddr, report: SendReport | undefined): void | typeof QUEUED;
@@ -215,6 +215,9 @@ export class FastSocket implements ServerSocket {
     queued.data = data;
     queued.to = to;
     queued.report = report;
+    // The reply to the burst's last datagram: the burst is answered, and
+    // the replies need not wait for the loop's next turn.
+    if (this.#current + 1 >= this.#received) this.#flush();
     return QUEUED;
   }
 
