@@ -32,9 +32,8 @@ import { readInterfaces } from "./lib/server/loop_guard.ts";
 import { describeError, parsePort, resolveHost } from "./lib/shared/net.ts";
 import { Outbox } from "./lib/server/outbox.ts";
 import { reply, type ReplyMode } from "./lib/server/reply.ts";
-import { newServerStats, type ServerStats, serverSummary } from "./lib/server/server_stats.ts";
 import { RuntimeSocket, type ServerSocket } from "./lib/shared/socket.ts";
-import { describe, Policy } from "./lib/server/verdict.ts";
+import { describe, newServerStats, Policy, type ServerStats } from "./lib/server/verdict.ts";
 import { warmUpServer } from "./lib/server/warm_up.ts";
 import {
   checkServeOptions,
@@ -42,6 +41,7 @@ import {
   SERVE_RULES,
   type ServeOptions,
   serverBanner,
+  serverSummary,
 } from "./lib/server/serve_options.ts";
 
 export type { ReplyMode, ServeOptions, ServerStats };

@@ -10,7 +10,7 @@ import { assertEquals, assertMatch } from "./assert.ts";
 import { serve, type Server } from "../server.ts";
 import { Receiver } from "../lib/shared/socket.ts";
 import { Outbox } from "../lib/server/outbox.ts";
-import { newServerStats } from "../lib/server/server_stats.ts";
+import { newServerStats } from "../lib/server/verdict.ts";
 import {
   MAX_HELD_REPLIES,
   MAX_HELD_REPLIES_PER_ADDRESS,

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { serve } from "../server.ts";
 import { createRandom } from "../lib/server/verdict.ts";
 import { MAX_PREFIX_BYTES, MAX_REORDER_HOLD_MS } from "../settings.ts";
-import { serverSummary } from "../lib/server/server_stats.ts";
+import { serverSummary } from "../lib/server/serve_options.ts";
 import {
   collect,
   exchange,

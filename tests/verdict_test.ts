@@ -10,12 +10,12 @@ import {
   createRandom,
   decideFate,
   describe,
+  newServerStats,
   Policy,
   type PolicyOptions,
   TokenCounter,
   type Verdict,
 } from "../lib/server/verdict.ts";
-import { newServerStats } from "../lib/server/server_stats.ts";
 import { LOOP_BOUNCES } from "../settings.ts";
 import { encodeRequest } from "../protocol.ts";
 

@@ -31,8 +31,7 @@ import { escapeBytes } from "../shared/log.ts";
 import { addressKey, clientKey, describeError } from "../shared/net.ts";
 import { QUEUED, type SendReport } from "../shared/socket.ts";
 
-import type { ServerStats } from "./server_stats.ts";
-import type { Fate, StampPlan } from "./verdict.ts";
+import type { Fate, ServerStats, StampPlan } from "./verdict.ts";
 
 /** How replies leave: the runtime's socket or the C library's. A send that
  * fails throws (or rejects); one that returns `QUEUED` (the C library's,
@@ -90,8 +89,7 @@ export interface OutboxOptions {
  * @example
  * ```ts
  * import { Outbox } from "./outbox.ts";
- * import { newServerStats } from "./server_stats.ts";
- * import { UNIMPAIRED } from "./verdict.ts";
+ * import { newServerStats, UNIMPAIRED } from "./verdict.ts";
  * import { equal } from "node:assert/strict";
  * const stats = newServerStats();
  * const sent: string[] = [];

@@ -1,6 +1,7 @@
 /**
  * The server's options: their limits (one table for `serve()` and the
- * command line), their checks, and the line that says how it serves.
+ * command line), their checks, the line that says how it serves, and the
+ * summary it prints when it stops.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import {
   MAX_SECONDS,
 } from "../../settings.ts";
 import { checkNumber, type NumberOption } from "../shared/checks.ts";
-import { type Impairments, impairmentsSet } from "./verdict.ts";
+import { type Impairments, impairmentsSet, type ServerStats } from "./verdict.ts";
 import { checkPort, formatAddress, isLoopback } from "../shared/net.ts";
 import type { ReplyMode } from "./reply.ts";
 
@@ -169,4 +170,46 @@ export function serverBanner(
     ? "notice: listening on every interface: this echo service is reachable from the network"
     : `notice: listening on ${addr.hostname}: this echo service is reachable from the network`;
   return { line, notice };
+}
+
+/**
+ * The lines printed when the server stops. The figures after `received`
+ * on the first line add up to it: a figure that is usually zero (overflow,
+ * held, abandoned at exit) is shown only when it is not.
+ *
+ * @example
+ * ```ts
+ * import { newServerStats } from "./verdict.ts";
+ * import { serverSummary } from "./serve_options.ts";
+ * import { match } from "node:assert/strict";
+ * const lines = serverSummary({ transport: "udp", hostname: "127.0.0.1", port: 12000 }, newServerStats());
+ * match(lines[2]!, /^0 received, 0 replied/);
+ * ```
+ */
+export function serverSummary(addr: Deno.NetAddr, stats: ServerStats): string[] {
+  const clients = `${stats.clients}${stats.clientsCapped ? "+" : ""}`;
+  const fates = [
+    `${stats.received} received`,
+    `${stats.replied} replied`,
+    `${stats.dropped} dropped`,
+    `${stats.limited} rate-limited`,
+    `${stats.ignored} ignored`,
+    `${stats.failed} failed sends`,
+    stats.overflow > 0 ? `${stats.overflow} overflow` : "",
+    stats.held > 0 ? `${stats.held} held` : "",
+    stats.abandoned > 0 ? `${stats.abandoned} abandoned at exit` : "",
+    `${clients} ${stats.clients === 1 && !stats.clientsCapped ? "client" : "clients"}`,
+  ];
+  const lines = [
+    "",
+    `--- ${formatAddress(addr.hostname, addr.port)} udping server statistics ---`,
+    fates.filter(Boolean).join(", "),
+  ];
+  if (stats.duplicated + stats.reordered > 0) {
+    lines.push(`${stats.duplicated} duplicated, ${stats.reordered} reordered`);
+  }
+  if (stats.refused + stats.loops > 0) {
+    lines.push(`of the ignored: ${stats.refused} refused sources, ${stats.loops} loops`);
+  }
+  return lines;
 }

@@ -5,7 +5,8 @@
  * caller performs it (see outbox.ts). No socket, no timer: a test feeds
  * datagrams and reads verdicts.
  *
- * The lab's impairments (loss, delay, jitter, duplicates, reordering) are
+ * The server's counters live here too ({@linkcode ServerStats}): the policy
+ * counts most of them. The lab's impairments (loss, delay, jitter, duplicates, reordering) are
  * drawn here, from a seeded generator so that `--seed` makes a run
  * repeatable, and so are the counts of clients and of requests per token,
  * in bounded memory: a flood of new (or forged) sources cannot grow them.
@@ -23,11 +24,83 @@ import {
 import { type InterfaceAddress, LoopGuard, type SourceCheck } from "./loop_guard.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { ReplyMode } from "./reply.ts";
-import type { ServerStats } from "./server_stats.ts";
 import type { Heartbeat } from "./heartbeat.ts";
 import { keyedNumber, KeyMap } from "../shared/keyed_hash.ts";
 import { clientKey, formatAddress } from "../shared/net.ts";
 import { SlotList } from "./slot_list.ts";
+
+/** The server's live counters. Every datagram received is counted once in
+ * exactly one of replied, dropped, limited, ignored, failed, overflow,
+ * held (while held) or abandoned (held when the server closed). */
+export interface ServerStats {
+  /** Datagrams received. */
+  received: number;
+  /** Requests answered (a duplicated reply counts once here). */
+  replied: number;
+  /** Requests dropped by `--loss`, as if lost on the way in. */
+  dropped: number;
+  /** Requests not answered because their source was over `--rate`. */
+  limited: number;
+  /** Datagrams not answered on purpose: `--silent`, heartbeats, and
+   * sources refused (see `refused` and `loops`). */
+  ignored: number;
+  /** Of `ignored`: sources no client uses (port 0, a privileged port) or
+   * the server's own address. */
+  refused: number;
+  /** Of `ignored`: datagrams that bounced back from where the same bytes
+   * were just sent (an echo loop). */
+  loops: number;
+  /** Replies whose send failed (logged; the loop goes on). */
+  failed: number;
+  /** Replies dropped because too many were held back already. */
+  overflow: number;
+  /** Replies held back by `--delay` or `--reorder`, not yet sent. */
+  held: number;
+  /** Replies still held back when the server closed, never sent. */
+  abandoned: number;
+  /** Replies sent a second time by `--duplicate`. */
+  duplicated: number;
+  /** Replies `--reorder` sent after a reply to a later request of the
+   * same client. */
+  reordered: number;
+  /** Heartbeats recognised (`--heartbeat`). */
+  heartbeats: number;
+  /** Distinct clients (address and port) seen, up to a cap. */
+  clients: number;
+  /** The client count reached its cap (then it is a lower bound). */
+  clientsCapped: boolean;
+}
+
+/**
+ * Counters all at zero.
+ *
+ * @example
+ * ```ts
+ * import { newServerStats } from "./verdict.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(newServerStats().received, 0);
+ * ```
+ */
+export function newServerStats(): ServerStats {
+  return {
+    received: 0,
+    replied: 0,
+    dropped: 0,
+    limited: 0,
+    ignored: 0,
+    refused: 0,
+    loops: 0,
+    failed: 0,
+    overflow: 0,
+    held: 0,
+    abandoned: 0,
+    duplicated: 0,
+    reordered: 0,
+    heartbeats: 0,
+    clients: 0,
+    clientsCapped: false,
+  };
+}
 
 /** Why a datagram got no answer on purpose. */
 export type IgnoreReason = "silent" | "heartbeat" | Exclude<SourceCheck, "ok">;
@@ -78,7 +151,7 @@ export interface PolicyOptions extends Impairments {
  * @example
  * ```ts
  * import { Policy } from "./verdict.ts";
- * import { newServerStats } from "./server_stats.ts";
+ * import { newServerStats } from "./verdict.ts";
  * import { equal } from "node:assert/strict";
  * const own = { transport: "udp" as const, hostname: "127.0.0.1", port: 12000 };
  * const policy = new Policy({ mode: "echo", own }, newServerStats());

@@ -14,9 +14,8 @@ import { settings } from "../../settings.ts";
 import { escapeBytes, logger } from "../shared/log.ts";
 import { Outbox } from "./outbox.ts";
 import { reply } from "./reply.ts";
-import { newServerStats } from "./server_stats.ts";
 import { primeSend, type ServerSocket } from "../shared/socket.ts";
-import { describe, Policy, type PolicyOptions } from "./verdict.ts";
+import { describe, newServerStats, Policy, type PolicyOptions } from "./verdict.ts";
 
 /** The token of the server's rehearsal request. */
 const REHEARSAL_TOKEN = "0000BEEF";
