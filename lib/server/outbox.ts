@@ -76,7 +76,8 @@ export interface OutboxOptions {
   stats: ServerStats;
   /** The clock of `StampPlan.receivedAt`, ms since the Unix epoch. */
   clock: () => number;
-  /** Told of every reply sent (the loop guard's memory). */
+  /** Told of every reply as it leaves (the loop guard's memory): as the
+   * send starts, and again with the time a queued batch left. */
   sent: (data: Uint8Array, to: Deno.NetAddr, at: number) => void;
   /** Told, as one log text, what became of a reply held for `--reorder`,
    * of a failed send and of an overflow. */
@@ -300,6 +301,9 @@ export class Outbox {
     current.data = data;
     current.to = to;
     current.at = now;
+    // The loop guard hears of the reply before the send returns: an echo
+    // of it can come in, and be checked, before the send's promise settles.
+    this.#options.sent(data, to, now);
     let pending;
     try {
       pending = this.#send(data, to, this.#report);
@@ -319,6 +323,8 @@ export class Outbox {
     const { stats, clock } = this.#options;
     const now = clock();
     if (stamp) writeStampAt(data, stamp, stamp.paddingOffset, now);
+    // Told before the send returns, as in #now: an echo can come in first.
+    this.#options.sent(data, to, now);
     try {
       await this.#send(data, to);
     } catch (error) {
@@ -327,7 +333,6 @@ export class Outbox {
       return false;
     }
     stats.replied++;
-    this.#options.sent(data, to, now);
     if (!fate.duplicate) return true;
     try {
       await this.#send(data, to);
