@@ -291,3 +291,23 @@ export function noNamespace(): string | undefined {
     return "unshare or ip is not installed";
   }
 }
+
+/** Starts the textbook Python echo server and reads the port it prints;
+ * `await using` stops it. */
+export async function startPythonEcho(args: string[] = [], python = "python3") {
+  const child = new Deno.Command(python, {
+    args: [`${ROOT}tests/peers/udp_echo_server.py`, ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value = "" } = await reader.read();
+  return {
+    port: Number(value.trim()),
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.status;
+    },
+  };
+}

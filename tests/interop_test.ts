@@ -6,7 +6,16 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { ping, type PingSummary } from "../client.ts";
 import { serve } from "../server.ts";
-import { collect, ofType, portOf, ROOT, runClient, summaryOf, udpSocket } from "./helpers.ts";
+import {
+  collect,
+  ofType,
+  portOf,
+  ROOT,
+  runClient,
+  startPythonEcho,
+  summaryOf,
+  udpSocket,
+} from "./helpers.ts";
 
 function installed(command: string): boolean {
   try {
@@ -19,26 +28,6 @@ function installed(command: string): boolean {
 
 const PYTHON = installed("python3") ? "python3" : undefined;
 const SOCAT = installed("socat");
-
-/** Starts the textbook Python echo server and reads the port it prints;
- * `await using` stops it. */
-async function startPythonServer(args: string[] = []) {
-  const child = new Deno.Command(PYTHON!, {
-    args: [`${ROOT}tests/peers/udp_echo_server.py`, ...args],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value = "" } = await reader.read();
-  return {
-    port: Number(value.trim()),
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await reader.cancel();
-      await child.status;
-    },
-  };
-}
 
 /** A free UDP port, for peers that cannot report the one they bound. */
 function freePort(): number {
@@ -153,7 +142,7 @@ for (const upper of [false, true]) {
     } server`,
     ignore: !PYTHON,
     async fn() {
-      await using server = await startPythonServer(upper ? ["--upper"] : []);
+      await using server = await startPythonEcho(upper ? ["--upper"] : []);
       const events = await collect(ping({ port: server.port, count: 5, interval: 0.02 }));
       assertEquals(ofType(events, "reply").map((reply) => reply.seq), [1, 2, 3, 4, 5]);
       assertEquals(summaryOf(events).lossSplit, null);
