@@ -38,6 +38,7 @@ import { warmUpServer } from "./lib/server/warm_up.ts";
 import {
   checkServeOptions,
   NUMERIC_OPTIONS,
+  replyMode,
   SERVE_RULES,
   type ServeOptions,
   serverBanner,
@@ -76,9 +77,7 @@ export interface Server extends AsyncDisposable {
 export async function serve(options: ServeOptions = {}): Promise<Server> {
   checkServeOptions(options);
   const { address, family } = await resolveHost(options.host ?? settings.host);
-  const mode: ReplyMode = options.heartbeat
-    ? "heartbeat"
-    : options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
+  const mode = replyMode(options);
   const prefix = new TextEncoder().encode(mode === "prefix" ? options.prefix ?? "" : "");
   const port = options.port ?? settings.port;
   const socket: ServerSocket = options.fast

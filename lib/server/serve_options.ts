@@ -160,7 +160,7 @@ export function serverBanner(
       : `at most ${options.rate ?? DEFAULT_RATE} replies/s per client`,
   ].filter(Boolean);
   const where = formatAddress(addr.hostname, addr.port);
-  const mode = options.heartbeat ? "heartbeat" : options.mode ?? "echo";
+  const mode = replyMode(options);
   const line = [`udping server listening on ${where} (udp)`, `mode ${mode}`, ...settings].join(
     ", ",
   );
@@ -170,6 +170,24 @@ export function serverBanner(
     ? "notice: listening on every interface: this echo service is reachable from the network"
     : `notice: listening on ${addr.hostname}: this echo service is reachable from the network`;
   return { line, notice };
+}
+
+/**
+ * The mode `options` ask for: `heartbeat` when `heartbeat` is given, else
+ * `mode`, else `prefix` when `prefix` is given, else echo.
+ *
+ * @example
+ * ```ts
+ * import { replyMode } from "./serve_options.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(replyMode({ prefix: "OK " }), "prefix");
+ * equal(replyMode({ heartbeat: 3 }), "heartbeat");
+ * equal(replyMode({}), "echo");
+ * ```
+ */
+export function replyMode(options: ServeOptions): ReplyMode {
+  if (options.heartbeat) return "heartbeat";
+  return options.mode ?? (options.prefix !== undefined ? "prefix" : "echo");
 }
 
 /**
