@@ -600,10 +600,12 @@ Deno.test({
     // port is free there whatever runs on the host.
     const script = [
       "ip link set lo up && ip addr add fe80::1/64 dev lo",
-      `"${deno}" run --allow-net server.ts --host :: --port 45300 -q > "${log}" 2>&1 &`,
+      `"${deno}" run --allow-net server.ts --host :: --port 45300 -q > "${log}" 2>&1 & server=$!`,
       `i=0; until grep -q listening "${log}" || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`,
       `"${deno}" run --allow-net client.ts fe80::1%lo 45300 -c 2 -i 0.05`,
-      "status=$?; kill %1; exit $status",
+      // By its pid: a non-interactive sh has no job %1 to kill, and a
+      // server left behind outlives the test in its namespace.
+      'status=$?; kill "$server"; wait "$server"; exit $status',
     ].join("\n");
     try {
       const { code, stdout, stderr } = await new Deno.Command("unshare", {
