@@ -56,3 +56,29 @@ Deno.test("LogWriter takes no more lines once its output is closed, and counts t
   assertEquals(log.dropped, 2);
   assertEquals(log.pending, 0);
 });
+
+Deno.test("LogWriter writes the lines that come within its flush time together, and flush() does not wait for it", async () => {
+  const writes: string[] = [];
+  const output = {
+    write: (
+      data: Uint8Array,
+    ) => (writes.push(new TextDecoder().decode(data)), Promise.resolve(data.length)),
+  };
+  // A write of standard output is a thread hand-off in the runtime: ten
+  // lines a millisecond apart take one write, not ten.
+  const log = new LogWriter(output, { flushMs: 200 });
+  for (let line = 1; line <= 10; line++) {
+    log.write(`line ${line}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await log.flush();
+  assertEquals(writes.length, 1);
+  assertEquals(writes[0], Array.from({ length: 10 }, (_, at) => `line ${at + 1}\n`).join(""));
+  // flush() writes at once, whatever the flush time.
+  const patient = new LogWriter(output, { flushMs: 60_000 });
+  patient.write("now");
+  const started = performance.now();
+  await patient.flush();
+  assertEquals(writes.at(-1), "now\n");
+  assertEquals(performance.now() - started < 30_000, true);
+});

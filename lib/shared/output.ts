@@ -13,7 +13,7 @@
  * @module
  */
 
-import { MAX_PENDING_LOG_CHARS } from "../../settings.ts";
+import { LOG_FLUSH_MS, MAX_PENDING_LOG_CHARS } from "../../settings.ts";
 import { logTime } from "./log.ts";
 
 /** Exit status for errors, as ping's: bad arguments, an unknown host, a
@@ -80,7 +80,8 @@ export interface LogOutput {
 
 /**
  * Log lines written in the background, so that whoever logs never waits on
- * the output. Lines queue up to `maxPending` characters; while the output
+ * the output, and together: a line waits up to `flushMs` for others to
+ * share its write (see `LOG_FLUSH_MS`). Lines queue up to `maxPending` characters; while the output
  * cannot keep up (a pipe nobody reads, a paused terminal), the lines that do
  * not fit are dropped and counted, as a busy syslog does, and where room is
  * back the log says so once, in place of the missing lines:
@@ -113,6 +114,10 @@ export class LogWriter {
   #dropped = 0;
   #writing: Promise<void> | undefined;
   #failed = false;
+  readonly #flushMs: number;
+  /** Ends the wait before the next write (`flush()`). */
+  #wake: (() => void) | undefined;
+  #flushing = false;
 
   /**
    * A writer to `output`.
@@ -120,15 +125,21 @@ export class LogWriter {
    * @param options.utc The dropped-lines note's time in UTC.
    * @param options.maxPending Characters held at most.
    * @default {MAX_PENDING_LOG_CHARS}
+   * @param options.flushMs Longest a line waits for others to share its write.
+   * @default {LOG_FLUSH_MS}
    */
   constructor(
     output: LogOutput = Deno.stdout,
-    { utc = false, maxPending = MAX_PENDING_LOG_CHARS }: { utc?: boolean; maxPending?: number } =
-      {},
+    { utc = false, maxPending = MAX_PENDING_LOG_CHARS, flushMs = LOG_FLUSH_MS }: {
+      utc?: boolean;
+      maxPending?: number;
+      flushMs?: number;
+    } = {},
   ) {
     this.#output = output;
     this.#utc = utc;
     this.#maxPending = maxPending;
+    this.#flushMs = flushMs;
   }
 
   /** Queues `line` (a newline is added), or drops and counts it when it
@@ -157,7 +168,13 @@ export class LogWriter {
    * the last one, is written (or the output has failed). */
   async flush(): Promise<void> {
     if (this.#dropped > 0 && !this.#failed) this.#noteDropped();
-    await this.#writing;
+    this.#flushing = true;
+    this.#wake?.();
+    try {
+      await this.#writing;
+    } finally {
+      this.#flushing = false;
+    }
   }
 
   /** Queues the note of the lines dropped since the last one. */
@@ -173,10 +190,12 @@ export class LogWriter {
     this.#writing ??= this.#drain();
   }
 
-  /** Writes what is queued, round after round, until the queue is empty. */
+  /** Writes what is queued, round after round, until the queue is empty,
+   * each round after waiting for more lines (unless flushing). */
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        if (!this.#flushing) await this.#gather();
         const text = this.#queue.join("\n") + "\n";
         this.#queue = [];
         const bytes = encoder.encode(text);
@@ -195,6 +214,20 @@ export class LogWriter {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  /** Waits `flushMs`, or until `flush()`: the lines that come meanwhile
+   * share the next write. */
+  #gather(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.#flushMs);
+      this.#wake = done;
+    });
   }
 }
 
