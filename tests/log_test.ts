@@ -88,3 +88,24 @@ Deno.test("isoTime() uses the local zone's offset at that instant (TZ)", async (
     "2026-07-01T08:00:00.000000-04:00",
   ]);
 });
+
+Deno.test("isoTime() is exact within a second and across seconds, even where the offset changes", async () => {
+  // It keeps the last second's text: each of these must still be its own.
+  const second = Date.UTC(2026, 10, 25, 22, 39, 23);
+  assertEquals(localIso(second + 0.25, 0), "2026-11-25T22:39:23.000250+00:00");
+  assertEquals(localIso(second + 999.9996, 0), "2026-11-25T22:39:24.000000+00:00");
+  assertEquals(localIso(second + 500, 0), "2026-11-25T22:39:23.500000+00:00");
+  assertEquals(isoTime(second + 500, true), "2026-11-25T22:39:23.500000Z");
+  assertEquals(localIso(second + 500, 60), "2026-11-25T23:39:23.500000+01:00");
+  // New York's clocks went forward at 07:00 UTC on 8 March 2026.
+  const change = Date.UTC(2026, 2, 8, 7);
+  assertEquals(
+    await localIsoIn("America/New_York", [change - 0.5, change - 0.25, change, change + 0.5]),
+    [
+      "2026-03-08T01:59:59.999500-05:00",
+      "2026-03-08T01:59:59.999750-05:00",
+      "2026-03-08T03:00:00.000000-04:00",
+      "2026-03-08T03:00:00.000500-04:00",
+    ],
+  );
+});
