@@ -86,6 +86,27 @@ Deno.test("decide() refuses its own address, port 0 and service ports, and an ec
   assertEquals(privileged.policy.decide(text("x"), from(53), 0).kind, "reply");
 });
 
+Deno.test("decide() answers a -f client however quick, as its seqs go up, and takes the same requests repeated for a loop", () => {
+  // A flood client sends its next request the moment a reply comes back:
+  // as quick as a loop, but each request is a new seq of one run.
+  const { policy: p, stats } = policy({ rate: 0 });
+  const kinds = Array.from({ length: 4 * LOOP_BOUNCES }, (_, i) => {
+    const verdict = p.decide(request(i + 1, false), client, i * 0.1);
+    if (verdict.kind === "reply") p.sent(request(i + 1, false), client, i * 0.1 + 0.05);
+    return verdict.kind;
+  });
+  assertEquals(kinds.filter((kind) => kind === "reply").length, 4 * LOOP_BOUNCES);
+  // The same request coming back as quick is a loop.
+  const again = Array.from({ length: LOOP_BOUNCES + 2 }, (_, i) => {
+    const at = 1000 + i * 0.1;
+    const verdict = p.decide(request(1, false), client, at);
+    if (verdict.kind === "reply") p.sent(request(1, false), client, at + 0.05);
+    return verdict.kind;
+  });
+  assertEquals(again.at(-1), "ignored");
+  assertEquals(stats.loops, 1);
+});
+
 Deno.test("decide() in heartbeat mode recognises records and never replies", () => {
   const { policy: p, stats } = policy({ mode: "silent", heartbeat: 3 });
   const verdict = p.decide(request(7, false), client, 1e12 + 0.5);

@@ -17,7 +17,7 @@ import {
   MAX_LOOP_ENTRIES,
   MAX_LOOP_SCORE,
 } from "../../settings.ts";
-import { findRecord } from "../../protocol.ts";
+import { findRecord, type PingRecord } from "../../protocol.ts";
 import { canonicalIPv6, clientKey, ipv4Number } from "../shared/net.ts";
 import { KeyMap } from "../shared/keyed_hash.ts";
 
@@ -161,8 +161,16 @@ export class LoopGuard {
   }
 
   /** Checks a datagram from `hostname:port` that arrived at `now` (ms)
-   * before it is answered. It is scored, so call it once per datagram. */
-  check(hostname: string, port: number, data: Uint8Array, now: number): SourceCheck {
+   * before it is answered. It is scored, so call it once per datagram.
+   * `record` is its udping record when the caller has parsed it already
+   * (the policy has: one parse per datagram, not two). */
+  check(
+    hostname: string,
+    port: number,
+    data: Uint8Array,
+    now: number,
+    record: PingRecord | null = findRecord(data, { anywhere: false }),
+  ): SourceCheck {
     if (port === 0) return "port-zero";
     const own = this.#own.get(port);
     if (own !== undefined && isOwn(own, hostname)) return "own-address";
@@ -177,7 +185,7 @@ export class LoopGuard {
       if (peer.score > 0) peer.score--;
       return "ok";
     }
-    if (newSeq(peer, data)) return "ok";
+    if (newSeq(peer, record)) return "ok";
     if (peer.score < MAX_LOOP_SCORE) peer.score++;
     return peer.score > LOOP_BOUNCES ? "loop" : "ok";
   }
@@ -244,10 +252,9 @@ export class LoopGuard {
   }
 }
 
-/** Whether `data` is a udping request with a higher seq than the peer's
- * run has sent so far (and notes it): a `-f` client's next request. */
-function newSeq(peer: Peer, data: Uint8Array): boolean {
-  const head = findRecord(data, { anywhere: false });
+/** Whether `head` is the record of a udping request with a higher seq than
+ * the peer's run has sent so far (and notes it): a `-f` client's next request. */
+function newSeq(peer: Peer, head: PingRecord | null): boolean {
   if (head === null) return false;
   if (head.tokenValue !== peer.token) {
     // Another run, or a loop of requests with several tokens: not new.

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { findRecord, refusalsThatFit } from "../../protocol.ts";
+import { findRecord, type PingRecord, refusalsThatFit } from "../../protocol.ts";
 import {
   DEFAULT_RATE,
   MAX_REORDER_HOLD_MS,
@@ -193,7 +193,9 @@ export class Policy {
     stats.clientsCapped = this.#clients.full;
     // Drawn for every datagram, so that a seeded run is predictable.
     const fate = this.#impaired ? decideFate(this.#random, this.#options) : UNIMPAIRED;
-    const source = this.#guard.check(from.hostname, from.port, request, at);
+    // Parsed once, for the loop guard and the stamp.
+    const head = findRecord(request, { anywhere: false });
+    const source = this.#guard.check(from.hostname, from.port, request, at, head);
     if (source !== "ok") {
       stats.ignored++;
       if (source === "loop") stats.loops++;
@@ -214,7 +216,7 @@ export class Policy {
       stats.limited++;
       return { kind: "limited", rate: this.#options.rate ?? DEFAULT_RATE };
     }
-    return { kind: "reply", fate, stamp: this.#stampPlan(request, from, at) };
+    return { kind: "reply", fate, stamp: this.#stampPlan(head, request, from, at) };
   }
 
   /** The outbox's `sent`: a reply to `to` went out at `at` (when it really
@@ -224,8 +226,12 @@ export class Policy {
     this.#guard.sent(to.hostname, to.port, at);
   }
 
-  #stampPlan(request: Uint8Array, from: Deno.NetAddr, at: number): StampPlan | undefined {
-    const head = findRecord(request, { anywhere: false });
+  #stampPlan(
+    head: PingRecord | null,
+    request: Uint8Array,
+    from: Deno.NetAddr,
+    at: number,
+  ): StampPlan | undefined {
     if (head === null) return undefined;
     const count = this.#tokens.hit(head.tokenValue);
     if (!head.stampWanted) return undefined;

@@ -205,9 +205,19 @@ export function ipv4Number(hostname: string): number {
  * for IPv4), keyed with this process's secret so that no sender can choose
  * sources that collide in a Map (keyed_hash.ts). */
 export function clientKey(hostname: string, port: number): number {
+  if (port === lastClient.port && hostname === lastClient.hostname) return lastClient.key;
   const v4 = ipv4Number(hostname);
-  return v4 >= 0 ? keyedNumber(v4 * 65536 + port) : keyedString(hostname, port);
+  const key = v4 >= 0 ? keyedNumber(v4 * 65536 + port) : keyedString(hostname, port);
+  lastClient.hostname = hostname;
+  lastClient.port = port;
+  lastClient.key = key;
+  return key;
 }
+
+/** The last client {@linkcode clientKey} keyed: the server asks for each
+ * datagram's key four times (the client count, the loop guard, the rate
+ * limit, the reply's send), and keying an IPv6 address reads it whole. */
+const lastClient = { hostname: "", port: -1, key: 0 };
 
 /** An address as a map key, keyed like {@linkcode clientKey}. */
 export function addressKey(hostname: string): number {
