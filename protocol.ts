@@ -426,6 +426,11 @@ function digitsEnd(bytes: Uint8Array, from: number, most: number): number {
   return at === from || at - from > most ? -1 : at;
 }
 
+/** 10 ** n for each count n of decimals a record's time may have: a table,
+ * since `10 ** n` with n not known ahead is a call into the C library's
+ * pow() (0.14 µs of each request the server parsed, in a profile). */
+const DECIMAL_SCALE = Array.from({ length: SENT_DECIMALS + 1 }, (_, n) => 10 ** n);
+
 /** The number written in `bytes` from `from` to `end`, whose whole part
  * ends at `wholeEnd` (a decimal point there, or `end`), as `Number()`
  * reads its text. */
@@ -436,7 +441,9 @@ function decimalValue(bytes: Uint8Array, from: number, wholeEnd: number, end: nu
   }
   // Below 2^53 the digits are exact and one division by an exact power of
   // ten rounds once, as Number() does; a longer figure takes the text.
-  if (digits <= Number.MAX_SAFE_INTEGER) return digits / 10 ** Math.max(0, end - wholeEnd - 1);
+  if (digits <= Number.MAX_SAFE_INTEGER) {
+    return digits / DECIMAL_SCALE[Math.max(0, end - wholeEnd - 1)]!;
+  }
   return Number(latin1.decode(bytes.subarray(from, end)));
 }
 
