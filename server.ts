@@ -208,7 +208,7 @@ const FLAGS = {
   fast: {
     type: "boolean",
     help:
-      "about twice the replies/s and kernel receive times, through the C library (Linux; run with --allow-net --allow-ffi); no impairments",
+      "2-3 times the replies/s under load (docs/performance.md) and kernel receive times, through the C library (Linux; run with --allow-net --allow-ffi); no impairments",
   },
   utc: { type: "boolean", help: "log times in UTC (default: local time with its offset)" },
   quiet: { type: "boolean", short: "q", help: "no log line per datagram" },

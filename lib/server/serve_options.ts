@@ -42,7 +42,7 @@ export interface ServeOptions extends Impairments {
   /** Recognise heartbeats (udping records, never answered) and declare a
    * source stopped after this many seconds of silence. */
   heartbeat?: number;
-  /** Serve through the C library (Linux, `--allow-ffi`): about twice the
+  /** Serve through the C library (Linux, `--allow-ffi`): 2-3 times the
    * replies per second, kernel receive times; no impairments. */
   fast?: boolean;
   /** Log times in UTC instead of local time. */
