@@ -1,9 +1,9 @@
 /**
  * The FFI socket with kernel timestamps, over real loopback sockets: round
  * trips on IPv4 and IPv6, the kernel's times against user-space ones, ICMP
- * port unreachable, deadlines, aborts, closing while waiting, no leaked
- * file descriptors, and no memory creeping over in-process runs. Linux
- * only, with `--allow-ffi`.
+ * port unreachable, deadlines, aborts, closing while waiting, one hand-off
+ * to a runtime thread per round trip, no leaked file descriptors, and no
+ * memory creeping over in-process runs. Linux only, with `--allow-ffi`.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import {
   StampedSocket,
 } from "../lib/ffi/stamped_socket.ts";
 import { runScript } from "./helpers.ts";
+import { STAMPED_SOCKET_POLL_MS } from "../settings.ts";
 
 const ignore = !kernelStampsAvailable();
 const PAYLOAD = new TextEncoder().encode("udping stamped socket test");
@@ -236,6 +237,71 @@ Deno.test({
     await socket.close();
     await assertRejects(() => socket.receive(performance.now() + 10), Deno.errors.BadResource);
     assertThrows(() => socket.send(PAYLOAD), Deno.errors.BadResource);
+  },
+});
+
+/**
+ * What the hand-off test's subprocess runs: pings at `interval` ms as
+ * client.ts does (the reply, then the wait for the next send), and counts
+ * the times the runtime's blocking-call threads ("tokio-runtime-w"), where
+ * `poll` runs, went to sleep (voluntary context switches); prints the
+ * count a ping and the replies, as JSON. A subprocess, because the test
+ * runner has threads of that name of its own; `cat`, because the runtime
+ * lets only --allow-all read /proc/self.
+ */
+const HAND_OFF_SCRIPT = String.raw`
+import { StampedSocket } from "./lib/ffi/stamped_socket.ts";
+const [interval, pings] = Deno.args.map(Number);
+const sleeps = async () => {
+  const cat = await new Deno.Command("sh", { args: ["-c", "cat /proc/" + Deno.pid + "/task/*/status"] }).output();
+  return new TextDecoder().decode(cat.stdout).split(/\n(?=Name:)/)
+    .filter((status) => /^Name:\s*tokio-runtime-w/.test(status))
+    .reduce((sum, status) => sum + Number(status.match(/^voluntary_ctxt_switches:\s*(\d+)/m)[1]), 0);
+};
+const echo = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+const loop = (async () => {
+  try {
+    for (;;) { const [data, from] = await echo.receive(); await echo.send(data, from); }
+  } catch { /* closed */ }
+})();
+const socket = StampedSocket.open("127.0.0.1", 4, echo.addr.port);
+const payload = new Uint8Array(64);
+socket.send(payload);
+await socket.receive(performance.now() + 2000);
+const before = await sleeps();
+let replies = 0;
+for (let i = 0; i < pings; i++) {
+  const nextSend = performance.now() + interval;
+  socket.send(payload);
+  for (let wait = 0; wait < 2; wait++) {
+    if ((await socket.receive(nextSend))?.kind === "datagram") replies++;
+  }
+}
+const perPing = (await sleeps() - before) / pings;
+await socket.close();
+echo.close();
+await loop;
+console.log(JSON.stringify({ perPing, replies }));
+`;
+
+Deno.test({
+  name: "StampedSocket pinging every 10 ms hands one poll per round trip to a runtime thread",
+  ignore,
+  async fn() {
+    // A poll that waits makes its thread sleep twice: in poll, then for
+    // the next call. The poll started in the wait for the next send is
+    // the one that hears the reply; a poll that ended with that wait
+    // made two a ping, four sleeps.
+    const pings = 30;
+    const { code, stdout, stderr } = await runScript(
+      "-",
+      [String(STAMPED_SOCKET_POLL_MS / 5), String(pings)],
+      { stdin: HAND_OFF_SCRIPT, permissions: ["--allow-net", "--allow-ffi", "--allow-run"] },
+    );
+    assertEquals(code, 0, stderr);
+    const { perPing, replies } = JSON.parse(stdout);
+    assertEquals(replies, pings);
+    assert(perPing < 3, `the poll threads slept ${perPing.toFixed(2)} times a ping`);
   },
 });
 
