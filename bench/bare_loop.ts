@@ -6,10 +6,14 @@
  *   after, then sleep the interval with `setTimeout`. Prints one RTT in µs a
  *   line when done.
  * - `--server`: `receive`, `send` back, forever.
+ * - `--ffi-server`: the same through the C library (`recvfrom`, `sendto`,
+ *   blocking, on the main thread): the floor of a Deno server that uses
+ *   FFI, as `server.ts --fast` does.
  *
  * ```sh
  * deno run --allow-net bench/bare_loop.ts HOST PORT COUNT INTERVAL_MS
  * deno run --allow-net bench/bare_loop.ts --server PORT
+ * deno run --allow-ffi bench/bare_loop.ts --ffi-server PORT
  * ```
  *
  * @module
@@ -21,6 +25,37 @@ async function serve(port: number): Promise<void> {
   for (;;) {
     const [data, peer] = await socket.receive(buffer);
     await socket.send(data, peer);
+  }
+}
+
+/** `--ffi-server`: one `recvfrom` and one `sendto` per datagram, as the C
+ * echo does, from JavaScript (Linux, IPv4 loopback). */
+function serveFfi(port: number): void {
+  const libc = Deno.dlopen("libc.so.6", {
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    recvfrom: {
+      parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+      result: "isize",
+    },
+    sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  });
+  const AF_INET = 2;
+  const SOCK_DGRAM = 2;
+  const fd = libc.symbols.socket(AF_INET, SOCK_DGRAM, 0);
+  const local = new Uint8Array(16);
+  const view = new DataView(local.buffer);
+  view.setUint16(0, AF_INET, true);
+  view.setUint16(2, port);
+  local.set([127, 0, 0, 1], 4);
+  if (fd < 0 || libc.symbols.bind(fd, local, local.length) < 0) throw new Error("cannot bind");
+  const buffer = new Uint8Array(65536);
+  const peer = new Uint8Array(128);
+  const peerLength = new Uint32Array(1);
+  for (;;) {
+    peerLength[0] = peer.length;
+    const n = libc.symbols.recvfrom(fd, buffer, 65536n, 0, peer, new Uint8Array(peerLength.buffer));
+    if (n > 0) libc.symbols.sendto(fd, buffer, BigInt(n), 0, peer, peerLength[0]!);
   }
 }
 
@@ -62,5 +97,6 @@ async function ping(hostname: string, port: number, count: number, intervalMs: n
 if (import.meta.main) {
   const args = Deno.args;
   if (args[0] === "--server") await serve(Number(args[1]));
+  else if (args[0] === "--ffi-server") serveFfi(Number(args[1]));
   else await ping(args[0] ?? "127.0.0.1", Number(args[1]), Number(args[2]), Number(args[3]));
 }

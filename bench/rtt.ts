@@ -291,6 +291,10 @@ const BARE_SERVER: Server = {
   name: "bare Deno echo",
   command: [DENO, "run", "--allow-net", "bench/bare_loop.ts", "--server", "{port}"],
 };
+const BARE_FFI_SERVER: Server = {
+  name: "bare Deno FFI echo",
+  command: [DENO, "run", "--allow-ffi", "bench/bare_loop.ts", "--ffi-server", "{port}"],
+};
 const IRTT_SERVER: Server = {
   name: "irtt server",
   command: ["irtt", "server", "-b", "127.0.0.1:{port}"],
@@ -311,6 +315,7 @@ async function rows(echo: string[] | undefined): Promise<Row[]> {
     for (const client of clients) list.push({ client, server });
   }
   list.push({ client: python ? STAMPED : BARE, server: BARE_SERVER });
+  if (python) list.push({ client: STAMPED, server: BARE_FFI_SERVER });
   return list;
 }
 
@@ -463,6 +468,10 @@ function serverTargets(of: ReturnType<typeof figureOf>, ms: number, echo?: Serve
       of(ms, STAMPED, FAST_SERVER, "p50"),
       1.1 * c,
     ),
+    // What the runtime itself costs a server that uses FFI: the floor under --fast.
+    `reference: bare Deno FFI echo p50 ${of(ms, STAMPED, BARE_FFI_SERVER, "p50").toFixed(0)} = ${
+      (of(ms, STAMPED, BARE_FFI_SERVER, "p50") / c).toFixed(2)
+    }× C echo's, ${at}`,
   ];
 }
 
