@@ -12,7 +12,6 @@
 import { openClientSocket, primeSend, Receiver } from "../shared/socket.ts";
 import { describeError, formatAddress, resolveHost } from "../shared/net.ts";
 import { StampedSocket } from "../ffi/stamped_socket.ts";
-import { STAMPED_SOCKET_POLL_MS } from "../../settings.ts";
 import { alarmAt } from "../shared/timer.ts";
 
 /** How long a warm-up waits for its timer: long enough that the runtime
@@ -165,17 +164,9 @@ class KernelPingSocket implements PingSocket {
   /** The kernel times the replies: nothing to get ready. */
   arm(): void {}
 
-  /** The socket's own wait ends on whole milliseconds (`poll`): the
-   * learning alarm ends it on time instead. */
-  async receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
-    const alarm = alarmAt(deadline, signal);
-    const rung = new AbortController();
-    void alarm.rung.then(() => rung.abort());
-    try {
-      return await this.#socket.receive(deadline + STAMPED_SOCKET_POLL_MS, rung.signal);
-    } finally {
-      alarm.cancel();
-    }
+  /** The socket's own alarm ends the wait on time. */
+  receive(deadline: number, signal?: AbortSignal): Promise<PingArrival | undefined> {
+    return this.#socket.receive(deadline, signal);
   }
 
   close(): Promise<void> {
