@@ -449,6 +449,7 @@ export class TokenCounter {
 class ClientCounter {
   readonly #seen: KeyMap<true>;
   readonly #capacity: number;
+  #last = -1;
 
   constructor(capacity = MAX_TRACKED_CLIENTS) {
     this.#capacity = capacity;
@@ -456,7 +457,10 @@ class ClientCounter {
   }
 
   see(hostname: string, port: number): number {
-    if (this.#seen.size < this.#capacity) this.#seen.set(clientKey(hostname, port), true);
+    const key = clientKey(hostname, port);
+    // The same client again (the common case) touches no table.
+    if (key !== this.#last && this.#seen.size < this.#capacity) this.#seen.set(key, true);
+    this.#last = key;
     return this.#seen.size;
   }
 
