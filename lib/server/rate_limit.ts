@@ -87,6 +87,10 @@ export class RateLimiter {
   /** The next place the clock hand looks at for a bucket to forget. */
   #hand = 0;
   #untracked = 0;
+  /** The bucket last found: a stamped request's refusals are read from the
+   * bucket its admission just found (one table lookup less, a cache miss
+   * after an idle wait). */
+  #last: SourceBucket | undefined;
 
   /**
    * Allows `ratePerSecond` datagrams a second per client and remembers at
@@ -124,7 +128,7 @@ export class RateLimiter {
       throw new RangeError(`cost must be a whole number of at least 1, got ${cost}`);
     }
     const key = clientKey(hostname, port);
-    const source = this.#sources.get(key) ?? this.#admit(hostname, key, now);
+    const source = this.#find(key) ?? this.#admit(hostname, key, now);
     if (source === undefined) {
       this.#untracked++;
       return false;
@@ -152,7 +156,7 @@ export class RateLimiter {
    * bucket when the client is forgotten.
    */
   takeRefused(hostname: string, port: number, most: number = Infinity): number {
-    const source = this.#sources.get(clientKey(hostname, port));
+    const source = this.#find(clientKey(hostname, port));
     if (source === undefined) return 0;
     const taken = Math.min(source.refused, most);
     source.refused -= taken;
@@ -168,6 +172,14 @@ export class RateLimiter {
    * that their clients could not be given a bucket. */
   get untracked(): number {
     return this.#untracked;
+  }
+
+  /** The bucket of `key`, if tracked. */
+  #find(key: number): SourceBucket | undefined {
+    if (this.#last?.key === key) return this.#last;
+    const source = this.#sources.get(key);
+    if (source !== undefined) this.#last = source;
+    return source;
   }
 
   #admit(hostname: string, key: number, now: number): SourceBucket | undefined {
@@ -197,7 +209,7 @@ export class RateLimiter {
     source.updatedAt = now;
     source.refused = 0;
     this.#sources.set(key, source);
-    return source;
+    return this.#last = source;
   }
 
   #forgetOneRefilled(now: number): SourceBucket | undefined {
