@@ -1,0 +1,57 @@
+import { assertEquals } from "./assert.ts";
+import { openSocket, Receiver } from "../lib/shared/socket.ts";
+import { within } from "./helpers.ts";
+
+Deno.test("Receiver listens for its signal's abort once, however many times it waits", async () => {
+  using socket = openSocket("127.0.0.1", 0);
+  using receiver = new Receiver(socket);
+  const controller = new AbortController();
+  const { signal } = controller;
+  let listeners = 0;
+  const addEventListener = signal.addEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<typeof addEventListener>) => {
+    listeners++;
+    addEventListener(...args);
+  }) as typeof signal.addEventListener;
+  for (let wait = 0; wait < 5; wait++) {
+    assertEquals(await receiver.next(performance.now() + 2, signal), undefined);
+  }
+  assertEquals(listeners, 1);
+  controller.abort();
+});
+
+Deno.test("Receiver ends a wait at once when its signal aborts, and stops the wait's timer", async () => {
+  // Timers still set once the wait is over: a left one holds the process
+  // open until its deadline.
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  const live = new Set<unknown>();
+  globalThis.setTimeout = ((callback: () => void, delay?: number) => {
+    const timer = realSetTimeout(() => {
+      live.delete(timer);
+      callback();
+    }, delay);
+    live.add(timer);
+    return timer;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((timer?: number) => {
+    live.delete(timer);
+    realClearTimeout(timer);
+  }) as typeof clearTimeout;
+  using socket = openSocket("127.0.0.1", 0);
+  const receiver = new Receiver(socket);
+  const controller = new AbortController();
+  try {
+    const abort = realSetTimeout(() => controller.abort(), 5);
+    const waited = await within(5_000, "a wait of a minute, aborted after 5 ms", () => {
+      return receiver.next(performance.now() + 60_000, controller.signal);
+    });
+    realClearTimeout(abort);
+    assertEquals(waited, undefined);
+    assertEquals(live.size, 0, "a timer is still set after the aborted wait");
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClearTimeout;
+    receiver.close();
+  }
+});
