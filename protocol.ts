@@ -364,7 +364,9 @@ const STAMP_BYTES = MAX_STAMP_LENGTH;
  */
 export function readStampAt(datagram: Uint8Array, paddingOffset: number): StampReading {
   const first = datagram[paddingOffset];
-  if (first !== STAMP_MARK && first !== STAMP_REQUEST_BYTE) return { kind: "none" };
+  // The `?` came back (no udping server): decided without decoding.
+  if (first === STAMP_REQUEST_BYTE) return { kind: "not-stamped" };
+  if (first !== STAMP_MARK) return { kind: "none" };
   return readStamp(latin1.decode(datagram.subarray(paddingOffset, paddingOffset + STAMP_BYTES)));
 }
 
