@@ -18,9 +18,9 @@
 
 import { settings } from "./settings.ts";
 import { encodeRequest, SEQ_MODULUS } from "./protocol.ts";
-import { classify, type PingEvent, type PingSummary } from "./lib/client/events.ts";
+import { classify, type Expected, type PingEvent, type PingSummary } from "./lib/client/events.ts";
 import { openPingSocket, type PingSocket, targetOf } from "./lib/client/ping_socket.ts";
-import { type PingOptions, planRun, type RunPlan } from "./lib/client/ping_options.ts";
+import { type PingOptions, planRun } from "./lib/client/ping_options.ts";
 import { PingTally } from "./lib/client/tally.ts";
 import { Schedule } from "./lib/client/schedule.ts";
 import { dueBy } from "./lib/shared/timer.ts";
@@ -91,7 +91,7 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
     const due = schedule.due();
     if (due !== undefined) {
       socket.arm(schedule.wakeAfterSend(due, performance.now()), signal);
-      yield await sendRequest(socket, tally, plan, due, target);
+      yield await sendRequest(socket, expected, due, target);
     }
     const now = performance.now();
     for (const seq of tally.expire(now, dueBy)) yield { type: "timeout", seq };
@@ -123,17 +123,19 @@ export async function* ping(options: PingOptions = {}): AsyncGenerator<PingEvent
   return summary;
 }
 
-/** Sends the next request of `plan`, due at `due`, and records it. */
+/** Sends the next request of the run, due at `due`, records it, and keeps
+ * its bytes for its reply to be compared with. */
 async function sendRequest(
   socket: PingSocket,
-  tally: PingTally,
-  plan: RunPlan,
+  run: Expected,
   due: number,
   target: string,
 ): Promise<PingEvent> {
+  const { tally } = run;
   const seq = (tally.transmitted + 1) % SEQ_MODULUS;
   const sent = performance.timeOrigin + performance.now();
-  const bytes = encodeRequest({ seq, sent, token: plan.token, size: plan.size, stamp: plan.stamp });
+  const bytes = encodeRequest({ seq, sent, token: run.token, size: run.size, stamp: run.stamp });
+  run.latest = bytes;
   const at = performance.now();
   try {
     tally.sent(seq, at, due || at, await socket.send(bytes));

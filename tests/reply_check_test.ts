@@ -5,7 +5,7 @@
  */
 
 import { assertEquals } from "./assert.ts";
-import { changeKind, checkReply, describeChange } from "../lib/client/reply_check.ts";
+import { changeKind, checkReply, describeChange, isExactEcho } from "../lib/client/reply_check.ts";
 import { encodeRequest, findRecord, writeStamp } from "../protocol.ts";
 
 const decoder = new TextDecoder();
@@ -60,4 +60,47 @@ Deno.test("changeKind() names what the summary counts: the prefix's text kept, n
   altered[70] = 0x21;
   assertEquals(kind(altered), "altered");
   assertEquals(kind(encoder.encode(`${request}!!`)), "altered");
+});
+
+Deno.test("checkReply() compares a reply carrying the latest request's record with the bytes sent", () => {
+  // Sent bytes that differ from the request encoded again show which one
+  // the reply was compared with.
+  const latest = sent();
+  latest[70] = 0x21; // "!"
+  const was = sent()[70]!.toString(16);
+  const checkAgainst = (reply: Uint8Array) =>
+    describeChange(checkReply(reply, findRecord(reply)!, 80, false, latest));
+  assertEquals(checkAgainst(sent()), [`byte #70 should be 0x21 but was 0x${was}`]);
+  const upper = encoder.encode(decoder.decode(sent()).toUpperCase());
+  assertEquals(checkAgainst(upper), [
+    "uppercased",
+    `byte #70 should be 0x21 but was 0x${upper[70]!.toString(16)}`,
+  ]);
+});
+
+Deno.test("checkReply() compares a reply carrying another record with that record's request", () => {
+  const latest = sent();
+  latest[70] = 0x21;
+  const check = (reply: Uint8Array) =>
+    describeChange(checkReply(reply, findRecord(reply)!, 80, false, latest));
+  const earlier = encodeRequest({ seq: 4, sent: 1e12, token: "0000BEEF", size: 80 });
+  assertEquals(check(earlier), []);
+  // The same seq with another time: not the record that went out last.
+  const retimed = encodeRequest({ seq: 5, sent: 1e12 + 1, token: "0000BEEF", size: 80 });
+  assertEquals(check(retimed), []);
+  const unpadded = encodeRequest({ seq: 5, sent: 1e12, token: "0000BEEF", size: 10 });
+  assertEquals(check(unpadded), ["truncated to 33 bytes"]);
+});
+
+Deno.test("isExactEcho() holds for an exact echo only", () => {
+  const exact = (reply: Uint8Array) =>
+    isExactEcho(checkReply(reply, findRecord(reply)!, 80, false));
+  const request = decoder.decode(sent());
+  assertEquals(exact(sent()), true);
+  assertEquals(exact(encoder.encode(request.toUpperCase())), false);
+  assertEquals(exact(encoder.encode(`OK...${request}`)), false);
+  assertEquals(exact(sent().subarray(0, 60)), false);
+  const altered = sent();
+  altered[70] = 0x21;
+  assertEquals(exact(altered), false);
 });

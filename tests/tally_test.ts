@@ -35,3 +35,14 @@ Deno.test("PingTally, grown past its first ring, still knows a reply 65,535 send
     duplicates: 1,
   });
 });
+
+Deno.test("PingTally.expire() makes nothing when no request timed out, and lists those that did", () => {
+  const tally = new PingTally(4, 1000);
+  for (let seq = 1; seq <= 3; seq++) tally.sent(seq, seq, seq);
+  tally.reply(2, 10);
+  // Twice a probe, nearly always empty: the same empty list each time.
+  assert(tally.expire(500) === tally.expire(600), "a new object for nothing expired");
+  assertEquals([...tally.expire(500)], []);
+  assertEquals([...tally.expire(1003)], [1, 3]);
+  assertEquals([...tally.expire(2000)], []);
+});

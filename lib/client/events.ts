@@ -9,7 +9,7 @@
 import { findRecord, readStampAt } from "../../protocol.ts";
 import { formatAddress, sameAddress } from "../shared/net.ts";
 import type { PingTally, StrayReason, TallySummary } from "./tally.ts";
-import { changeKind, checkReply, describeChange } from "./reply_check.ts";
+import { changeKind, checkReply, describeChange, isExactEcho } from "./reply_check.ts";
 import { escapeBytes } from "../shared/log.ts";
 import { SHOWN_PAYLOAD_BYTES } from "../../settings.ts";
 
@@ -79,6 +79,9 @@ export interface Expected {
    * server's reply is compared with. */
   size: number;
   stamp: boolean;
+  /** The bytes of the latest request sent, once one is: its reply is
+   * compared with them. */
+  latest?: Uint8Array;
   /** Put each reply's and stray datagram's escaped text in its event. */
   verbose?: boolean;
 }
@@ -132,11 +135,10 @@ export function classify(
   }
   const { rtt, late, reordered } = replyClass;
   const event: PingEvent = { type: "reply", seq, rtt, bytes, from, late, reordered };
-  const change = checkReply(data, record, expected.size, expected.stamp);
-  const kind = changeKind(change);
-  if (kind !== "") {
+  const change = checkReply(data, record, expected.size, expected.stamp, expected.latest);
+  if (!isExactEcho(change)) {
     event.changed = describeChange(change).join(", ");
-    tally.changed(kind);
+    tally.changed(changeKind(change));
   }
   if (expected.verbose) event.payload = escapeBytes(data, SHOWN_PAYLOAD_BYTES);
   return event;

@@ -94,6 +94,9 @@ export class RttStats {
   readonly #buckets = new Float64Array(HISTOGRAM_BUCKETS);
   /** The first samples, for exact percentiles of short runs. */
   readonly #samples = new Float64Array(EXACT_SAMPLES);
+  /** Samples counted in the buckets: the kept ones go in only when the
+   * buckets are read. */
+  #bucketed = 0;
 
   /** Adds one RTT in milliseconds. */
   add(rtt: number): void {
@@ -103,8 +106,23 @@ export class RttStats {
     this.#squaredDeviations += delta * (rtt - this.#mean);
     if (rtt < this.#min) this.#min = rtt;
     if (rtt > this.#max) this.#max = rtt;
+    // A kept sample is bucketed later, all at once: its logarithm and its
+    // bucket, another cache line, were 1-2 µs of each add at 10 ms (cold).
+    if (this.#count <= EXACT_SAMPLES) {
+      this.#samples[this.#count - 1] = rtt;
+      return;
+    }
+    this.#fillBuckets();
     this.#buckets[bucketOf(rtt)]! += 1;
-    if (this.#count <= EXACT_SAMPLES) this.#samples[this.#count - 1] = rtt;
+    this.#bucketed++;
+  }
+
+  /** Counts the kept samples not yet in the buckets. */
+  #fillBuckets(): void {
+    const kept = Math.min(this.#count, EXACT_SAMPLES);
+    for (; this.#bucketed < kept; this.#bucketed++) {
+      this.#buckets[bucketOf(this.#samples[this.#bucketed]!)]! += 1;
+    }
   }
 
   /** The number of samples added. */
@@ -158,6 +176,7 @@ export class RttStats {
    */
   histogram(rows = 8): HistogramRow[] {
     if (this.#count === 0) return [];
+    this.#fillBuckets();
     const first = bucketOf(this.#min);
     const last = bucketOf(this.#max);
     const perRow = Math.max(1, Math.ceil((last - first + 1) / rows));

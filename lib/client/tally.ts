@@ -125,6 +125,9 @@ export interface TallySummary {
   changed: Record<string, number>;
 }
 
+/** What {@linkcode PingTally.expire} returns when no request timed out. */
+const NONE_EXPIRED: readonly number[] = Object.freeze([]);
+
 /** Slots of a new tally's ring, before it grows toward its capacity. */
 const INITIAL_SLOTS = 64;
 
@@ -289,9 +292,12 @@ export class PingTally {
   }
 
   /** Marks every request whose timeout has passed by `now` as timed out
-   * (or is `due`, when given: an alarm may ring a little early), yielding
-   * their seqs, oldest first. */
-  *expire(now: number, due?: (deadline: number) => boolean): Generator<number> {
+   * (or is `due`, when given: an alarm may ring a little early), and
+   * returns their seqs, oldest first. */
+  expire(now: number, due?: (deadline: number) => boolean): readonly number[] {
+    // Called twice a probe and nearly always empty: an array only when a
+    // request timed out, not a generator each call.
+    let expired: number[] | undefined;
     for (; this.#timeoutCursor < this.#transmitted; this.#timeoutCursor++) {
       const seq = (this.#timeoutCursor + 1) % SEQ_MODULUS;
       const slot = this.#find(seq);
@@ -301,8 +307,9 @@ export class PingTally {
       this.#state[slot] = TIMED_OUT;
       this.#outstanding--;
       this.#timeline.record(this.#timeoutCursor, null);
-      yield seq;
+      (expired ??= []).push(seq);
     }
+    return expired ?? NONE_EXPIRED;
   }
 
   /** When the oldest outstanding request times out (`Infinity` if none). */
