@@ -272,7 +272,9 @@ export class Receiver {
       const alarm = this.arm(deadline, signal);
       // A datagram that is already here wins even when the deadline has
       // passed: race() settles in array order.
-      const outcome = await Promise.race([this.#pending, alarm.rung, this.#aborted ?? alarm.rung]);
+      const waits = [this.#pending, alarm.rung];
+      if (this.#aborted) waits.push(this.#aborted);
+      const outcome = await Promise.race(waits);
       if (outcome === undefined) {
         if (this.#alarm === alarm) this.#alarm = undefined;
         if (signal?.aborted) alarm.cancel();
