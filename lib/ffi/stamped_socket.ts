@@ -111,8 +111,10 @@ export class StampedSocket {
   };
   #receiving = false;
   #closing: Promise<void> | undefined;
-  // Settled by close(), to wake a waiting receive.
-  readonly #closed = Promise.withResolvers<undefined>();
+  /** Wakes the receive waiting, for close(). Each wait races a promise of
+   * its own: one raced by every wait and settled only by close() would keep
+   * each race's result alive for the socket's life. */
+  #wakeOnClose: ((value: undefined) => void) | undefined;
 
   private constructor(libc: Libc, fd: number, where: string, receiveBytes: number) {
     this.#libc = libc;
@@ -206,7 +208,10 @@ export class StampedSocket {
         const received = this.#receiveNow();
         if (received !== undefined || timeUp) return received;
         alarm ??= alarmAt(deadline, signal);
-        const readable = await Promise.race([this.#readable(), alarm.rung, this.#closed.promise]);
+        const closed = Promise.withResolvers<undefined>();
+        this.#wakeOnClose = closed.resolve;
+        const readable = await Promise.race([this.#readable(), alarm.rung, closed.promise]);
+        this.#wakeOnClose = undefined;
         timeUp = readable === undefined;
       }
     } finally {
@@ -219,7 +224,7 @@ export class StampedSocket {
    * that no thread polls a closed, perhaps reused, fd. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closed.resolve(undefined);
+      this.#wakeOnClose?.(undefined);
       await this.#polling;
       this.#libc.symbols.close(this.#fd);
     })();

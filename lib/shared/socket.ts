@@ -249,10 +249,13 @@ export class Receiver {
   #pending: Promise<Received> | undefined;
   #alarm: Alarm | undefined;
   #signal: AbortSignal | undefined;
-  /** Settles when `#signal` aborts: one listener for the signal's life,
-   * where an alarm given the signal added and removed one per wait (the
-   * runtime's event listener code, 3% of a ping's CPU at 10 ms). */
-  #aborted: Promise<undefined> | undefined;
+  /** Wakes the wait in progress when `#signal` aborts: one listener for
+   * the signal's life, where an alarm given the signal added and removed
+   * one per wait (the runtime's event listener code, 3% of a ping's CPU at
+   * 10 ms). Each wait races a promise of its own: one raced by every wait
+   * and settled only by the abort would keep each race's result alive, a
+   * datagram per wait for the whole run. */
+  #wakeOnAbort: ((value: undefined) => void) | undefined;
 
   /** `bufferSize` must hold the largest datagram expected: the runtime
    * silently cuts a longer one to the buffer's length. */
@@ -273,8 +276,14 @@ export class Receiver {
       // A datagram that is already here wins even when the deadline has
       // passed: race() settles in array order.
       const waits = [this.#pending, alarm.rung];
-      if (this.#aborted) waits.push(this.#aborted);
+      if (signal) {
+        const woken = Promise.withResolvers<undefined>();
+        if (signal.aborted) woken.resolve(undefined);
+        this.#wakeOnAbort = woken.resolve;
+        waits.push(woken.promise);
+      }
       const outcome = await Promise.race(waits);
+      this.#wakeOnAbort = undefined;
       if (outcome === undefined) {
         if (this.#alarm === alarm) this.#alarm = undefined;
         if (signal?.aborted) alarm.cancel();
@@ -298,10 +307,11 @@ export class Receiver {
   arm(deadline: number, signal?: AbortSignal): Alarm {
     if (this.#signal !== signal) {
       this.#signal = signal;
-      this.#aborted = signal && new Promise((resolve) => {
-        if (signal.aborted) resolve(undefined);
-        else signal.addEventListener("abort", () => resolve(undefined), { once: true });
-      });
+      if (signal && !signal.aborted) {
+        signal.addEventListener("abort", () => {
+          if (this.#signal === signal) this.#wakeOnAbort?.(undefined);
+        }, { once: true });
+      }
     }
     if (this.#alarm === undefined || this.#alarm.deadline > deadline) {
       this.#alarm?.cancel();
