@@ -109,3 +109,10 @@ Deno.test("isoTime() is exact within a second and across seconds, even where the
     ],
   );
 });
+
+Deno.test("isoTime() writes years past 9999 and before year 0 whole", () => {
+  const late = Date.UTC(10000, 0, 1, 0, 0, 5, 123);
+  assertEquals(isoTime(late, true), "+010000-01-01T00:00:05.123000Z");
+  assertEquals(localIso(late, 60), "+010000-01-01T01:00:05.123000+01:00");
+  assertEquals(isoTime(Date.UTC(-1, 0, 1, 0, 0, 5, 123), true), "-000001-01-01T00:00:05.123000Z");
+});

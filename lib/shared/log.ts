@@ -131,9 +131,15 @@ const two = (n: number) => String(n).padStart(2, "0");
  */
 export function isoTime(ms: number, utc = false, offsetMinutes?: number): string {
   if (!Number.isFinite(ms)) throw new RangeError(`ms must be a finite time, got ${ms}`);
-  const micros = Math.round(ms * 1000);
-  const second = Math.floor(micros / 1_000_000);
-  const fraction = String(micros - second * 1_000_000).padStart(6, "0");
+  // The fraction from what is left of the second: ms * 1000 is past 2^53
+  // for years beyond 2255, and would not be exact.
+  let second = Math.floor(ms / 1000);
+  let micros = Math.round((ms - second * 1000) * 1000);
+  if (micros === 1_000_000) {
+    second += 1;
+    micros = 0;
+  }
+  const fraction = String(micros).padStart(6, "0");
   const last = lastSecond;
   if (last.second !== second || last.utc !== utc || last.offsetMinutes !== offsetMinutes) {
     Object.assign(
@@ -156,20 +162,24 @@ const lastSecond = {
   tail: "",
 };
 
+/** An ISO time's text up to its fraction, the dot included (a year past
+ * 9999 or before 0 is written with six digits and a sign). */
+const upToFraction = (iso: string) => iso.slice(0, iso.lastIndexOf(".") + 1);
+
 /** `2026-11-26T04:09:23.` and `+05:30` (or `Z`) for the whole second `whole` (ms). */
 function secondParts(
   whole: number,
   utc: boolean,
   offsetMinutes: number | undefined,
 ): { head: string; tail: string } {
-  if (utc) return { head: new Date(whole).toISOString().slice(0, 20), tail: "Z" };
+  if (utc) return { head: upToFraction(new Date(whole).toISOString()), tail: "Z" };
   // Rounded: a historical zone offset with seconds (local mean time) cannot
   // be written as ±HH:MM, and the printed time must agree with the offset.
   const offset = Math.round(offsetMinutes ?? -new Date(whole).getTimezoneOffset());
   if (!(Math.abs(offset) < 24 * 60)) {
     throw new RangeError(`offsetMinutes must be within ±1439, got ${offsetMinutes}`);
   }
-  const head = new Date(whole + offset * 60_000).toISOString().slice(0, 20);
+  const head = upToFraction(new Date(whole + offset * 60_000).toISOString());
   const sign = offset < 0 ? "-" : "+";
   const absolute = Math.abs(offset);
   return { head, tail: `${sign}${two(Math.floor(absolute / 60))}:${two(absolute % 60)}` };
