@@ -221,8 +221,6 @@ export class LoopGuard {
     return this.#slots.length;
   }
 
-  /** The entry of `key`, made if need be in a free place or in the place of
-   * a forgotten peer. */
   /** The peer of `key`, if known. */
   #find(key: number): Peer | undefined {
     if (this.#last?.key === key) return this.#last;
@@ -231,6 +229,8 @@ export class LoopGuard {
     return peer;
   }
 
+  /** The entry of `key`, made if need be in a free place or in the place of
+   * a forgotten peer. */
   #peer(key: number, now: number): Peer {
     const known = this.#find(key);
     if (known !== undefined) return known;

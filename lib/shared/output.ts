@@ -81,10 +81,11 @@ export interface LogOutput {
 /**
  * Log lines written in the background, so that whoever logs never waits on
  * the output, and together: a line waits up to `flushMs` for others to
- * share its write (see `LOG_FLUSH_MS`). Lines queue up to `maxPending` characters; while the output
- * cannot keep up (a pipe nobody reads, a paused terminal), the lines that do
- * not fit are dropped and counted, as a busy syslog does, and where room is
- * back the log says so once, in place of the missing lines:
+ * share its write (see `LOG_FLUSH_MS`). Lines queue up to `maxPending`
+ * characters; while the output cannot keep up (a pipe nobody reads, a
+ * paused terminal), the lines that do not fit are dropped and counted, as
+ * a busy syslog does, and where room is back the log says so once, in
+ * place of the missing lines:
  * `2026-11-26T04:09:23.523417+05:30 1200 log lines dropped (output not keeping up)`.
  * An output that fails (closed) takes no more lines.
  *
