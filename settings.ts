@@ -171,10 +171,10 @@ export const MAX_PENDING_LOG_CHARS = 1024 * 1024;
 /** Longest a log line waits for others to share its write, ms. Each write
  * of standard output costs the runtime a hand-off to a worker thread, about
  * 70-100 µs of CPU (more than serving a datagram): a write per line held
- * the server to 0.28x its quiet reply rate. Longer waits keep more lines
- * alive across collections: under a flood, 1 ms gave 30,000 replies/s and a
- * 95 MB peak RSS, 10 ms 25,000-27,000 and 118 MB (a write per line: 15,600
- * and 78 MB). */
+ * the server, pinned to one CPU, to 0.28x a bare Deno loop's reply rate.
+ * Longer waits keep more lines alive across collections: under a flood, 1
+ * ms gave 30,000 replies/s and a 95 MB peak RSS, 10 ms 25,000-27,000 and
+ * 118 MB (a write per line: 15,600 and 78 MB). */
 export const LOG_FLUSH_MS = 1;
 
 // ------------------------------------------------------------ the C library's sockets (--allow-ffi) and the timers
